@@ -1,0 +1,24 @@
+// Token files in the llm.c format: a header of 256 little-endian int32
+// (magic 20240520, version 1, token count, then zeros) and the tokens as
+// little-endian uint16.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sk {
+
+constexpr std::int32_t token_file_magic = 20240520;
+constexpr std::int32_t token_file_version = 1;
+
+// The first `count` tokens of a token file. Throws sk::Error when the file is
+// missing, is not a token file, is truncated, or holds fewer tokens.
+std::vector<std::uint16_t> read_tokens(const std::string& path, std::size_t count);
+
+// Throws sk::Error naming the first token id >= vocab_size.
+void check_token_range(const std::vector<std::uint16_t>& tokens, int vocab_size, const std::string& path);
+
+void write_tokens(const std::string& path, const std::vector<std::uint16_t>& tokens);
+
+}  // namespace sk

@@ -1,0 +1,184 @@
+#include "weights.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <type_traits>
+#include <vector>
+
+#include "../src/error.hpp"
+#include "hdf5_handle.hpp"
+
+namespace sk {
+namespace {
+
+const char* const config_keys[] = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd"};
+
+int* config_field(GPT2Config& c, int i) {
+  int* fields[] = {&c.vocab_size, &c.block_size, &c.n_layer, &c.n_head, &c.n_embd};
+  return fields[i];
+}
+
+template <class T>
+hid_t native_type() {
+  return std::is_same<T, double>::value ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+}
+
+std::string shape_string(const std::vector<std::size_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+H5Handle open_file(const std::string& path) {
+  hdf5_quiet();
+  if (!std::ifstream(path)) throw Error("cannot open " + path + ": no such file or not readable");
+#if H5_VERSION_GE(1, 12, 0)
+  const htri_t is_hdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
+#else
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+#endif
+  if (is_hdf5 <= 0) throw Error(path + " is not an HDF5 file");
+  H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!f.valid()) throw Error("cannot open HDF5 file " + path);
+  return f;
+}
+
+// Writes an HDF5 file under a temporary name and renames it into place, so a
+// reader never sees a half-written file and a failed write leaves the old one.
+template <class Body>
+void write_file_atomically(const std::string& path, Body body) {
+  hdf5_quiet();
+  const std::string tmp = path + ".tmp";
+  {
+    H5Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!f.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
+    try {
+      body(f.get());
+    } catch (...) {
+      std::remove(tmp.c_str());
+      throw;
+    }
+    if (H5Fflush(f.get(), H5F_SCOPE_GLOBAL) < 0) {
+      std::remove(tmp.c_str());
+      throw Error("cannot write " + tmp + " (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error("cannot rename " + tmp + " to " + path);
+  }
+}
+
+void write_config(hid_t file, const std::string& path, GPT2Config c) {
+  H5Handle g(H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  for (int i = 0; i < 5; ++i) {
+    const std::int64_t v = *config_field(c, i);
+    H5Handle a(H5Acreate2(g.get(), config_keys[i], H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &v) < 0)
+      throw Error("cannot write /config/" + std::string(config_keys[i]) + " to " + path);
+  }
+}
+
+// One float32 dataset per tensor, in its stored (unpadded) shape: row-major,
+// so the stored rows are a prefix of the tensor in the flat buffer.
+template <class T>
+void write_tensors(hid_t file, const std::string& path, const char* group, const ParameterLayout& layout,
+                   const T* host) {
+  H5Handle g(H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  for (const auto& t : layout.tensors()) {
+    std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
+    H5Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+    H5Handle d(H5Dcreate2(g.get(), t.name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                          H5P_DEFAULT),
+               H5Dclose);
+    if (!d.valid() || H5Dwrite(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, host + t.offset) < 0)
+      throw Error("cannot write /" + std::string(group) + "/" + t.name + " to " + path + " (disk full?)");
+  }
+}
+
+}  // namespace
+
+GPT2Config read_config(const std::string& path) {
+  H5Handle f = open_file(path);
+  if (H5Lexists(f.get(), "config", H5P_DEFAULT) <= 0) throw Error(path + ": missing group /config");
+  H5Handle g(H5Gopen2(f.get(), "config", H5P_DEFAULT), H5Gclose);
+  GPT2Config c;
+  for (int i = 0; i < 5; ++i) {
+    const std::string where = path + ": /config attribute " + config_keys[i];
+    if (H5Aexists(g.get(), config_keys[i]) <= 0) throw Error(where + " is missing");
+    H5Handle a(H5Aopen(g.get(), config_keys[i], H5P_DEFAULT), H5Aclose);
+    H5Handle type(H5Aget_type(a.get()), H5Tclose);
+    H5Handle space(H5Aget_space(a.get()), H5Sclose);
+    if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1)
+      throw Error(where + " is not an integer scalar");
+    std::int64_t v = 0;
+    if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) throw Error(where + " cannot be read");
+    if (v < INT32_MIN || v > INT32_MAX) throw Error(where + " is out of range: " + std::to_string(v));
+    *config_field(c, i) = int(v);
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  return c;
+}
+
+template <class T>
+void read_weights(const std::string& path, const ParameterLayout& layout, T* host) {
+  H5Handle f = open_file(path);
+  if (H5Lexists(f.get(), "model", H5P_DEFAULT) <= 0) throw Error(path + ": missing group /model");
+  H5Handle g(H5Gopen2(f.get(), "model", H5P_DEFAULT), H5Gclose);
+  for (const auto& t : layout.tensors()) {
+    const std::string where = path + ": tensor /model/" + t.name;
+    if (H5Lexists(g.get(), t.name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + " is missing");
+    H5Handle d(H5Dopen2(g.get(), t.name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!d.valid()) throw Error(where + " is not a dataset");
+    H5Handle type(H5Dget_type(d.get()), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_FLOAT) throw Error(where + " is not floating point");
+    H5Handle space(H5Dget_space(d.get()), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    std::vector<hsize_t> dims(rank > 0 ? rank : 0);
+    if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    const std::vector<std::size_t> got(dims.begin(), dims.end());
+    if (got != t.stored)
+      throw Error(where + " has shape " + shape_string(got) + ", expected " + shape_string(t.stored));
+    std::fill(host + t.offset, host + t.offset + t.size(), T(0));
+    if (H5Dread(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, host + t.offset) < 0)
+      throw Error(where + " cannot be read (damaged file?)");
+  }
+}
+
+template <class T>
+void write_weights(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
+                   const T* host) {
+  write_file_atomically(path, [&](hid_t f) {
+    write_config(f, path, config);
+    write_tensors(f, path, "model", layout, host);
+  });
+}
+
+template <class T>
+void write_gradients(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
+                     const T* host, double loss) {
+  write_file_atomically(path, [&](hid_t f) {
+    write_config(f, path, config);
+    H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+    H5Handle d(H5Dcreate2(f, "loss", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (!d.valid() || H5Dwrite(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &loss) < 0)
+      throw Error("cannot write /loss to " + path);
+    write_tensors(f, path, "grad", layout, host);
+  });
+}
+
+#define SK_INSTANTIATE(T)                                                                                   \
+  template void read_weights<T>(const std::string&, const ParameterLayout&, T*);                           \
+  template void write_weights<T>(const std::string&, const GPT2Config&, const ParameterLayout&, const T*); \
+  template void write_gradients<T>(const std::string&, const GPT2Config&, const ParameterLayout&, const T*, double);
+SK_INSTANTIATE(float)
+SK_INSTANTIATE(double)
+#undef SK_INSTANTIATE
+
+}  // namespace sk

@@ -1,0 +1,18 @@
+// Residual connection. Its backward needs no kernel: the gradient of the sum
+// flows unchanged into both branches, so the backward pass keeps one running
+// residual gradient and lets each branch add to it.
+#pragma once
+#include "views.hpp"
+
+namespace sk {
+
+// out = a + b, all [N, C]
+template <class T>
+void residual_forward(Tensor2<T> out, ConstTensor2<T> a, ConstTensor2<T> b) {
+  const int C = out.extent(1);
+  Kokkos::parallel_for("residual_forward", RangePolicy(0, out.extent(0) * C), KOKKOS_LAMBDA(const int i) {
+    out(i / C, i % C) = a(i / C, i % C) + b(i / C, i % C);
+  });
+}
+
+}  // namespace sk

@@ -1,0 +1,38 @@
+// Command-line options of one subcommand: declared with their help text, parsed
+// strictly (unknown options and missing values are usage errors naming them).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sk {
+
+class Options {
+ public:
+  Options(std::string command, std::string summary);
+  // An option taking a value; an empty default means "no default".
+  void add(const std::string& name, const std::string& metavar, const std::string& help,
+           const std::string& default_value = "");
+  void add_flag(const std::string& name, const std::string& help);
+
+  // Parses argv[first..argc); throws UsageError. Returns false if --help was given.
+  bool parse(int argc, char** argv, int first);
+  std::string help() const;
+
+  bool has(const std::string& name) const;  // given, or has a default
+  std::string str(const std::string& name) const;
+  long integer(const std::string& name, long min, long max) const;
+  bool flag(const std::string& name) const;
+
+ private:
+  struct Spec {
+    std::string name, metavar, help, default_value;
+    bool is_flag;
+  };
+  const Spec& spec(const std::string& name) const;
+  std::string command_, summary_;
+  std::vector<Spec> specs_;
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace sk

@@ -1,0 +1,16 @@
+// The subcommands of `sophia-kokkos` and the option groups they share.
+#pragma once
+#include "cli.hpp"
+#include "config.hpp"
+#include "mpi_env.hpp"
+
+namespace sk {
+
+int cmd_grad(int argc, char** argv, const MpiEnv& mpi);
+int cmd_bench(int argc, char** argv, const MpiEnv& mpi);
+
+// --model PRESET and per-field overrides (--n-layer, ...).
+void add_model_options(Options& opts, const std::string& default_preset);
+GPT2Config model_config(const Options& opts);
+
+}  // namespace sk

@@ -1,0 +1,214 @@
+#include "gpt2.hpp"
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+
+#include "../kernels/attention.hpp"
+#include "../kernels/crossentropy.hpp"
+#include "../kernels/encoder.hpp"
+#include "../kernels/gelu.hpp"
+#include "../kernels/layernorm.hpp"
+#include "../kernels/matmul.hpp"
+#include "../kernels/residual.hpp"
+
+namespace sk {
+
+template <class T>
+ModelTensors<T>::ModelTensors(const ParameterLayout& layout, T* base, int n_layer)
+    : wte(layout.view2(base, "transformer.wte.weight")),
+      wpe(layout.view2(base, "transformer.wpe.weight")),
+      ln_f_w(layout.view1(base, "transformer.ln_f.weight")),
+      ln_f_b(layout.view1(base, "transformer.ln_f.bias")) {
+  for (int l = 0; l < n_layer; ++l) {
+    const std::string p = "transformer.h." + std::to_string(l) + ".";
+    h.push_back({layout.view1(base, p + "ln_1.weight"), layout.view1(base, p + "ln_1.bias"),
+                 layout.view2(base, p + "attn.c_attn.weight"), layout.view1(base, p + "attn.c_attn.bias"),
+                 layout.view2(base, p + "attn.c_proj.weight"), layout.view1(base, p + "attn.c_proj.bias"),
+                 layout.view1(base, p + "ln_2.weight"), layout.view1(base, p + "ln_2.bias"),
+                 layout.view2(base, p + "mlp.c_fc.weight"), layout.view1(base, p + "mlp.c_fc.bias"),
+                 layout.view2(base, p + "mlp.c_proj.weight"), layout.view1(base, p + "mlp.c_proj.bias")});
+  }
+}
+
+template <class T>
+GPT2<T>::GPT2(const GPT2Config& config)
+    : config_((config.validate(), config)),
+      layout_(config),
+      params("params", layout_.size()),
+      grads("grads", layout_.size()),
+      p_(layout_, params.data(), config.n_layer),
+      g_(layout_, grads.data(), config.n_layer) {}
+
+template <class T>
+void GPT2<T>::init_random(std::uint64_t seed) {
+  // Drawn on the host from a fixed generator and Box-Muller, so the same seed
+  // gives the same weights with every compiler, library and backend.
+  std::mt19937_64 rng(seed);
+  auto normal = [&rng]() {
+    const double u1 = (rng() >> 11) * 0x1.0p-53, u2 = (rng() >> 11) * 0x1.0p-53;
+    return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * M_PI * u2);
+  };
+  auto host = Kokkos::create_mirror_view(params);
+  Kokkos::deep_copy(host, T(0));
+  const double proj_std = 0.02 / std::sqrt(2.0 * config_.n_layer);
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (const auto& t : layout_.tensors()) {
+    const bool layernorm = t.name.find(".ln_") != std::string::npos;
+    if (t.shape.size() == 1) {  // biases 0, LayerNorm weights 1
+      if (layernorm && ends_with(t.name, ".weight"))
+        for (std::size_t i = 0; i < t.size(); ++i) host(t.offset + i) = T(1);
+      continue;
+    }
+    const double std = ends_with(t.name, "c_proj.weight") ? proj_std : 0.02;
+    std::size_t n = t.stored[0] * t.shape[1];  // wte's padding rows stay zero
+    for (std::size_t i = 0; i < n; ++i) host(t.offset + i) = T(std * normal());
+  }
+  Kokkos::deep_copy(params, host);
+}
+
+template <class T>
+void GPT2<T>::ensure_activations(int B, int Tn) {
+  if (a_.B == B && a_.T_ == Tn) return;
+  const std::size_t BT = std::size_t(B) * Tn, C = config_.n_embd, NH = config_.n_head;
+  const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer;
+  const std::size_t per_block = 16 * BT * C + NH * BT * Tn + 4 * BT;
+  const std::size_t scratch = 9 * BT * C + NH * BT * Tn + BT;
+  const std::size_t total = 4 * BT * C + BT * Vp + 4 * BT + L * per_block + scratch;
+  a_ = Activations<T>();
+  a_.B = B;
+  a_.T_ = Tn;
+  a_.buffer = View1<T>(Kokkos::view_alloc("activations", Kokkos::WithoutInitializing), total);
+  T* next = a_.buffer.data();
+  auto take2 = [&next](std::size_t rows, std::size_t cols) {
+    Tensor2<T> t(next, rows, cols);
+    next += rows * cols;
+    return t;
+  };
+  auto take1 = [&next](std::size_t n) {
+    Tensor1<T> t(next, n);
+    next += n;
+    return t;
+  };
+  a_.encoded = take2(BT, C);
+  a_.proj = take2(BT, C);
+  a_.ln_f = take2(BT, C);
+  a_.dresidual = take2(BT, C);
+  a_.logits = take2(BT, Vp);
+  a_.ln_f_mean = take1(BT);
+  a_.ln_f_rstd = take1(BT);
+  a_.lse = take1(BT);
+  a_.losses = take1(BT);
+  for (std::size_t l = 0; l < L; ++l) {
+    typename Activations<T>::Block b;
+    b.ln_1 = take2(BT, C);
+    b.atty = take2(BT, C);
+    b.residual_2 = take2(BT, C);
+    b.qkv = take2(BT, 3 * C);
+    b.ln_2 = take2(BT, C);
+    b.residual_3 = take2(BT, C);
+    b.fch = take2(BT, 4 * C);
+    b.fch_gelu = take2(BT, 4 * C);
+    b.att = take2(NH * BT, Tn);
+    b.ln_1_mean = take1(BT);
+    b.ln_1_rstd = take1(BT);
+    b.ln_2_mean = take1(BT);
+    b.ln_2_rstd = take1(BT);
+    a_.h.push_back(b);
+  }
+  a_.dln = take2(BT, C);
+  a_.datty = take2(BT, C);
+  a_.dqkv = take2(BT, 3 * C);
+  a_.dpreatt = take2(NH * BT, Tn);
+  a_.dfch = take2(BT, 4 * C);
+  a_.ones = take1(BT);
+  if (next != a_.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
+  Kokkos::deep_copy(a_.ones, T(1));
+}
+
+template <class T>
+T GPT2<T>::forward(TokenView inputs, TokenView targets) {
+  const int B = inputs.extent(0), Tn = inputs.extent(1);
+  const int C = config_.n_embd, NH = config_.n_head;
+  ensure_activations(B, Tn);
+  inputs_ = inputs;
+  targets_ = targets;
+  const AttentionShape shape{B, Tn, NH, C / NH};
+  const Tensor1<T> no_bias;
+
+  encoder_forward<T>(a_.encoded, inputs, p_.wte, Kokkos::subview(p_.wpe, std::make_pair(0, Tn), Kokkos::ALL));
+  Tensor2<T> x = a_.encoded;  // the residual stream entering each block
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const auto& w = p_.h[l];
+    auto& a = a_.h[l];
+    layernorm_forward<T>(a.ln_1, a.ln_1_mean, a.ln_1_rstd, x, w.ln_1_w, w.ln_1_b);
+    matmul_forward<T>(a.qkv, a.ln_1, w.attn_w, w.attn_b);
+    attention_forward<T>(a.atty, a.att, a.qkv, shape);
+    matmul_forward<T>(a_.proj, a.atty, w.attn_proj_w, w.attn_proj_b);
+    residual_forward<T>(a.residual_2, x, a_.proj);
+    layernorm_forward<T>(a.ln_2, a.ln_2_mean, a.ln_2_rstd, a.residual_2, w.ln_2_w, w.ln_2_b);
+    matmul_forward<T>(a.fch, a.ln_2, w.fc_w, w.fc_b);
+    gelu_forward<T>(a.fch_gelu, a.fch);
+    matmul_forward<T>(a_.proj, a.fch_gelu, w.mlp_proj_w, w.mlp_proj_b);
+    residual_forward<T>(a.residual_3, a.residual_2, a_.proj);
+    x = a.residual_3;
+  }
+  layernorm_forward<T>(a_.ln_f, a_.ln_f_mean, a_.ln_f_rstd, x, p_.ln_f_w, p_.ln_f_b);
+  matmul_forward<T>(a_.logits, a_.ln_f, p_.wte, no_bias);
+  crossentropy_forward<T>(a_.losses, a_.lse, a_.logits, targets, config_.vocab_size);
+
+  T sum = 0;
+  const auto losses = a_.losses;
+  Kokkos::parallel_reduce("mean_loss", RangePolicy(0, losses.extent(0)),
+                          KOKKOS_LAMBDA(const int i, T& acc) { acc += losses(i); }, sum);
+  return sum / T(B * Tn);
+}
+
+template <class T>
+void GPT2<T>::backward() {
+  const int B = a_.B, Tn = a_.T_;
+  const int C = config_.n_embd, NH = config_.n_head;
+  const AttentionShape shape{B, Tn, NH, C / NH};
+  const Tensor1<T> no_bias;
+  const auto ones = a_.ones;
+  auto dres = a_.dresidual;  // gradient of the residual stream, carried down
+
+  // The logits become their own gradient (in place): mean loss, so dloss = 1/(B*T).
+  crossentropy_backward<T>(a_.logits, a_.logits, a_.lse, targets_, config_.vocab_size, T(1) / T(B * Tn));
+  matmul_backward<T>(a_.dln, g_.wte, no_bias, a_.logits, a_.ln_f, p_.wte, ones);
+  Kokkos::deep_copy(dres, T(0));
+  const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;
+  layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd);
+
+  for (int l = config_.n_layer - 1; l >= 0; --l) {
+    const auto& w = p_.h[l];
+    const auto& dw = g_.h[l];
+    const auto& a = a_.h[l];
+    const Tensor2<T> x = l > 0 ? a_.h[l - 1].residual_3 : a_.encoded;
+    // MLP branch: residual_3 = residual_2 + mlp_proj(gelu(fc(ln_2(residual_2))))
+    matmul_backward<T>(a_.dfch, dw.mlp_proj_w, dw.mlp_proj_b, dres, a.fch_gelu, w.mlp_proj_w, ones);
+    gelu_backward<T>(a_.dfch, a.fch, a_.dfch);
+    matmul_backward<T>(a_.dln, dw.fc_w, dw.fc_b, a_.dfch, a.ln_2, w.fc_w, ones);
+    layernorm_backward<T>(dres, dw.ln_2_w, dw.ln_2_b, a_.dln, a.residual_2, w.ln_2_w, a.ln_2_mean, a.ln_2_rstd);
+    // Attention branch: residual_2 = x + attn_proj(attention(c_attn(ln_1(x))))
+    matmul_backward<T>(a_.datty, dw.attn_proj_w, dw.attn_proj_b, dres, a.atty, w.attn_proj_w, ones);
+    attention_backward<T>(a_.dqkv, a_.dpreatt, a_.datty, a.qkv, a.att, shape);
+    matmul_backward<T>(a_.dln, dw.attn_w, dw.attn_b, a_.dqkv, a.ln_1, w.attn_w, ones);
+    layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, a_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd);
+  }
+  encoder_backward<T>(g_.wte, Kokkos::subview(g_.wpe, std::make_pair(0, Tn), Kokkos::ALL), dres, inputs_);
+}
+
+template <class T>
+void GPT2<T>::zero_grad() {
+  Kokkos::deep_copy(grads, T(0));
+}
+
+template class GPT2<float>;
+template class GPT2<double>;
+template struct ModelTensors<float>;
+template struct ModelTensors<double>;
+
+}  // namespace sk

@@ -1,0 +1,91 @@
+// GPT-2 assembled from the kernels over one flat parameter buffer.
+//
+//   x  = wte[tokens] + wpe[positions]
+//   for each block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+//   logits = ln_f(x) . wte^T          (LM head tied to the token embedding)
+//   loss = mean cross-entropy(logits, targets)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "../kernels/views.hpp"
+#include "config.hpp"
+#include "parameters.hpp"
+
+namespace sk {
+
+template <class T>
+struct BlockTensors {
+  Tensor1<T> ln_1_w, ln_1_b;
+  Tensor2<T> attn_w;  // c_attn [3C, C]
+  Tensor1<T> attn_b;
+  Tensor2<T> attn_proj_w;  // attn.c_proj [C, C]
+  Tensor1<T> attn_proj_b;
+  Tensor1<T> ln_2_w, ln_2_b;
+  Tensor2<T> fc_w;  // mlp.c_fc [4C, C]
+  Tensor1<T> fc_b;
+  Tensor2<T> mlp_proj_w;  // mlp.c_proj [C, 4C]
+  Tensor1<T> mlp_proj_b;
+};
+
+// Named views of every tensor in a flat buffer (parameters or gradients).
+template <class T>
+struct ModelTensors {
+  Tensor2<T> wte, wpe;
+  std::vector<BlockTensors<T>> h;
+  Tensor1<T> ln_f_w, ln_f_b;
+  ModelTensors(const ParameterLayout& layout, T* base, int n_layer);
+};
+
+// Activations of one forward pass, kept for the backward; sized for (B, T).
+template <class T>
+struct Activations {
+  struct Block {
+    Tensor2<T> ln_1, qkv, atty, att, residual_2, ln_2, fch, fch_gelu, residual_3;
+    Tensor1<T> ln_1_mean, ln_1_rstd, ln_2_mean, ln_2_rstd;
+  };
+  int B = 0, T_ = 0;
+  View1<T> buffer;  // one allocation for all of them
+  Tensor2<T> encoded, proj, ln_f, logits;
+  Tensor1<T> ln_f_mean, ln_f_rstd, lse, losses;
+  std::vector<Block> h;
+  // Gradient scratch, reused by every block on the way down.
+  Tensor2<T> dresidual, dln, dqkv, datty, dpreatt, dfch;
+  Tensor1<T> ones;  // B*T ones, for bias gradients as gemv
+};
+
+template <class T>
+class GPT2 {
+  // Declared first: the buffers below are sized from them.
+  GPT2Config config_;
+  ParameterLayout layout_;
+
+ public:
+  explicit GPT2(const GPT2Config& config);
+
+  const GPT2Config& config() const { return config_; }
+  const ParameterLayout& layout() const { return layout_; }
+
+  // Flat buffers of layout().size() elements, in the default memory space.
+  View1<T> params, grads;
+
+  // GPT-2's initialisation: weights normal(0, 0.02), residual projections
+  // scaled by 1/sqrt(2 n_layer), zero biases, unit LayerNorm weights.
+  void init_random(std::uint64_t seed);
+
+  // Mean loss over the batch. inputs and targets are [B, T] token ids; T must
+  // not exceed block_size and ids must be below vocab_size (the caller checks).
+  T forward(TokenView inputs, TokenView targets);
+  // Adds d(mean loss)/d(params) of the last forward to grads.
+  void backward();
+  void zero_grad();
+
+ private:
+  void ensure_activations(int B, int T_);
+
+  ModelTensors<T> p_, g_;
+  Activations<T> a_;
+  TokenView inputs_, targets_;
+};
+
+}  // namespace sk

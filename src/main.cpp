@@ -1,0 +1,62 @@
+// sophia-kokkos: GPT-2 pretraining with the Sophia optimizer on Kokkos and MPI.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <Kokkos_Core.hpp>
+
+#include "commands.hpp"
+#include "error.hpp"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(int, char**, const sk::MpiEnv&);
+  const char* summary;
+};
+
+const Subcommand subcommands[] = {
+    {"grad", sk::cmd_grad, "loss and gradients of one batch, written to HDF5 (for checking against PyTorch)"},
+    {"bench", sk::cmd_bench, "time forward+backward against the machine's gemm rate on the same shapes"},
+};
+
+void print_help() {
+  std::puts("usage: sophia-kokkos [--help] COMMAND [options]\n\ncommands:");
+  for (const auto& s : subcommands) std::printf("  %-8s %s\n", s.name, s.summary);
+  std::puts("\n'sophia-kokkos COMMAND --help' describes a command's options.\n"
+            "Kokkos options (--kokkos-...) are accepted by every command.");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sk::MpiEnv mpi(&argc, &argv);
+  const std::string who = mpi.size() > 1 ? "rank " + std::to_string(mpi.rank()) + ": " : "";
+  int status = 0;
+  // Kokkos strips its own --kokkos-* arguments from argv.
+  Kokkos::initialize(argc, argv);
+  try {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+      if (mpi.rank() == 0) print_help();
+      status = argc < 2 ? 2 : 0;
+    } else {
+      const Subcommand* cmd = nullptr;
+      for (const auto& s : subcommands)
+        if (!std::strcmp(argv[1], s.name)) cmd = &s;
+      if (!cmd) throw sk::UsageError(std::string("unknown command '") + argv[1] + "'");
+      status = cmd->run(argc, argv, mpi);
+    }
+  } catch (const sk::UsageError& e) {
+    std::fprintf(stderr, "sophia-kokkos: %s%s\nTry 'sophia-kokkos --help'.\n", who.c_str(), e.what());
+    status = 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sophia-kokkos: %serror: %s\n", who.c_str(), e.what());
+    status = 1;
+  }
+  Kokkos::finalize();
+  // A failure on one rank must not leave the others waiting in a collective.
+  if (status != 0 && mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  return status;
+}

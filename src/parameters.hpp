@@ -1,0 +1,47 @@
+// The layout of all GPT-2 parameters in one flat buffer. Gradients (and later
+// optimizer state) use the same layout, so reductions, optimizer kernels and
+// checkpoints each work on one array; layers see named views into it.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "../kernels/views.hpp"
+#include "config.hpp"
+
+namespace sk {
+
+struct TensorSpec {
+  std::string name;                 // the PyTorch/nanoGPT state-dict key
+  std::vector<std::size_t> shape;   // shape in memory (wte has padded_vocab rows)
+  std::vector<std::size_t> stored;  // shape in files (wte has vocab_size rows)
+  std::size_t offset = 0;           // first element in the flat buffer
+  std::size_t size() const;         // elements in memory
+};
+
+class ParameterLayout {
+ public:
+  explicit ParameterLayout(const GPT2Config& config);
+  const std::vector<TensorSpec>& tensors() const { return tensors_; }
+  std::size_t size() const { return size_; }  // elements in the flat buffer
+  std::size_t stored_count() const;           // parameters as a user counts them (no padding)
+  const TensorSpec& find(const std::string& name) const;
+
+  // Named views into a flat buffer of this layout.
+  template <class T>
+  Tensor1<T> view1(T* base, const std::string& name) const {
+    const auto& s = find(name);
+    return Tensor1<T>(base + s.offset, s.shape[0]);
+  }
+  template <class T>
+  Tensor2<T> view2(T* base, const std::string& name) const {
+    const auto& s = find(name);
+    return Tensor2<T>(base + s.offset, s.shape[0], s.shape[1]);
+  }
+
+ private:
+  std::vector<TensorSpec> tensors_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace sk
