@@ -9,10 +9,11 @@ namespace sk {
 template <class T>
 void encoder_forward(Tensor2<T> out, TokenView tokens, ConstTensor2<T> wte, ConstTensor2<T> wpe) {
   const int Tn = tokens.extent(1), C = out.extent(1);
-  Kokkos::parallel_for("encoder_forward", RangePolicy(0, out.extent(0) * C), KOKKOS_LAMBDA(const int i) {
-    const int bt = i / C, c = i % C, t = bt % Tn;
-    out(bt, c) = wte(tokens(bt / Tn, t), c) + wpe(t, c);
-  });
+  Kokkos::parallel_for("encoder_forward", Range2D({0, 0}, {int(out.extent(0)), C}),
+                       KOKKOS_LAMBDA(const int bt, const int c) {
+                         const int t = bt % Tn;
+                         out(bt, c) = wte(tokens(bt / Tn, t), c) + wpe(t, c);
+                       });
 }
 
 // dwte[tokens[b,t], :] += dout[b*T+t, :];  dwpe[t, :] += sum_b dout[b*T+t, :]
@@ -21,8 +22,7 @@ void encoder_forward(Tensor2<T> out, TokenView tokens, ConstTensor2<T> wte, Cons
 template <class T>
 void encoder_backward(Tensor2<T> dwte, Tensor2<T> dwpe, ConstTensor2<T> dout, TokenView tokens) {
   const int B = tokens.extent(0), Tn = tokens.extent(1), C = dout.extent(1);
-  Kokkos::parallel_for("encoder_backward_wpe", RangePolicy(0, Tn * C), KOKKOS_LAMBDA(const int i) {
-    const int t = i / C, c = i % C;
+  Kokkos::parallel_for("encoder_backward_wpe", Range2D({0, 0}, {Tn, C}), KOKKOS_LAMBDA(const int t, const int c) {
     T sum = 0;
     for (int b = 0; b < B; ++b) sum += dout(b * Tn + t, c);
     dwpe(t, c) += sum;

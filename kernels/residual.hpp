@@ -9,9 +9,10 @@ namespace sk {
 // out = a + b, all [N, C]
 template <class T>
 void residual_forward(Tensor2<T> out, ConstTensor2<T> a, ConstTensor2<T> b) {
-  const int C = out.extent(1);
-  Kokkos::parallel_for("residual_forward", RangePolicy(0, out.extent(0) * C), KOKKOS_LAMBDA(const int i) {
-    out(i / C, i % C) = a(i / C, i % C) + b(i / C, i % C);
+  const auto o = flat(out);
+  const auto x = flat(a), y = flat(b);
+  Kokkos::parallel_for("residual_forward", RangePolicy(0, o.extent(0)), KOKKOS_LAMBDA(const int i) {
+    o(i) = x(i) + y(i);
   });
 }
 

@@ -23,7 +23,15 @@ template <class T> using ConstTensor2 = Kokkos::View<const T**, Kokkos::LayoutRi
 // Token ids of a batch, [B, T].
 using TokenView = Kokkos::View<const int**, Kokkos::LayoutRight, MemSpace>;
 
+// A contiguous 2-D tensor seen as one row of all its elements, so elementwise
+// kernels index it directly instead of dividing by the row length.
+template <class View>
+Kokkos::View<typename View::value_type*, Kokkos::LayoutRight, MemSpace, Unmanaged> flat(const View& v) {
+  return Kokkos::View<typename View::value_type*, Kokkos::LayoutRight, MemSpace, Unmanaged>(v.data(), v.size());
+}
+
 using RangePolicy = Kokkos::RangePolicy<ExecSpace>;
+using Range2D = Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>;
 using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
 using Member = TeamPolicy::member_type;
 
