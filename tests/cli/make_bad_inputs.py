@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Writes the malformed inputs that the command-line error tests feed to
+sophia-kokkos. Usage: make_bad_inputs.py REFERENCE_DIR OUTDIR"""
+import os
+import shutil
+import struct
+import sys
+
+import h5py
+import numpy as np
+
+ref, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+
+
+def token_file(name, tokens, count=None, magic=20240520, version=1, cut=0):
+    header = [magic, version, len(tokens) if count is None else count] + [0] * 253
+    data = struct.pack("<256i", *header) + np.asarray(tokens, dtype="<u2").tobytes()
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data[: len(data) - cut])
+
+
+def weights_copy(name, edit):
+    path = os.path.join(out, name)
+    shutil.copy(os.path.join(ref, "weights.h5"), path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+
+
+rng = np.random.RandomState(0)
+good = rng.randint(0, 97, size=100)
+token_file("bad_magic.bin", good, magic=12345)
+token_file("truncated.bin", good, cut=7)  # header promises 100 tokens
+token_file("short.bin", good[:10])  # too few for the test batch
+big = good.copy()
+big[20] = 97  # the reference model's vocab_size is 97
+token_file("big_id.bin", big)
+token_file("good.bin", good)
+with open(os.path.join(out, "not_hdf5.h5"), "w") as f:
+    f.write("this is not an HDF5 file\n")
+
+
+def drop_tensor(f):
+    del f["model/transformer.h.1.mlp.c_fc.bias"]
+
+
+def reshape_tensor(f):
+    del f["model/transformer.h.0.attn.c_proj.weight"]
+    f["model/transformer.h.0.attn.c_proj.weight"] = np.zeros((30, 31), dtype=np.float32)
+
+
+def bad_heads(f):
+    f["config"].attrs["n_head"] = 7  # 30 is not divisible by 7
+
+
+weights_copy("missing_tensor.h5", drop_tensor)
+weights_copy("wrong_shape.h5", reshape_tensor)
+weights_copy("bad_heads.h5", bad_heads)

@@ -1,0 +1,179 @@
+// The whole model against PyTorch's golden data (tests/reference), and the
+// properties of the flat parameter buffer, padding and initialisation.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "io/tokens.hpp"
+#include "io/weights.hpp"
+#include "reference_data.hpp"
+#include "src/batch.hpp"
+#include "src/gpt2.hpp"
+
+using namespace sk;
+using sk::test::reference;
+
+namespace {
+
+template <class T>
+struct ReferenceRun {
+  GPT2<T> model;
+  Batch batch;
+  explicit ReferenceRun(const std::string& weights = reference("weights.h5"))
+      : model(read_config(weights)), batch(load_batch()) {
+    auto host = Kokkos::create_mirror_view(model.params);
+    read_weights(weights, model.layout(), host.data());
+    Kokkos::deep_copy(model.params, host);
+  }
+  static Batch load_batch() {
+    const int B = int(test::read_root_attribute(reference("expected.h5"), "B"));
+    const int Tn = int(test::read_root_attribute(reference("expected.h5"), "T"));
+    return make_batch(read_tokens(reference("tokens.bin"), std::size_t(B) * Tn + 1), 0, B, Tn);
+  }
+  T loss_and_grad() {
+    model.zero_grad();
+    const T loss = model.forward(batch.inputs, batch.targets);
+    model.backward();
+    return loss;
+  }
+};
+
+// Largest |ours - ref| over a tensor, relative to the tensor's largest |ref|.
+template <class T>
+double worst_relative_error(const GPT2<T>& model, const std::string& group) {
+  auto host = Kokkos::create_mirror_view(model.grads);
+  Kokkos::deep_copy(host, model.grads);
+  double worst = 0;
+  for (const auto& t : model.layout().tensors()) {
+    const auto ref = test::read_dataset(reference("expected.h5"), group + "/" + t.name);
+    double scale = 0, err = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      scale = std::max(scale, std::fabs(ref[i]));
+      err = std::max(err, std::fabs(double(host(t.offset + i)) - ref[i]));
+    }
+    INFO(t.name << ": max error " << err << ", max |grad| " << scale);
+    CHECK(err <= 1e-3 * scale);  // the looser bound; tighter ones are checked by the caller
+    worst = std::max(worst, err / scale);
+  }
+  return worst;
+}
+
+}  // namespace
+
+// Loss within loss_tol and every gradient within grad_tol, both relative.
+template <class T>
+void check_against_reference(double loss_tol, double grad_tol) {
+  ReferenceRun<T> run;
+  const double loss = run.loss_and_grad();
+  const double expected = test::read_dataset(reference("expected.h5"), "loss")[0];
+  CHECK(std::fabs(loss - expected) <= loss_tol * expected);
+  CHECK(worst_relative_error(run.model, "grad") <= grad_tol);
+}
+
+TEST_CASE("fp32 loss and gradients match PyTorch", "[gpt2][reference]") {
+  // fp32 against a float64 reference on the same float32 weights.
+  check_against_reference<float>(1e-5, 1e-4);
+}
+
+TEST_CASE("fp64 loss and gradients match PyTorch to rounding", "[gpt2][reference]") {
+  // The reference computes in float64 too, so only summation order differs;
+  // the exp-based tanh in GELU costs a few ulps near zero.
+  check_against_reference<double>(1e-12, 1e-9);
+}
+
+TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {
+  ReferenceRun<double> run;
+  run.loss_and_grad();
+  auto once = Kokkos::create_mirror(run.model.grads);
+  Kokkos::deep_copy(once, run.model.grads);
+  run.model.forward(run.batch.inputs, run.batch.targets);
+  run.model.backward();
+  auto twice = Kokkos::create_mirror_view(run.model.grads);
+  Kokkos::deep_copy(twice, run.model.grads);
+  double worst = 0;
+  for (std::size_t i = 0; i < once.extent(0); ++i) worst = std::max(worst, std::fabs(twice(i) - 2 * once(i)));
+  CHECK(worst <= 1e-14);
+}
+
+TEST_CASE("vocabulary padding never reaches the loss or the gradients", "[gpt2]") {
+  ReferenceRun<double> run;
+  const auto& config = run.model.config();
+  REQUIRE(config.padded_vocab() > config.vocab_size);
+  const double clean = run.loss_and_grad();
+
+  // Garbage in the padding rows of wte must change nothing.
+  const auto& wte = run.model.layout().find("transformer.wte.weight");
+  auto params = Kokkos::create_mirror_view(run.model.params);
+  Kokkos::deep_copy(params, run.model.params);
+  for (std::size_t i = wte.stored[0] * wte.shape[1]; i < wte.size(); ++i) params(wte.offset + i) = 1e3;
+  Kokkos::deep_copy(run.model.params, params);
+  CHECK(run.loss_and_grad() == Approx(clean).epsilon(1e-14));
+
+  auto grads = Kokkos::create_mirror_view(run.model.grads);
+  Kokkos::deep_copy(grads, run.model.grads);
+  double padded = 0;
+  for (std::size_t i = wte.stored[0] * wte.shape[1]; i < wte.size(); ++i) padded = std::max(padded, std::fabs(grads(wte.offset + i)));
+  CHECK(padded == 0.0);
+}
+
+TEST_CASE("parameter layout of the GPT-2 presets", "[gpt2][layout]") {
+  // GPT-2 small's published parameter count, wpe included, LM head tied.
+  CHECK(ParameterLayout(preset("gpt2")).stored_count() == 124439808);
+  CHECK(ParameterLayout(preset("gpt2-medium")).stored_count() == 354823168);
+  const ParameterLayout tiny(preset("tiny"));
+  std::size_t next = 0;
+  for (const auto& t : tiny.tensors()) {  // tensors tile the flat buffer with no gaps
+    CHECK(t.offset == next);
+    next += t.size();
+  }
+  CHECK(next == tiny.size());
+  CHECK(tiny.tensors().size() == 2 + 12 * 2 + 2);
+}
+
+TEST_CASE("model shapes are validated", "[gpt2][config]") {
+  GPT2Config c = preset("tiny");
+  c.n_head = 5;  // 64 is not divisible by 5
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("n_embd (64) is not divisible by n_head (5)"));
+  c = preset("tiny");
+  c.n_layer = 0;
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("n_layer must be positive"));
+  CHECK_THROWS_WITH(preset("gpt3"), Catch::Contains("unknown model preset 'gpt3'"));
+}
+
+TEST_CASE("random initialisation follows GPT-2's recipe", "[gpt2][init]") {
+  GPT2Config c = preset("tiny");
+  c.n_layer = 3;
+  GPT2<float> a(c), b(c);
+  a.init_random(7);
+  b.init_random(7);
+  auto ha = Kokkos::create_mirror(a.params);
+  auto hb = Kokkos::create_mirror(b.params);
+  Kokkos::deep_copy(ha, a.params);
+  Kokkos::deep_copy(hb, b.params);
+  bool same = true;
+  for (std::size_t i = 0; i < ha.extent(0); ++i) same = same && ha(i) == hb(i);
+  CHECK(same);  // the seed alone decides the weights
+  b.init_random(8);
+  Kokkos::deep_copy(hb, b.params);
+  CHECK(ha(a.layout().find("transformer.wte.weight").offset) != hb(b.layout().find("transformer.wte.weight").offset));
+
+  auto stats = [&](const TensorSpec& t, std::size_t n) {
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sum += ha(t.offset + i);
+      sq += double(ha(t.offset + i)) * ha(t.offset + i);
+    }
+    return std::make_pair(sum / n, std::sqrt(sq / n - (sum / n) * (sum / n)));
+  };
+  const auto& wte = a.layout().find("transformer.wte.weight");
+  const auto [wte_mean, wte_std] = stats(wte, wte.stored[0] * wte.shape[1]);  // 3.2M samples
+  CHECK(std::fabs(wte_mean) < 1e-4);
+  CHECK(wte_std == Approx(0.02).epsilon(0.01));
+  const auto& proj = a.layout().find("transformer.h.1.mlp.c_proj.weight");
+  CHECK(stats(proj, proj.size()).second == Approx(0.02 / std::sqrt(2.0 * c.n_layer)).epsilon(0.02));
+  for (std::size_t i = wte.stored[0] * wte.shape[1]; i < wte.size(); ++i) REQUIRE(ha(wte.offset + i) == 0.0f);
+  const auto& ln = a.layout().find("transformer.h.2.ln_2.weight");
+  const auto& bias = a.layout().find("transformer.h.2.attn.c_attn.bias");
+  for (std::size_t i = 0; i < ln.size(); ++i) REQUIRE(ha(ln.offset + i) == 1.0f);
+  for (std::size_t i = 0; i < bias.size(); ++i) REQUIRE(ha(bias.offset + i) == 0.0f);
+}

@@ -1,0 +1,161 @@
+// Weights and token files: round trips, and every malformed input refused with
+// a message that names the problem.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+
+#include "io/hdf5_handle.hpp"
+#include "io/tokens.hpp"
+#include "io/weights.hpp"
+#include "src/error.hpp"
+#include "src/gpt2.hpp"
+
+using namespace sk;
+
+namespace {
+
+std::string temp_path(const std::string& name) { return "io_test_" + name; }
+
+GPT2Config small_config() {
+  GPT2Config c{101, 9, 2, 2, 6};  // vocab padded to 128 in memory
+  c.validate();
+  return c;
+}
+
+// A weights file of small_config() with random weights; returns the host copy.
+std::vector<float> write_small_weights(const std::string& path) {
+  GPT2<float> model(small_config());
+  model.init_random(3);
+  auto host = Kokkos::create_mirror_view(model.params);
+  Kokkos::deep_copy(host, model.params);
+  write_weights(path, model.config(), model.layout(), host.data());
+  return std::vector<float>(host.data(), host.data() + host.extent(0));
+}
+
+// Applies an edit to an existing HDF5 file in place.
+template <class Edit>
+void edit_file(const std::string& path, Edit edit) {
+  H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+  REQUIRE(f.valid());
+  edit(f.get());
+}
+
+void replace_dataset(hid_t file, const std::string& name, hid_t type, std::vector<hsize_t> dims) {
+  REQUIRE(H5Ldelete(file, name.c_str(), H5P_DEFAULT) >= 0);
+  H5Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+  H5Handle d(H5Dcreate2(file, name.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  REQUIRE(d.valid());
+}
+
+}  // namespace
+
+TEST_CASE("weights round trip through HDF5 without the vocabulary padding", "[io][weights]") {
+  const std::string path = temp_path("roundtrip.h5");
+  const auto written = write_small_weights(path);
+  const GPT2Config c = read_config(path);
+  CHECK(c.vocab_size == 101);
+  CHECK(c.n_embd == 6);
+  const ParameterLayout layout(c);
+  std::vector<float> read(layout.size(), -1.0f);
+  read_weights(path, layout, read.data());
+  CHECK(read == written);  // padding rows come back as the zeros they were
+  // The file itself holds exactly vocab_size rows.
+  H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  H5Handle d(H5Dopen2(f.get(), "model/transformer.wte.weight", H5P_DEFAULT), H5Dclose);
+  H5Handle space(H5Dget_space(d.get()), H5Sclose);
+  hsize_t dims[2];
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  CHECK(dims[0] == 101);
+  CHECK(dims[1] == 6);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("malformed weights files are refused with a clear message", "[io][weights][errors]") {
+  const std::string path = temp_path("bad.h5");
+  const ParameterLayout layout(small_config());
+  std::vector<float> buffer(layout.size());
+  const std::string qkv = "model/transformer.h.1.attn.c_attn.weight";
+
+  SECTION("missing file") {
+    CHECK_THROWS_WITH(read_config(temp_path("absent.h5")), Catch::Contains("no such file"));
+  }
+  SECTION("not an HDF5 file") {
+    std::ofstream(path) << "just text\n";
+    CHECK_THROWS_WITH(read_config(path), Catch::Contains("is not an HDF5 file"));
+  }
+  SECTION("missing tensor") {
+    write_small_weights(path);
+    edit_file(path, [&](hid_t f) { REQUIRE(H5Ldelete(f, qkv.c_str(), H5P_DEFAULT) >= 0); });
+    CHECK_THROWS_WITH(read_weights(path, layout, buffer.data()),
+                      Catch::Contains("transformer.h.1.attn.c_attn.weight is missing"));
+  }
+  SECTION("wrong shape") {
+    write_small_weights(path);
+    edit_file(path, [&](hid_t f) { replace_dataset(f, qkv, H5T_IEEE_F32LE, {6, 18}); });
+    CHECK_THROWS_WITH(read_weights(path, layout, buffer.data()),
+                      Catch::Contains("has shape [6, 18], expected [18, 6]"));
+  }
+  SECTION("integer tensor") {
+    write_small_weights(path);
+    edit_file(path, [&](hid_t f) { replace_dataset(f, qkv, H5T_STD_I32LE, {18, 6}); });
+    CHECK_THROWS_WITH(read_weights(path, layout, buffer.data()), Catch::Contains("is not floating point"));
+  }
+  SECTION("missing config attribute") {
+    write_small_weights(path);
+    edit_file(path, [&](hid_t f) { REQUIRE(H5Adelete_by_name(f, "config", "n_head", H5P_DEFAULT) >= 0); });
+    CHECK_THROWS_WITH(read_config(path), Catch::Contains("/config attribute n_head is missing"));
+  }
+  SECTION("config that breaks the model's rules") {
+    write_small_weights(path);
+    edit_file(path, [&](hid_t f) {
+      H5Handle g(H5Gopen2(f, "config", H5P_DEFAULT), H5Gclose);
+      H5Handle a(H5Aopen(g.get(), "n_head", H5P_DEFAULT), H5Aclose);
+      const long four = 4;  // 6 is not divisible by 4
+      REQUIRE(H5Awrite(a.get(), H5T_NATIVE_LONG, &four) >= 0);
+    });
+    CHECK_THROWS_WITH(read_config(path), Catch::Contains("n_embd (6) is not divisible by n_head (4)"));
+  }
+  std::remove(path.c_str());
+}
+
+TEST_CASE("writing weights into a missing folder fails cleanly", "[io][weights][errors]") {
+  const GPT2Config c = small_config();
+  const ParameterLayout layout(c);
+  std::vector<float> buffer(layout.size());
+  CHECK_THROWS_WITH(write_weights("no_such_folder/w.h5", c, layout, buffer.data()),
+                    Catch::Contains("cannot create no_such_folder/w.h5.tmp"));
+}
+
+TEST_CASE("token files round trip and malformed ones are refused", "[io][tokens][errors]") {
+  const std::string path = temp_path("tokens.bin");
+  const std::vector<std::uint16_t> tokens = {5, 0, 65535, 17, 3};
+  write_tokens(path, tokens);
+  CHECK(read_tokens(path, 5) == tokens);
+  CHECK(read_tokens(path, 2) == std::vector<std::uint16_t>{5, 0});
+  CHECK_THROWS_WITH(read_tokens(path, 6), Catch::Contains("has 5 tokens, 6 are needed"));
+  CHECK_THROWS_WITH(check_token_range(tokens, 50257, path), Catch::Contains("token 2 has id 65535"));
+  CHECK_NOTHROW(check_token_range({5, 0, 17}, 50257, path));
+
+  SECTION("truncated body") {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size() - 3);
+    CHECK_THROWS_WITH(read_tokens(path, 1), Catch::Contains("truncated: header says 5 tokens, body holds 3"));
+  }
+  SECTION("bad magic") {
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    const std::int32_t wrong = 20240519;
+    f.write(reinterpret_cast<const char*>(&wrong), sizeof wrong);
+    f.close();
+    CHECK_THROWS_WITH(read_tokens(path, 1), Catch::Contains("bad magic 20240519"));
+  }
+  SECTION("shorter than the header") {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << "abc";
+    CHECK_THROWS_WITH(read_tokens(path, 1), Catch::Contains("shorter than its 1024-byte header"));
+  }
+  SECTION("missing") {
+    CHECK_THROWS_WITH(read_tokens(temp_path("absent.bin"), 1), Catch::Contains("cannot open token file"));
+  }
+  std::remove(path.c_str());
+}
