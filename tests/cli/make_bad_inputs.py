@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the malformed inputs that the command-line error tests feed to
-sophia-kokkos. Usage: make_bad_inputs.py REFERENCE_DIR OUTDIR"""
+"""Writes the inputs that the command-line tests feed to sophia-kokkos: one
+good token file and one malformed file for each error case. Usage: make_bad_inputs.py REFERENCE_DIR OUTDIR"""
 import os
 import shutil
 import struct
