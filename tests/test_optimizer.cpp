@@ -1,0 +1,124 @@
+// The optimizer kernels against a direct scalar implementation of their
+// formulas, on the host in double precision.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/optimizer.hpp"
+
+using namespace sk;
+
+namespace {
+
+// Host values copied into a device buffer, with a Tensor1 view of it.
+struct Vec {
+  View1<double> buffer;
+  explicit Vec(const std::vector<double>& values) : buffer("vec", values.size()) {
+    auto host = Kokkos::create_mirror_view(buffer);
+    for (std::size_t i = 0; i < values.size(); ++i) host(i) = values[i];
+    Kokkos::deep_copy(buffer, host);
+  }
+  Tensor1<double> view() const { return Tensor1<double>(buffer.data(), buffer.extent(0)); }
+  std::vector<double> values() const {
+    auto host = Kokkos::create_mirror_view(buffer);
+    Kokkos::deep_copy(host, buffer);
+    return std::vector<double>(host.data(), host.data() + host.extent(0));
+  }
+};
+
+std::vector<double> normal(std::size_t n, double scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> d(0.0, scale);
+  std::vector<double> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<double> positive(std::size_t n, double scale, unsigned seed) {
+  auto v = normal(n, scale, seed);
+  for (auto& x : v) x = std::fabs(x);
+  return v;
+}
+
+constexpr double kTol = 1e-14;  // both sides evaluate the same formula in double
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]) / (1 + std::fabs(want[i])));
+  CHECK(worst <= kTol);
+}
+
+}  // namespace
+
+TEST_CASE("adamw_update follows bias-corrected AdamW with decoupled weight decay", "[optimizer]") {
+  const std::size_t n = 257;
+  auto p0 = normal(n, 1.0, 1), g = normal(n, 0.1, 2), m0 = normal(n, 0.05, 3), v0 = positive(n, 0.01, 4);
+  const AdamWStep<double> s{3e-3, 0.9, 0.95, 1e-8, 0.1, 7, 0.5};
+  Vec p(p0), grad(g), m(m0), v(v0);
+  adamw_update<double>(p.view(), grad.view(), m.view(), v.view(), s);
+
+  std::vector<double> pe(n), me(n), ve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double gi = g[i] * 0.5;
+    me[i] = 0.9 * m0[i] + 0.1 * gi;
+    ve[i] = 0.95 * v0[i] + 0.05 * gi * gi;
+    const double mhat = me[i] / (1 - std::pow(0.9, 7)), vhat = ve[i] / (1 - std::pow(0.95, 7));
+    pe[i] = p0[i] * (1 - 3e-3 * 0.1) - 3e-3 * mhat / (std::sqrt(vhat) + 1e-8);
+  }
+  check_close(p.values(), pe);
+  check_close(m.values(), me);
+  check_close(v.values(), ve);
+}
+
+TEST_CASE("sophia_update clips the preconditioned step and counts clipped coordinates", "[optimizer]") {
+  const std::size_t n = 1000;
+  auto p0 = normal(n, 1.0, 5), g = normal(n, 0.1, 6), m0 = normal(n, 0.05, 7), h = positive(n, 3e-3, 8);
+  const double lr = 6e-4, beta1 = 0.965, rho = 0.04, wd = 0.2, tokens = 480, scale = 0.8;
+  h[0] = 0;  // a coordinate whose Hessian estimate is still zero
+  Vec p(p0), grad(g), m(m0), hv(h);
+  const long clipped =
+      sophia_update<double>(p.view(), grad.view(), m.view(), hv.view(), {lr, beta1, rho, wd, tokens, scale});
+
+  std::vector<double> pe(n), me(n);
+  long clipped_expected = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    me[i] = beta1 * m0[i] + (1 - beta1) * g[i] * scale;
+    const double ratio = std::fabs(me[i]) / (rho * tokens * h[i] + 1e-15);
+    clipped_expected += ratio >= 1;
+    const double sign = me[i] > 0 ? 1 : (me[i] < 0 ? -1 : 0);
+    pe[i] = p0[i] * (1 - lr * wd) - lr * sign * std::min(ratio, 1.0);
+  }
+  check_close(p.values(), pe);
+  check_close(m.values(), me);
+  CHECK(clipped == clipped_expected);
+  // The data are chosen so that both branches occur.
+  CHECK(clipped > 50);
+  CHECK(clipped < long(n) - 50);
+}
+
+TEST_CASE("sophia_update with h = 0 moves every coordinate by exactly lr*sign(m)", "[optimizer]") {
+  const std::size_t n = 300;
+  auto p0 = normal(n, 1.0, 9), g = normal(n, 0.1, 10), m0 = normal(n, 0.05, 11);
+  const double lr = 1e-3;
+  Vec p(p0), grad(g), m(m0), h(std::vector<double>(n, 0.0));
+  const long clipped = sophia_update<double>(p.view(), grad.view(), m.view(), h.view(), {lr, 0.965, 0.04, 0.0, 512});
+  CHECK(clipped == long(n));
+  const auto p1 = p.values(), m1 = m.values();
+  for (std::size_t i = 0; i < n; ++i) {
+    const double sign = m1[i] > 0 ? 1 : -1;
+    REQUIRE(p1[i] == p0[i] - lr * sign);
+  }
+}
+
+TEST_CASE("sophia_hessian_update keeps an exponential average of ghat squared", "[optimizer]") {
+  const std::size_t n = 129;
+  auto h0 = positive(n, 1e-4, 12), ghat = normal(n, 0.01, 13);
+  Vec h(h0), gv(ghat);
+  sophia_hessian_update<double>(h.view(), gv.view(), 0.99, 0.5);
+  std::vector<double> he(n);
+  for (std::size_t i = 0; i < n; ++i) he[i] = 0.99 * h0[i] + 0.01 * (0.5 * ghat[i]) * (0.5 * ghat[i]);
+  check_close(h.values(), he);
+}
