@@ -13,7 +13,10 @@ constexpr std::size_t header_ints = 256;
 constexpr std::size_t header_bytes = header_ints * sizeof(std::int32_t);
 }  // namespace
 
-std::vector<std::uint16_t> read_tokens(const std::string& path, std::size_t count) {
+namespace {
+// Opens a token file and checks its header against the file size; returns the
+// stream positioned at the first token.
+std::ifstream open_tokens(const std::string& path, std::size_t& stored) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error("cannot open token file " + path + ": " + std::strerror(errno));
   const std::size_t file_size = std::size_t(in.tellg());
@@ -29,14 +32,28 @@ std::vector<std::uint16_t> read_tokens(const std::string& path, std::size_t coun
   if (header[1] != token_file_version)
     throw Error("token file " + path + " has unsupported version " + std::to_string(header[1]));
   if (header[2] < 0) throw Error("token file " + path + " has a negative token count");
-  const std::size_t stored = std::size_t(header[2]);
+  stored = std::size_t(header[2]);
   const std::size_t body = (file_size - header_bytes) / sizeof(std::uint16_t);
   if (body < stored)
     throw Error("token file " + path + " is truncated: header says " + std::to_string(stored) + " tokens, body holds " +
                 std::to_string(body));
-  if (stored < count)
-    throw Error("token file " + path + " has " + std::to_string(stored) + " tokens, " + std::to_string(count) +
+  return in;
+}
+}  // namespace
+
+std::size_t token_count(const std::string& path) {
+  std::size_t stored = 0;
+  open_tokens(path, stored);
+  return stored;
+}
+
+std::vector<std::uint16_t> read_tokens(const std::string& path, std::size_t count, std::size_t first) {
+  std::size_t stored = 0;
+  std::ifstream in = open_tokens(path, stored);
+  if (stored < first + count)
+    throw Error("token file " + path + " has " + std::to_string(stored) + " tokens, " + std::to_string(first + count) +
                 " are needed");
+  in.seekg(std::streamoff(header_bytes + first * sizeof(std::uint16_t)));
   std::vector<std::uint16_t> tokens(count);
   in.read(reinterpret_cast<char*>(tokens.data()), count * sizeof(std::uint16_t));
   if (!in) throw Error("cannot read token file " + path);

@@ -12,9 +12,13 @@ namespace sk {
 constexpr std::int32_t token_file_magic = 20240520;
 constexpr std::int32_t token_file_version = 1;
 
-// The first `count` tokens of a token file. Throws sk::Error when the file is
-// missing, is not a token file, is truncated, or holds fewer tokens.
-std::vector<std::uint16_t> read_tokens(const std::string& path, std::size_t count);
+// The token count in a token file's header, after checking the header and
+// that the body holds that many tokens. Throws sk::Error otherwise.
+std::size_t token_count(const std::string& path);
+
+// `count` tokens of a token file from token `first` on. Throws sk::Error when
+// the file is missing, is not a token file, is truncated, or holds fewer tokens.
+std::vector<std::uint16_t> read_tokens(const std::string& path, std::size_t count, std::size_t first = 0);
 
 // Throws sk::Error naming the first token id >= vocab_size.
 void check_token_range(const std::vector<std::uint16_t>& tokens, int vocab_size, const std::string& path);

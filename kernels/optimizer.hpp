@@ -68,4 +68,22 @@ void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, T ghat_s
   });
 }
 
+// sum(x^2) and sum(|x|) over a buffer, in double: gradient-norm clipping and
+// the Hessian diagnostics.
+template <class T>
+double sum_of_squares(ConstTensor1<T> x) {
+  double sum = 0;
+  Kokkos::parallel_reduce("sum_of_squares", RangePolicy(0, x.extent(0)),
+                          KOKKOS_LAMBDA(const int i, double& acc) { acc += double(x(i)) * double(x(i)); }, sum);
+  return sum;
+}
+
+template <class T>
+double sum_of_abs(ConstTensor1<T> x) {
+  double sum = 0;
+  Kokkos::parallel_reduce("sum_of_abs", RangePolicy(0, x.extent(0)),
+                          KOKKOS_LAMBDA(const int i, double& acc) { acc += kmath::fabs(double(x(i))); }, sum);
+  return sum;
+}
+
 }  // namespace sk

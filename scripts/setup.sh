@@ -8,8 +8,9 @@ packages=(
   build-essential cmake pkg-config
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libopenblas-dev
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
-  catch2
+  catch2 libtomlplusplus-dev
   python3-torch python3-h5py python3-numpy
+  libpcre2-dev nlohmann-json3-dev
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,7 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+scripts/fetch_data.sh
 [ "${1:-}" = "--deps-only" ] && exit 0
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
+# The Brown corpus as token shards, for the quick start and the training tests.
+[ -f data/brown_shards/train_000000.bin ] ||
+  build/sophia-kokkos prepare --input 'data/brown/*.txt' --out data/brown_shards

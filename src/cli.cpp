@@ -11,11 +11,15 @@ Options::Options(std::string command, std::string summary)
 
 void Options::add(const std::string& name, const std::string& metavar, const std::string& help,
                   const std::string& default_value) {
-  specs_.push_back({name, metavar, help, default_value, false});
+  specs_.push_back({name, metavar, help, default_value, false, false});
+}
+
+void Options::add_list(const std::string& name, const std::string& metavar, const std::string& help) {
+  specs_.push_back({name, metavar, help + " (may be repeated)", "", false, true});
 }
 
 void Options::add_flag(const std::string& name, const std::string& help) {
-  specs_.push_back({name, "", help, "", true});
+  specs_.push_back({name, "", help, "", true, false});
 }
 
 const Options::Spec& Options::spec(const std::string& name) const {
@@ -48,7 +52,8 @@ bool Options::parse(int argc, char** argv, int first) {
       if (i + 1 >= argc) throw UsageError(command_ + ": option " + arg + " needs a value (" + s->metavar + ")");
       value = argv[++i];
     }
-    values_[arg] = value;
+    if (s->is_list) lists_[arg].push_back(value);
+    else values_[arg] = value;
   }
   return true;
 }
@@ -93,5 +98,10 @@ long Options::integer(const std::string& name, long min, long max) const {
 }
 
 bool Options::flag(const std::string& name) const { return values_.count(name) > 0; }
+
+std::vector<std::string> Options::list(const std::string& name) const {
+  auto it = lists_.find(name);
+  return it == lists_.end() ? std::vector<std::string>{} : it->second;
+}
 
 }  // namespace sk

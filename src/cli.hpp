@@ -14,6 +14,8 @@ class Options {
   void add(const std::string& name, const std::string& metavar, const std::string& help,
            const std::string& default_value = "");
   void add_flag(const std::string& name, const std::string& help);
+  // An option that may be given several times; list() returns every value.
+  void add_list(const std::string& name, const std::string& metavar, const std::string& help);
 
   // Parses argv[first..argc); throws UsageError. Returns false if --help was given.
   bool parse(int argc, char** argv, int first);
@@ -23,16 +25,18 @@ class Options {
   std::string str(const std::string& name) const;
   long integer(const std::string& name, long min, long max) const;
   bool flag(const std::string& name) const;
+  std::vector<std::string> list(const std::string& name) const;
 
  private:
   struct Spec {
     std::string name, metavar, help, default_value;
-    bool is_flag;
+    bool is_flag, is_list;
   };
   const Spec& spec(const std::string& name) const;
   std::string command_, summary_;
   std::vector<Spec> specs_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> lists_;
 };
 
 }  // namespace sk

@@ -1,23 +1,30 @@
-// sophia-kokkos bench: forward+backward time against the gemm rate measured in
-// the same run on the same matrix shapes (the practical peak of the machine).
+// sophia-kokkos bench: forward+backward (and optionally full training steps)
+// against the gemm rate measured in the same run on the same matrix shapes
+// (the practical peak of the machine).
 #include <KokkosBlas3_gemm.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 
 #include "batch.hpp"
 #include "commands.hpp"
+#include "deck.hpp"
 #include "flops.hpp"
 #include "gpt2.hpp"
+#include "step.hpp"
 
 namespace sk {
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  Kokkos::fence();
+  return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 double median(std::vector<double> v) {
@@ -36,14 +43,12 @@ double time_step_gemms(const std::vector<LinearShape>& shapes) {
     Kokkos::deep_copy(w, 0.01f);
     Kokkos::deep_copy(y, 0.01f);
     KokkosBlas::gemm("N", "T", 1.0f, x, w, 0.0f, y);  // first touch outside the timing
-    Kokkos::fence();
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     for (int i = 0; i < s.count; ++i) {
       KokkosBlas::gemm("N", "T", 1.0f, x, w, 0.0f, y);
       KokkosBlas::gemm("N", "N", 1.0f, y, w, 0.0f, dx);
       KokkosBlas::gemm("T", "N", 1.0f, y, x, 1.0f, dw);
     }
-    Kokkos::fence();
     total += seconds_since(t0);
   }
   return total;
@@ -55,17 +60,33 @@ std::string blas_threads() {
   return "library default";
 }
 
+// The process's peak resident memory so far (VmHWM), in bytes.
+double peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  for (double kb; status >> key;)
+    if (key == "VmHWM:" && status >> kb) return kb * 1024;
+  return 0;
+}
+
+struct Timings {
+  std::vector<double> step, gemm, hessian;
+};
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   Options opts("bench",
                "Times GPT-2 forward+backward on random tokens and compares its FLOP rate with the rate of\n"
-               "the same gemm calls (same shapes and transposes) measured in the same run.");
+               "the same gemm calls (same shapes and transposes) measured in the same run. With --optimizer,\n"
+               "times full training steps (forward, backward, clipping, update) and, for sophiag, the\n"
+               "Hessian refresh, and reports the peak resident memory of training.");
   add_model_options(opts, "gpt2");
   opts.add("--batch", "B", "batch size", "4");
   opts.add("--seq", "T", "sequence length", "64");
   opts.add("--warmup", "N", "untimed iterations first", "2");
   opts.add("--iters", "N", "timed iterations (the median is reported)", "5");
+  opts.add("--optimizer", "NAME", "time full training steps with adamw or sophiag (default: forward+backward only)");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
     return 0;
@@ -73,48 +94,71 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const GPT2Config config = model_config(opts);
   const int B = int(opts.integer("--batch", 1, 1 << 16));
   const int T = int(opts.integer("--seq", 1, config.block_size));
-  const int warmup = int(opts.integer("--warmup", 0, 1000));
+  const int warmup = int(opts.integer("--warmup", 1, 1000));
   const int iters = int(opts.integer("--iters", 1, 1000));
+  const bool full = opts.has("--optimizer");
+  const OptimizerConfig oc =
+      optimizer_config(Deck::parse("", "bench", {"optimizer.type=" + (full ? opts.str("--optimizer") : "adamw")}));
 
   GPT2<float> model(config);
   model.init_random(1337);
   std::mt19937 rng(42);
   std::vector<std::uint16_t> tokens(std::size_t(B) * T + 1);
   for (auto& t : tokens) t = std::uint16_t(rng() % config.vocab_size);
-  const Batch batch = make_batch(tokens, 0, B, T);
+  Kokkos::View<std::uint64_t*, MemSpace> sequences("sequences", B);
+  const std::vector<SequenceBatch> micro = {{make_batch(tokens, T, B, T), sequences}};
+  const auto optimizer = full ? make_optimizer(oc, model.layout(), double(B) * T) : nullptr;
 
-  std::vector<double> step_times, gemm_times;
+  // One step of what is measured: forward+backward, or a full training step.
+  auto step = [&](long i) {
+    if (!full) {
+      model.zero_grad();
+      model.forward(micro[0].batch.inputs, micro[0].batch.targets);
+      model.backward();
+    } else {
+      optimizer_step(model, *optimizer, micro, oc.lr, oc.grad_clip, i);
+    }
+  };
   const auto shapes = linear_layers(config, B, T);
-  for (int i = 0; i < warmup + iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    model.zero_grad();
-    model.forward(batch.inputs, batch.targets);
-    model.backward();
-    Kokkos::fence();
-    const double step = seconds_since(t0);
-    const double gemm = time_step_gemms(shapes);
-    if (i >= warmup) {
-      step_times.push_back(step);
-      gemm_times.push_back(gemm);
+  Timings t;
+  for (int i = 0; i < warmup; ++i) step(i);
+  if (full && oc.type == "sophiag") hessian_refresh(model, *optimizer, micro, oc.grad_clip, 0);
+  const double resident = peak_resident_bytes();  // before the gemm reference allocates its buffers
+  for (int i = 0; i < iters; ++i) {
+    auto t0 = Clock::now();
+    step(warmup + i);
+    t.step.push_back(seconds_since(t0));
+    t.gemm.push_back(time_step_gemms(shapes));
+    if (full && oc.type == "sophiag") {
+      t0 = Clock::now();
+      hessian_refresh(model, *optimizer, micro, oc.grad_clip, i + 1);
+      t.hessian.push_back(seconds_since(t0));
     }
   }
-  const double step = median(step_times), gemm = median(gemm_times);
+  if (mpi.rank() != 0) return 0;
+
+  const double step_s = median(t.step), gemm_s = median(t.gemm);
   const double lin = linear_flops(config, B, T), att = attention_flops(config, B, T);
-  if (mpi.rank() == 0) {
-    std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32\n", opts.str("--model").c_str(),
-                model.layout().stored_count() / 1e6, B, T);
-    std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
-                ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), mpi.size());
-    std::printf("forward+backward: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n",
-                step * 1e3, iters, *std::min_element(step_times.begin(), step_times.end()) * 1e3,
-                *std::max_element(step_times.begin(), step_times.end()) * 1e3, B * T / step);
-    std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
-                att / 1e9);
-    std::printf("achieved: %.1f GFLOP/s\n", (lin + att) / step / 1e9);
-    std::printf("gemm on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", lin / gemm / 1e9,
-                gemm * 1e3);
-    std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step / (lin / gemm));
+  std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32\n", opts.str("--model").c_str(),
+              model.layout().stored_count() / 1e6, B, T);
+  std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
+              ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), mpi.size());
+  std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n",
+              full ? ("training step (" + oc.type + ")").c_str() : "forward+backward", step_s * 1e3, iters,
+              *std::min_element(t.step.begin(), t.step.end()) * 1e3,
+              *std::max_element(t.step.begin(), t.step.end()) * 1e3, B * T / step_s);
+  if (!t.hessian.empty()) {
+    const double h = median(t.hessian);
+    std::printf("hessian refresh: median %.1f ms; every %d steps: %.1f ms per step amortised\n", h * 1e3,
+                oc.hessian_interval, (step_s + h / oc.hessian_interval) * 1e3);
   }
+  std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
+              att / 1e9);
+  std::printf("achieved: %.1f GFLOP/s\n", (lin + att) / step_s / 1e9);
+  std::printf("gemm on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", lin / gemm_s / 1e9,
+              gemm_s * 1e3);
+  std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
+  std::printf("peak resident memory: %.2f GB\n", resident / 1e9);
   return 0;
 }
 

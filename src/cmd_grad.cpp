@@ -53,7 +53,7 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
     Kokkos::deep_copy(model.params, host);
   }
 
-  const Batch batch = make_batch(tokens, 0, B, T);
+  const Batch batch = make_batch(tokens, T, B, T);
   model.zero_grad();
   const float loss = model.forward(batch.inputs, batch.targets);
   model.backward();

@@ -8,6 +8,8 @@ namespace sk {
 
 int cmd_grad(int argc, char** argv, const MpiEnv& mpi);
 int cmd_bench(int argc, char** argv, const MpiEnv& mpi);
+int cmd_train(int argc, char** argv, const MpiEnv& mpi);
+int cmd_prepare(int argc, char** argv, const MpiEnv& mpi);
 
 // --model PRESET and per-field overrides (--n-layer, ...).
 void add_model_options(Options& opts, const std::string& default_preset);

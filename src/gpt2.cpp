@@ -167,7 +167,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
 }
 
 template <class T>
-void GPT2<T>::backward() {
+void GPT2<T>::backward(TokenView targets) {
   const int B = a_.B, Tn = a_.T_;
   const int C = config_.n_embd, NH = config_.n_head;
   const AttentionShape shape{B, Tn, NH, C / NH};
@@ -176,7 +176,7 @@ void GPT2<T>::backward() {
   auto dres = a_.dresidual;  // gradient of the residual stream, carried down
 
   // The logits become their own gradient (in place): mean loss, so dloss = 1/(B*T).
-  crossentropy_backward<T>(a_.logits, a_.logits, a_.lse, targets_, config_.vocab_size, T(1) / T(B * Tn));
+  crossentropy_backward<T>(a_.logits, a_.logits, a_.lse, targets, config_.vocab_size, T(1) / T(B * Tn));
   matmul_backward<T>(a_.dln, g_.wte, no_bias, a_.logits, a_.ln_f, p_.wte, ones);
   Kokkos::deep_copy(dres, T(0));
   const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;

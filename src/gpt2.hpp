@@ -77,8 +77,16 @@ class GPT2 {
   // not exceed block_size and ids must be below vocab_size (the caller checks).
   T forward(TokenView inputs, TokenView targets);
   // Adds d(mean loss)/d(params) of the last forward to grads.
-  void backward();
+  void backward() { backward(targets_); }
+  // The same against other labels for the last forward's inputs (Sophia-G
+  // backpropagates labels sampled from the model).
+  void backward(TokenView targets);
   void zero_grad();
+
+  // Of the last forward, until the next backward overwrites them: logits
+  // [B*T, padded_vocab] and their logsumexp over the vocabulary [B*T].
+  ConstTensor2<T> logits() const { return a_.logits; }
+  ConstTensor1<T> logsumexp() const { return a_.lse; }
 
  private:
   void ensure_activations(int B, int T_);

@@ -18,8 +18,10 @@ struct Subcommand {
 };
 
 const Subcommand subcommands[] = {
+    {"train", sk::cmd_train, "pretrain GPT-2 with Sophia-G or AdamW as an input deck (TOML) says"},
     {"grad", sk::cmd_grad, "loss and gradients of one batch, written to HDF5 (for checking against PyTorch)"},
     {"bench", sk::cmd_bench, "time forward+backward against the machine's gemm rate on the same shapes"},
+    {"prepare", sk::cmd_prepare, "tokenize text files into token shards for training and validation"},
 };
 
 void print_help() {

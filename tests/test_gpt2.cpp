@@ -28,7 +28,7 @@ struct ReferenceRun {
   static Batch load_batch() {
     const int B = int(test::read_root_attribute(reference("expected.h5"), "B"));
     const int Tn = int(test::read_root_attribute(reference("expected.h5"), "T"));
-    return make_batch(read_tokens(reference("tokens.bin"), std::size_t(B) * Tn + 1), 0, B, Tn);
+    return make_batch(read_tokens(reference("tokens.bin"), std::size_t(B) * Tn + 1), Tn, B, Tn);
   }
   T loss_and_grad() {
     model.zero_grad();

@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Runs a command that must fail cleanly: a non-zero exit status (not a crash
-by signal), and a message on stderr that matches a pattern.
-Usage: expect_failure.py PATTERN -- COMMAND [ARGS...]"""
+by signal), and a message on stderr that matches a pattern. With --unchanged
+FILE, that file must be the same afterwards (a failure loses no earlier output).
+Usage: expect_failure.py PATTERN [--unchanged FILE] -- COMMAND [ARGS...]"""
 import re
 import subprocess
 import sys
 
-pattern, sep, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
-assert sep == "--", __doc__
+args = sys.argv[1:]
+pattern, args = args[0], args[1:]
+kept = None
+if args[0] == "--unchanged":
+    kept, args = args[1], args[2:]
+assert args[0] == "--", __doc__
+cmd = args[1:]
+before = open(kept, "rb").read() if kept else None
 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 problems = []
+if kept and open(kept, "rb").read() != before:
+    problems.append(f"{kept} was changed")
 if proc.returncode == 0:
     problems.append("exited 0")
 elif proc.returncode < 0 or proc.returncode > 125:

@@ -56,3 +56,14 @@ def bad_heads(f):
 weights_copy("missing_tensor.h5", drop_tensor)
 weights_copy("wrong_shape.h5", reshape_tensor)
 weights_copy("bad_heads.h5", bad_heads)
+
+# For `train` (with the reference model's shape): an empty shard, a deck that
+# does not parse, weights that make the loss NaN, and an earlier run's output
+# that a failed run must leave alone.
+token_file("empty.bin", [])
+with open(os.path.join(out, "bad_syntax.toml"), "w") as f:
+    f.write("[train]\nsteps = = 3\n")
+weights_copy("nan_weights.h5", lambda f: f["model/transformer.ln_f.bias"].__setitem__(0, np.nan))
+os.makedirs(os.path.join(out, "earlier_run"), exist_ok=True)
+with open(os.path.join(out, "earlier_run", "final.h5"), "w") as f:
+    f.write("weights of an earlier run\n")

@@ -1,0 +1,36 @@
+// Metrics as JSON lines: one object per line, e.g.
+// {"type":"step","step":10,"loss":5.21,"lr":0.0003,...}
+#pragma once
+#include <cstdio>
+#include <string>
+
+namespace sk {
+
+class JsonLine {
+ public:
+  JsonLine& add(const std::string& key, double value);
+  JsonLine& add(const std::string& key, long value);
+  JsonLine& add(const std::string& key, const std::string& value);
+  std::string str() const { return "{" + body_ + "}"; }
+
+ private:
+  void key(const std::string& k);
+  std::string body_;
+};
+
+// Writes lines to a file (appending to what is there, or starting it anew),
+// flushed after each so that a killed run keeps them.
+class MetricsFile {
+ public:
+  MetricsFile(const std::string& path, bool append);
+  ~MetricsFile();
+  MetricsFile(const MetricsFile&) = delete;
+  MetricsFile& operator=(const MetricsFile&) = delete;
+  void write(const JsonLine& line);
+
+ private:
+  std::string path_;
+  std::FILE* file_;
+};
+
+}  // namespace sk

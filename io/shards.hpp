@@ -1,0 +1,38 @@
+// Training data as token shards (llm.c format, see io/tokens.hpp), cut into
+// windows of T+1 tokens: window w gives the inputs tokens[s, s+T) and the
+// targets tokens[s+1, s+T+1). Windows do not cross shard boundaries and do not
+// overlap; shards are read on demand, so data sets larger than memory work.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sk {
+
+class TokenShards {
+ public:
+  // `pattern` is a path or a glob; shards are taken in sorted order. Throws
+  // sk::Error when nothing matches or a shard is malformed or empty.
+  TokenShards(const std::string& pattern, int T, int vocab_size);
+
+  std::uint64_t windows() const { return total_windows_; }
+  std::uint64_t tokens() const { return total_tokens_; }
+  std::size_t files() const { return shards_.size(); }
+  const std::string& pattern() const { return pattern_; }
+
+  // Reads window w's T+1 tokens into out; throws sk::Error naming the shard
+  // and position of a token id >= vocab_size.
+  void read_window(std::uint64_t w, std::uint16_t* out) const;
+
+ private:
+  struct Shard {
+    std::string path;
+    std::uint64_t tokens, first_window;
+  };
+  std::string pattern_;
+  int T_, vocab_size_;
+  std::vector<Shard> shards_;
+  std::uint64_t total_windows_ = 0, total_tokens_ = 0;
+};
+
+}  // namespace sk

@@ -1,0 +1,50 @@
+// GPT-2's byte-level BPE tokenizer, read from OpenAI's encoder.json (token
+// string -> id) and vocab.bpe (merges, highest priority first).
+//
+// Text is split into pieces by GPT-2's pattern
+//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+// with \s meaning Unicode White_Space, as in the Python `regex` module GPT-2
+// used; each piece's bytes are then merged by rank. Differences from GPT-2:
+//   - bytes that are not valid UTF-8 (which GPT-2, taking Unicode strings,
+//     never sees) match no alternative; each run of them becomes a piece of its
+//     own, so every byte is encoded and decode(encode(s)) == s for any bytes;
+//   - letters and digits are those of PCRE2's Unicode tables (Unicode 14 in
+//     PCRE2 10.42), so code points assigned later count as neither.
+// "<|endoftext|>" in the text is encoded as ordinary text, as by GPT-2's
+// encoder; the end_of_text token is only ever placed explicitly.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sk {
+
+// The tokenizer folder: `explicit_dir` if not empty, else the environment
+// variable SOPHIA_KOKKOS_TOKENIZER if set and not empty, else data/gpt2
+// (relative to the working directory), where scripts/fetch_data.sh puts it.
+std::string tokenizer_dir(const std::string& explicit_dir = "");
+
+class Gpt2Tokenizer {
+ public:
+  static constexpr int end_of_text = 50256;
+
+  // Reads DIR/encoder.json and DIR/vocab.bpe; throws sk::Error when a file is
+  // missing or malformed.
+  explicit Gpt2Tokenizer(const std::string& dir);
+  ~Gpt2Tokenizer();
+  Gpt2Tokenizer(const Gpt2Tokenizer&) = delete;
+  Gpt2Tokenizer& operator=(const Gpt2Tokenizer&) = delete;
+
+  // Not thread-safe: encoding reuses match buffers and a cache of pieces.
+  std::vector<int> encode(std::string_view text);
+  // Throws sk::Error for an id outside the vocabulary.
+  std::string decode(const std::vector<int>& ids) const;
+  int vocab_size() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sk

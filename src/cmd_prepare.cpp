@@ -1,0 +1,173 @@
+// sophia-kokkos prepare: text files -> GPT-2 token shards for training and validation.
+#include <glob.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../io/tokenizer.hpp"
+#include "../io/tokens.hpp"
+#include "commands.hpp"
+#include "error.hpp"
+
+namespace sk {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Each --input value is a path or a glob pattern; a pattern's files come in sorted order.
+std::vector<std::string> input_files(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const auto& pattern : inputs) {
+    glob_t g{};
+    const int rc = glob(pattern.c_str(), 0, nullptr, &g);
+    for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+    if (rc != 0)
+      throw Error(pattern.find_first_of("*?[") == std::string::npos ? "input file " + pattern + " does not exist"
+                                                                    : "no input file matches " + pattern);
+  }
+  for (const auto& f : files)
+    if (fs::is_directory(f)) throw Error("input " + f + " is a folder; give its files, e.g. '" + f + "/*.txt'");
+  return files;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) throw Error("cannot read input file " + path + ": " + std::strerror(errno));
+  return text.str();
+}
+
+double val_fraction(const std::string& value) {
+  std::size_t used = 0;
+  double f = -1;
+  try {
+    f = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || !(f >= 0 && f < 1))
+    throw UsageError("prepare: option --val-fraction needs a number in [0, 1), got '" + value + "'");
+  return f;
+}
+
+// One split's token stream, cut into files PREFIX_000000.bin, ... of at most `limit` tokens.
+class ShardWriter {
+ public:
+  ShardWriter(std::string prefix, std::size_t limit) : prefix_(std::move(prefix)), limit_(limit) {}
+
+  void add(const std::vector<int>& ids) {
+    for (const int id : ids) {
+      buffer_.push_back(std::uint16_t(id));
+      if (buffer_.size() == limit_) flush();
+    }
+  }
+
+  void flush() {
+    if (buffer_.empty()) return;
+    char name[32];
+    std::snprintf(name, sizeof name, "_%06zu.bin", files_.size());
+    files_.push_back(prefix_ + name);
+    write_tokens(files_.back(), buffer_);
+    tokens_ += buffer_.size();
+    buffer_.clear();
+  }
+
+  const std::vector<std::string>& files() const { return files_; }
+  std::size_t tokens() const { return tokens_; }
+
+ private:
+  std::string prefix_;
+  std::size_t limit_, tokens_ = 0;
+  std::vector<std::uint16_t> buffer_;
+  std::vector<std::string> files_;
+};
+
+// Removes shards an earlier run left in `dir`, which a glob over the new ones would pick up.
+void remove_old_shards(const std::string& dir) {
+  for (const char* split : {"/train_*.bin", "/val_*.bin"}) {
+    glob_t g{};
+    if (glob((dir + split).c_str(), 0, nullptr, &g) == 0)
+      for (std::size_t i = 0; i < g.gl_pathc; ++i) fs::remove(g.gl_pathv[i]);
+    globfree(&g);
+  }
+}
+
+void print_split(const char* name, std::size_t documents, const ShardWriter& shards) {
+  std::printf("%-5s documents %zu, tokens %zu, files %zu\n", name, documents, shards.tokens(), shards.files().size());
+  for (const auto& f : shards.files()) std::printf("  %s\n", f.c_str());
+}
+
+}  // namespace
+
+int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
+  Options opts("prepare",
+               "Tokenizes text files with GPT-2's tokenizer into token shards (llm.c format) for training\n"
+               "and validation. Each non-empty input file is one document (scripts/fetch_data.sh writes\n"
+               "the Brown Corpus as one file per document in data/brown/), preceded by the <|endoftext|>\n"
+               "token (50256). Files are taken in the order given, a pattern's files in sorted order;\n"
+               "the last --val-fraction of the documents (rounded, at least one when the fraction is\n"
+               "positive and there are two or more, never all) are the validation split.\n"
+               "Writes DIR/train_000000.bin, ... and DIR/val_000000.bin, ..., replacing any\n"
+               "train_*.bin and val_*.bin already in DIR. Only rank 0 works under MPI.");
+  opts.add_list("--input", "FILE", "a text file, or a quoted glob such as 'data/brown/*.txt'");
+  opts.add("--out", "DIR", "folder for the shards, created if needed");
+  opts.add("--val-fraction", "F", "fraction of the documents for validation, in [0, 1)", "0.1");
+  opts.add("--tokenizer", "DIR",
+           "folder with encoder.json and vocab.bpe (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
+  opts.add("--shard-tokens", "N", "most tokens in one shard", "100000000");
+  if (!opts.parse(argc, argv, 2)) {
+    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
+    return 0;
+  }
+  if (opts.list("--input").empty()) throw UsageError("prepare: give the text to tokenize with --input FILE");
+  const std::string out = opts.str("--out");
+  const double fraction = val_fraction(opts.str("--val-fraction"));
+  const auto shard_tokens = std::size_t(opts.integer("--shard-tokens", 1, INT32_MAX));
+  if (mpi.rank() != 0) return 0;
+
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> documents;
+  for (const auto& f : input_files(opts.list("--input")))
+    if (fs::file_size(f) > 0) documents.push_back(f);
+  if (documents.empty()) throw Error("prepare: the input files hold no text");
+  const std::size_t n = documents.size();
+  std::size_t n_val = 0;
+  if (fraction > 0 && n >= 2) n_val = std::min(n - 1, std::max<std::size_t>(1, std::size_t(fraction * n + 0.5)));
+
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out)) throw Error("cannot create output folder " + out + ": " + (ec ? ec.message() : "not a folder"));
+  const std::string dir = tokenizer_dir(opts.has("--tokenizer") ? opts.str("--tokenizer") : "");
+  Gpt2Tokenizer tokenizer(dir);
+  remove_old_shards(out);
+
+  ShardWriter train(out + "/train", shard_tokens), val(out + "/val", shard_tokens);
+  std::size_t bytes = 0;
+  for (std::size_t d = 0; d < n; ++d) {
+    ShardWriter& split = d < n - n_val ? train : val;
+    const std::string text = read_text(documents[d]);
+    bytes += text.size();
+    split.add({Gpt2Tokenizer::end_of_text});
+    split.add(tokenizer.encode(text));
+  }
+  train.flush();
+  val.flush();
+
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("prepare: %zu documents, %zu bytes of text, tokenizer %s, %.2f s\n", n, bytes, dir.c_str(), seconds);
+  print_split("train", n - n_val, train);
+  print_split("val", n_val, val);
+  return 0;
+}
+
+}  // namespace sk

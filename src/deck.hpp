@@ -1,0 +1,80 @@
+// The input deck of `train`: a TOML file with sections [model], [optimizer],
+// [schedule], [data], [train], [output]. Every key has a declared type, range
+// and default (see deck.cpp); unknown keys, wrong types and out-of-range
+// values are errors that name the key. Command-line `--set section.key=value`
+// overrides are applied on top of the file.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config.hpp"
+
+namespace sk {
+
+using DeckValue = std::variant<std::int64_t, double, bool, std::string>;
+
+// All keys with their resolved values, in "section.key" form.
+class Deck {
+ public:
+  // Reads a TOML file (path may be empty: defaults only) and applies overrides
+  // "section.key=value" (value in TOML syntax; bare words are strings).
+  static Deck load(const std::string& path, const std::vector<std::string>& overrides);
+  // Parses TOML text; `origin` names it in error messages.
+  static Deck parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides);
+
+  std::int64_t integer(const std::string& key) const;
+  double number(const std::string& key) const;
+  bool boolean(const std::string& key) const;
+  const std::string& str(const std::string& key) const;
+  bool is_set(const std::string& key) const;  // given in the file or an override
+
+  // The resolved deck as TOML, every key present: printed at start and saved.
+  std::string to_toml() const;
+  // A description of every key, for `train --help`.
+  static std::string reference();
+
+ private:
+  std::map<std::string, DeckValue> values_;
+  std::map<std::string, bool> given_;
+};
+
+// Typed views of the deck that the training program uses.
+struct OptimizerConfig {
+  std::string type;  // "sophiag" or "adamw"
+  double lr, beta1, beta2, eps, rho, weight_decay, grad_clip;
+  int hessian_interval, hessian_batch;  // hessian_batch: sequences, 0 = the whole batch
+};
+
+// The [optimizer] section alone (also used by the benchmark).
+OptimizerConfig optimizer_config(const Deck& deck);
+
+struct ScheduleConfig {
+  std::string kind;  // "cosine", "linear" or "constant"
+  int warmup_steps;
+  double min_lr;
+};
+
+struct DataConfig {
+  std::string train_data, val_data, order;  // order: "sequential" or "shuffled"
+};
+
+struct TrainLoopConfig {
+  int steps, batch_size, seq_len, grad_accum, eval_interval, eval_batches, log_interval;
+  std::uint64_t seed;
+};
+
+struct TrainConfig {
+  GPT2Config model;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  DataConfig data;
+  TrainLoopConfig train;
+  std::string output_dir;
+  // Checks relations between keys (e.g. seq_len <= block_size); throws sk::Error.
+  static TrainConfig from(const Deck& deck);
+};
+
+}  // namespace sk

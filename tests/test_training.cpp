@@ -1,0 +1,115 @@
+// Pieces of the training program: the input deck, the data order, the
+// learning-rate schedule and the weight-decay mask of the optimizers.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <set>
+
+#include "src/data.hpp"
+#include "src/deck.hpp"
+#include "src/optimizer.hpp"
+#include "src/schedule.hpp"
+
+using namespace sk;
+
+TEST_CASE("deck: defaults, file values, overrides and derived defaults", "[deck]") {
+  const Deck d = Deck::parse("[optimizer]\ntype = \"adamw\"\nlr = 1e-3\n[train]\nsteps = 50\n", "test.toml",
+                             {"train.steps=70", "data.train_data=shards/*.bin", "optimizer.rho=0.05"});
+  CHECK(d.str("optimizer.type") == "adamw");
+  CHECK(d.integer("train.steps") == 70);  // the override wins
+  CHECK(d.str("data.train_data") == "shards/*.bin");  // a bare word is a string
+  CHECK(d.number("optimizer.beta2") == 0.95);  // adamw's default
+  CHECK(d.number("optimizer.weight_decay") == 0.1);
+  CHECK(d.number("schedule.min_lr") == Approx(1e-4));  // lr / 10
+  CHECK(d.integer("train.batch_size") == 8);
+  // The resolved deck reads back as itself.
+  const Deck again = Deck::parse(d.to_toml(), "resolved", {});
+  CHECK(again.to_toml() == d.to_toml());
+  const TrainConfig c = TrainConfig::from(d);
+  CHECK(c.optimizer.lr == 1e-3);
+  CHECK(c.model.n_embd == 64);
+}
+
+TEST_CASE("deck: every mistake names its key", "[deck][errors]") {
+  auto parse = [](const std::string& text, std::vector<std::string> sets = {}) {
+    return Deck::parse(text, "deck.toml", sets);
+  };
+  CHECK_THROWS_WITH(parse("[train]\nstepz = 3\n"), Catch::Contains("unknown key train.stepz"));
+  CHECK_THROWS_WITH(parse("[train]\nsteps = \"many\"\n"), Catch::Contains("train.steps must be an integer"));
+  CHECK_THROWS_WITH(parse("[train]\nsteps = 2.5\n"), Catch::Contains("train.steps must be an integer"));
+  CHECK_THROWS_WITH(parse("[optimizer]\nbeta1 = 1.5\n"), Catch::Contains("optimizer.beta1 = 1.5 is out of range"));
+  CHECK_THROWS_WITH(parse("[optimizer]\ntype = \"sgd\"\n"), Catch::Contains("is not one of: sophiag, adamw"));
+  CHECK_THROWS_WITH(parse("[train\nsteps = 1\n"), Catch::Contains("deck.toml:1:"));
+  CHECK_THROWS_WITH(parse("steps = 1\n"), Catch::Contains("'steps' is not a section"));
+  CHECK_THROWS_WITH(parse("", {"train.steps"}), Catch::Contains("expected section.key=value"));
+  CHECK_THROWS_WITH(parse("", {"train.bogus=1"}), Catch::Contains("unknown key train.bogus"));
+  CHECK_THROWS_WITH(parse("", {"train.steps=-4"}), Catch::Contains("train.steps = -4 is out of range"));
+  CHECK_THROWS_WITH(TrainConfig::from(parse("")), Catch::Contains("data.train_data is required"));
+  CHECK_THROWS_WITH(TrainConfig::from(parse("", {"data.train_data=x", "train.seq_len=65"})),
+                    Catch::Contains("train.seq_len 65 exceeds the model's block_size 64"));
+  CHECK_THROWS_WITH(TrainConfig::from(parse("", {"data.train_data=x", "model.n_head=5"})),
+                    Catch::Contains("not divisible by n_head (5)"));
+  CHECK_THROWS_WITH(TrainConfig::from(parse("", {"data.train_data=x", "optimizer.hessian_batch=4"})),
+                    Catch::Contains("multiple of train.batch_size"));
+}
+
+TEST_CASE("shuffled data order is a fresh permutation every epoch", "[data]") {
+  for (std::uint64_t windows : {1ull, 7ull, 64ull, 1000ull}) {
+    const DataOrder order(windows, true, 42);
+    std::set<std::uint64_t> epoch0, epoch1;
+    bool differs = false;
+    for (std::uint64_t i = 0; i < windows; ++i) {
+      epoch0.insert(order.window(i));
+      epoch1.insert(order.window(windows + i));
+      differs = differs || order.window(i) != order.window(windows + i);
+    }
+    CHECK(epoch0.size() == windows);  // each window exactly once
+    CHECK(epoch1.size() == windows);
+    CHECK(*epoch0.rbegin() == windows - 1);
+    if (windows >= 64) CHECK(differs);
+  }
+  const DataOrder a(1000, true, 1), b(1000, true, 1), c(1000, true, 2), seq(1000, false, 1);
+  int same_as_other_seed = 0;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    REQUIRE(a.window(i) == b.window(i));  // the seed alone decides the order
+    same_as_other_seed += a.window(i) == c.window(i);
+    REQUIRE(seq.window(i + 1000) == i);
+  }
+  CHECK(same_as_other_seed < 20);
+}
+
+TEST_CASE("learning-rate schedules", "[schedule]") {
+  const ScheduleConfig cosine{"cosine", 10, 1e-4};
+  CHECK(learning_rate(cosine, 1e-3, 0, 111) == Approx(1e-4));  // warm-up from lr/warmup
+  CHECK(learning_rate(cosine, 1e-3, 9, 111) == Approx(1e-3));
+  CHECK(learning_rate(cosine, 1e-3, 10, 111) == Approx(1e-3));
+  CHECK(learning_rate(cosine, 1e-3, 60, 111) == Approx(5.5e-4));  // half way: the mean
+  CHECK(learning_rate(cosine, 1e-3, 110, 111) == Approx(1e-4));
+  const ScheduleConfig linear{"linear", 0, 0.0};
+  CHECK(learning_rate(linear, 1.0, 0, 101) == Approx(1.0));
+  CHECK(learning_rate(linear, 1.0, 25, 101) == Approx(0.75));
+  CHECK(learning_rate(linear, 1.0, 100, 101) == Approx(0.0).margin(1e-12));
+  const ScheduleConfig constant{"constant", 5, 0.0};
+  CHECK(learning_rate(constant, 2.0, 2, 100) == Approx(1.2));
+  CHECK(learning_rate(constant, 2.0, 50, 100) == 2.0);
+}
+
+TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer]") {
+  GPT2Config c{50, 8, 2, 2, 4};
+  const ParameterLayout layout(c);
+  for (const char* type : {"adamw", "sophiag"}) {
+    OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.5, 1.0, 10, 0};
+    auto opt = make_optimizer(oc, layout, 64);
+    View1<float> params("p", layout.size()), grads("g", layout.size());
+    Kokkos::deep_copy(params, 1.0f);
+    opt->step(params, grads, 0.1, 1.0, 0);  // zero gradients: only the decay moves anything
+    auto host = Kokkos::create_mirror_view(params);
+    Kokkos::deep_copy(host, params);
+    for (const auto& t : layout.tensors()) {
+      const float expected = t.shape.size() == 2 ? 1.0f - 0.1f * 0.5f : 1.0f;
+      INFO(type << " " << t.name);
+      CHECK(host(t.offset) == Approx(expected).epsilon(1e-6));
+      CHECK(host(t.offset + t.size() - 1) == Approx(expected).epsilon(1e-6));
+    }
+  }
+}
