@@ -14,6 +14,7 @@
 #include "deck.hpp"
 #include "flops.hpp"
 #include "gpt2.hpp"
+#include "kernel_timer.hpp"
 #include "step.hpp"
 
 namespace sk {
@@ -69,6 +70,29 @@ double peak_resident_bytes() {
   return 0;
 }
 
+// Runs the step `iters` more times under a KernelTimer and lists where the time
+// went, per step.
+template <class Step>
+void print_breakdown(Step& step, int iters) {
+  std::vector<std::pair<std::string, double>> totals;
+  double wall = 0;
+  {
+    KernelTimer timer;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) step(1000 + i);
+    wall = seconds_since(t0);
+    totals = timer.totals();
+  }
+  std::printf("\nbreakdown per step (%d fenced steps, %.1f ms each):\n", iters, wall / iters * 1e3);
+  double listed = 0;
+  for (const auto& [name, s] : totals) {
+    std::printf("  %-44s %9.2f ms %5.1f%%\n", name.c_str(), s / iters * 1e3, 100 * s / wall);
+    listed += s;
+  }
+  std::printf("  %-44s %9.2f ms %5.1f%%\n", "(outside kernels: host code, allocation)", (wall - listed) / iters * 1e3,
+              100 * (wall - listed) / wall);
+}
+
 struct Timings {
   std::vector<double> step, gemm, hessian;
 };
@@ -87,6 +111,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--warmup", "N", "untimed iterations first", "2");
   opts.add("--iters", "N", "timed iterations (the median is reported)", "5");
   opts.add("--optimizer", "NAME", "time full training steps with adamw or sophiag (default: forward+backward only)");
+  opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
     return 0;
@@ -159,6 +184,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
               gemm_s * 1e3);
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
   std::printf("peak resident memory: %.2f GB\n", resident / 1e9);
+  if (opts.flag("--breakdown")) print_breakdown(step, iters);
   return 0;
 }
 

@@ -76,7 +76,7 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer;
   const std::size_t per_block = 16 * BT * C + NH * BT * Tn + 4 * BT;
   const std::size_t scratch = 9 * BT * C + NH * BT * Tn + BT;
-  const std::size_t total = 4 * BT * C + BT * Vp + 4 * BT + L * per_block + scratch;
+  const std::size_t total = 4 * BT * C + BT * Vp + 3 * BT + L * per_block + scratch;
   a_ = Activations<T>();
   a_.B = B;
   a_.T_ = Tn;
@@ -99,7 +99,6 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   a_.logits = take2(BT, Vp);
   a_.ln_f_mean = take1(BT);
   a_.ln_f_rstd = take1(BT);
-  a_.lse = take1(BT);
   a_.losses = take1(BT);
   for (std::size_t l = 0; l < L; ++l) {
     typename Activations<T>::Block b;
@@ -157,7 +156,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   }
   layernorm_forward<T>(a_.ln_f, a_.ln_f_mean, a_.ln_f_rstd, x, p_.ln_f_w, p_.ln_f_b);
   matmul_forward<T>(a_.logits, a_.ln_f, p_.wte, no_bias);
-  crossentropy_forward<T>(a_.losses, a_.lse, a_.logits, targets, config_.vocab_size);
+  crossentropy_forward<T>(a_.losses, a_.logits, a_.logits, targets, config_.vocab_size);
 
   T sum = 0;
   const auto losses = a_.losses;
@@ -175,8 +174,8 @@ void GPT2<T>::backward(TokenView targets) {
   const auto ones = a_.ones;
   auto dres = a_.dresidual;  // gradient of the residual stream, carried down
 
-  // The logits become their own gradient (in place): mean loss, so dloss = 1/(B*T).
-  crossentropy_backward<T>(a_.logits, a_.logits, a_.lse, targets, config_.vocab_size, T(1) / T(B * Tn));
+  // The probabilities become the logits' gradient (in place): mean loss, so dloss = 1/(B*T).
+  crossentropy_backward<T>(a_.logits, a_.logits, targets, T(1) / T(B * Tn));
   matmul_backward<T>(a_.dln, g_.wte, no_bias, a_.logits, a_.ln_f, p_.wte, ones);
   Kokkos::deep_copy(dres, T(0));
   const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;

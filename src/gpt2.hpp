@@ -46,8 +46,8 @@ struct Activations {
   };
   int B = 0, T_ = 0;
   View1<T> buffer;  // one allocation for all of them
-  Tensor2<T> encoded, proj, ln_f, logits;
-  Tensor1<T> ln_f_mean, ln_f_rstd, lse, losses;
+  Tensor2<T> encoded, proj, ln_f, logits;  // logits hold probabilities after the forward
+  Tensor1<T> ln_f_mean, ln_f_rstd, losses;
   std::vector<Block> h;
   // Gradient scratch, reused by every block on the way down.
   Tensor2<T> dresidual, dln, dqkv, datty, dpreatt, dfch;
@@ -83,10 +83,9 @@ class GPT2 {
   void backward(TokenView targets);
   void zero_grad();
 
-  // Of the last forward, until the next backward overwrites them: logits
-  // [B*T, padded_vocab] and their logsumexp over the vocabulary [B*T].
-  ConstTensor2<T> logits() const { return a_.logits; }
-  ConstTensor1<T> logsumexp() const { return a_.lse; }
+  // The softmax of the last forward, [B*T, padded_vocab], until the next
+  // backward overwrites it.
+  ConstTensor2<T> probabilities() const { return a_.logits; }
 
  private:
   void ensure_activations(int B, int T_);

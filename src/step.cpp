@@ -42,7 +42,7 @@ HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, const st
     model.forward(b.batch.inputs, b.batch.targets);
     Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels("sampled_labels", b.batch.inputs.extent(0),
                                                               b.batch.inputs.extent(1));
-    sample_labels<float>(labels, model.logits(), model.logsumexp(), b.sequences, model.config().vocab_size, key);
+    sample_labels<float>(labels, model.probabilities(), b.sequences, model.config().vocab_size, key);
     model.backward(labels);
   }
   const GradScale g = clip_scale(model.grads, micro.size(), clip);

@@ -40,7 +40,7 @@ TEST_CASE("N times the mean of ghat^2 over sampled labels is the Gauss-Newton di
   for (int s = 0; s < samples; ++s) {
     model.zero_grad();
     model.forward(batch.inputs, batch.targets);
-    sample_labels<double>(labels, model.logits(), model.logsumexp(), sequences, model.config().vocab_size,
+    sample_labels<double>(labels, model.probabilities(), sequences, model.config().vocab_size,
                           hash_key(2024, std::uint64_t(s)));
     model.backward(labels);
     Kokkos::parallel_for("accumulate_ghat_squared", RangePolicy(0, estimate.extent(0)), KOKKOS_LAMBDA(const int i) {

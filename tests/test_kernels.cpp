@@ -349,31 +349,39 @@ TEST_CASE("crossentropy forward matches the host and backward matches finite dif
   const int B = 2, T = 5, N = B * T, V = 11, Vp = 16;
   const std::vector<int> ids = {0, 10, 3, 3, 7, 1, 10, 5, 0, 9};  // all < V, both ends included
   const sk::TokenView targets = make_tokens(B, T, ids);
-  Buf logits(N, Vp), losses(1, N), lse(1, N);
+  Buf logits(N, Vp), probs(N, Vp), losses(1, N);
   std::normal_distribution<double> dist(0.0, 2.0);
   for (int r = 0; r < N; ++r)
     for (int v = 0; v < Vp; ++v) logits(r, v) = v < V ? dist(rng) : 50.0;  // padding would dominate
   logits.upload();
-  const auto forward = [&] { sk::crossentropy_forward<double>(losses.t1(), lse.t1(), logits.t(), targets, V); };
+  fill(probs, kGarbage);  // overwritten, padding included
+  const auto forward = [&] { sk::crossentropy_forward<double>(losses.t1(), probs.t(), logits.t(), targets, V); };
   forward();
 
-  std::vector<double> want_loss(N), want_lse(N);
+  std::vector<double> want_loss(N), want_probs(N * Vp, 0.0);
   for (int r = 0; r < N; ++r) {
     double m = logits(r, 0), sum = 0;
     for (int v = 1; v < V; ++v) m = std::max(m, logits(r, v));
     for (int v = 0; v < V; ++v) sum += std::exp(logits(r, v) - m);
-    want_lse[r] = m + std::log(sum);
-    want_loss[r] = want_lse[r] - logits(r, ids[r]);
+    for (int v = 0; v < V; ++v) want_probs[r * Vp + v] = std::exp(logits(r, v) - m) / sum;
+    want_loss[r] = m + std::log(sum) - logits(r, ids[r]);
   }
-  check_close("crossentropy lse", lse.values(), want_lse, kExactTol);
+  check_close("crossentropy probs", probs.values(), want_probs, kExactTol);
   check_close("crossentropy losses", losses.values(), want_loss, kExactTol);
+
+  // In place, as the model calls it: probs aliases logits.
+  Buf inplace(N, Vp);
+  Kokkos::deep_copy(inplace.mem, logits.mem);
+  sk::crossentropy_forward<double>(losses.t1(), inplace.t(), inplace.t(), targets, V);
+  CHECK(inplace.values() == probs.values());
+  check_close("crossentropy losses in place", losses.values(), want_loss, kExactTol);
 
   // The loss is the mean over rows, so dloss = 1/N and L = sum(losses) / N.
   const double dloss = 1.0 / N;
   Buf dlogits(N, Vp), R(1, N);
   fill(R, dloss);
   fill(dlogits, kGarbage);  // overwritten (=)
-  sk::crossentropy_backward<double>(dlogits.t(), logits.t(), lse.t1(), targets, V, dloss);
+  sk::crossentropy_backward<double>(dlogits.t(), probs.t(), targets, dloss);
   const auto grad = dlogits.values();
   for (int r = 0; r < N; ++r)
     for (int v = V; v < Vp; ++v) CHECK(grad[r * Vp + v] == 0.0);  // padded columns
@@ -382,10 +390,8 @@ TEST_CASE("crossentropy forward matches the host and backward matches finite dif
     return sum_product(losses, R);
   });
 
-  // In place, as the model's backward calls it: dlogits aliases logits.
-  Buf inplace(N, Vp);
-  Kokkos::deep_copy(inplace.mem, logits.mem);
-  sk::crossentropy_backward<double>(inplace.t(), inplace.t(), lse.t1(), targets, V, dloss);
+  // In place: the gradient overwrites the probabilities.
+  sk::crossentropy_backward<double>(inplace.t(), inplace.t(), targets, dloss);
   CHECK(inplace.values() == grad);
 }
 
