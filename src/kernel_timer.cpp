@@ -42,33 +42,30 @@ void pop_region() {
   state.open.pop_back();
 }
 
+// Installs the callbacks, or removes them.
+void install(bool on) {
+  namespace tools = Kokkos::Tools::Experimental;
+  tools::set_begin_parallel_for_callback(on ? begin_kernel : nullptr);
+  tools::set_end_parallel_for_callback(on ? end_kernel : nullptr);
+  tools::set_begin_parallel_reduce_callback(on ? begin_kernel : nullptr);
+  tools::set_end_parallel_reduce_callback(on ? end_kernel : nullptr);
+  tools::set_begin_parallel_scan_callback(on ? begin_kernel : nullptr);
+  tools::set_end_parallel_scan_callback(on ? end_kernel : nullptr);
+  tools::set_push_region_callback(on ? push_region : nullptr);
+  tools::set_pop_region_callback(on ? pop_region : nullptr);
+}
+
 }  // namespace
 
 KernelTimer::KernelTimer() {
   if (state.active) throw std::logic_error("only one KernelTimer at a time");
   state = State();
   state.active = true;
-  namespace tools = Kokkos::Tools::Experimental;
-  tools::set_begin_parallel_for_callback(begin_kernel);
-  tools::set_end_parallel_for_callback(end_kernel);
-  tools::set_begin_parallel_reduce_callback(begin_kernel);
-  tools::set_end_parallel_reduce_callback(end_kernel);
-  tools::set_begin_parallel_scan_callback(begin_kernel);
-  tools::set_end_parallel_scan_callback(end_kernel);
-  tools::set_push_region_callback(push_region);
-  tools::set_pop_region_callback(pop_region);
+  install(true);
 }
 
 KernelTimer::~KernelTimer() {
-  namespace tools = Kokkos::Tools::Experimental;
-  tools::set_begin_parallel_for_callback(nullptr);
-  tools::set_end_parallel_for_callback(nullptr);
-  tools::set_begin_parallel_reduce_callback(nullptr);
-  tools::set_end_parallel_reduce_callback(nullptr);
-  tools::set_begin_parallel_scan_callback(nullptr);
-  tools::set_end_parallel_scan_callback(nullptr);
-  tools::set_push_region_callback(nullptr);
-  tools::set_pop_region_callback(nullptr);
+  install(false);
   state.active = false;
 }
 
