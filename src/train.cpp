@@ -1,10 +1,9 @@
 #include "train.hpp"
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -33,8 +32,9 @@ std::string duration(double s) {
 }
 
 void make_output_dir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    throw Error("cannot create output folder " + dir + ": " + std::strerror(errno));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("cannot create output folder " + dir + ": " + ec.message());
   const std::string probe = dir + "/.write_test";
   if (!std::ofstream(probe)) throw Error("output folder " + dir + " is not writable");
   std::remove(probe.c_str());
