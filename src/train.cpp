@@ -40,6 +40,21 @@ void make_output_dir(const std::string& dir) {
   std::remove(probe.c_str());
 }
 
+// "n_layer 2 (file) vs 1 (deck), ..." for the fields that differ; empty if none.
+std::string shape_differences(const GPT2Config& file, const GPT2Config& deck) {
+  std::string out;
+  auto compare = [&](const char* name, int a, int b) {
+    if (a != b) out += (out.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(a) + " (file) vs " +
+                       std::to_string(b) + " (deck)";
+  };
+  compare("vocab_size", file.vocab_size, deck.vocab_size);
+  compare("block_size", file.block_size, deck.block_size);
+  compare("n_layer", file.n_layer, deck.n_layer);
+  compare("n_head", file.n_head, deck.n_head);
+  compare("n_embd", file.n_embd, deck.n_embd);
+  return out;
+}
+
 void require_windows(const TokenShards& shards, std::uint64_t needed, const std::string& what) {
   if (shards.windows() < needed)
     throw Error(what + " " + shards.pattern() + " holds " + std::to_string(shards.windows()) + " windows of seq_len+1 tokens (" +
@@ -87,11 +102,10 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
   if (options.init_from.empty()) {
     model.init_random(t.seed);
   } else {
-    const GPT2Config stored = read_config(options.init_from);
-    if (stored.vocab_size != cfg.model.vocab_size || stored.n_layer != cfg.model.n_layer ||
-        stored.n_head != cfg.model.n_head || stored.n_embd != cfg.model.n_embd ||
-        stored.block_size != cfg.model.block_size)
-      throw Error("--init-from " + options.init_from + ": its model shape differs from the deck's [model]");
+    const std::string differences = shape_differences(read_config(options.init_from), cfg.model);
+    if (!differences.empty())
+      throw Error("--init-from " + options.init_from + ": model shape differs from the deck's [model]: " +
+                  differences);
     auto host = Kokkos::create_mirror_view(model.params);
     read_weights(options.init_from, model.layout(), host.data());
     Kokkos::deep_copy(model.params, host);
