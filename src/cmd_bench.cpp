@@ -10,8 +10,10 @@
 #include <random>
 
 #include "batch.hpp"
+#include "comm.hpp"
 #include "commands.hpp"
 #include "deck.hpp"
+#include "error.hpp"
 #include "flops.hpp"
 #include "gpt2.hpp"
 #include "kernel_timer.hpp"
@@ -111,6 +113,8 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--warmup", "N", "untimed iterations first", "2");
   opts.add("--iters", "N", "timed iterations (the median is reported)", "5");
   opts.add("--optimizer", "NAME", "time full training steps with adamw or sophiag (default: forward+backward only)");
+  opts.add("--reduction", "MODE", "under mpiexec: gradient sums over ranks, overlap, blocking or zero1", "overlap");
+  opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
@@ -125,14 +129,24 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const OptimizerConfig oc =
       optimizer_config(Deck::parse("", "bench", {"optimizer.type=" + (full ? opts.str("--optimizer") : "adamw")}));
 
+  const std::string mode = opts.str("--reduction");
+  if (mode != "overlap" && mode != "blocking" && mode != "zero1")
+    throw UsageError("bench: --reduction must be overlap, blocking or zero1, got '" + mode + "'");
+  const Reduction reduction = mode == "zero1" ? Reduction::zero1 : mode == "blocking" ? Reduction::blocking
+                                                                                      : Reduction::overlap;
+  const double bucket_mb = std::stod(opts.str("--bucket-mb"));
+
   GPT2<float> model(config);
   model.init_random(1337);
-  std::mt19937 rng(42);
+  std::mt19937 rng(42 + mpi.rank());  // each rank its own tokens: B per rank (weak scaling)
   std::vector<std::uint16_t> tokens(std::size_t(B) * T + 1);
   for (auto& t : tokens) t = std::uint16_t(rng() % config.vocab_size);
   Kokkos::View<std::uint64_t*, MemSpace> sequences("sequences", B);
   const std::vector<SequenceBatch> micro = {{make_batch(tokens, T, B, T), sequences}};
-  const auto optimizer = full ? make_optimizer(oc, model.layout(), double(B) * T) : nullptr;
+  GradientReducer reducer(model.grads, reduction, std::size_t(bucket_mb * 1e6));
+  const auto optimizer =
+      full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.shard()) : nullptr;
+  std::vector<double> comm_wait;
 
   // One step of what is measured: forward+backward, or a full training step.
   auto step = [&](long i) {
@@ -141,13 +155,13 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
       model.forward(micro[0].batch.inputs, micro[0].batch.targets);
       model.backward();
     } else {
-      optimizer_step(model, *optimizer, micro, oc.lr, oc.grad_clip, i);
+      comm_wait.push_back(optimizer_step(model, *optimizer, reducer, micro, oc.lr, oc.grad_clip, i).times.comm_wait);
     }
   };
   const auto shapes = linear_layers(config, B, T);
   Timings t;
   for (int i = 0; i < warmup; ++i) step(i);
-  if (full && oc.type == "sophiag") hessian_refresh(model, *optimizer, micro, oc.grad_clip, 0);
+  if (full && oc.type == "sophiag") hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 0);
   const double resident = peak_resident_bytes();  // before the gemm reference allocates its buffers
   for (int i = 0; i < iters; ++i) {
     auto t0 = Clock::now();
@@ -156,7 +170,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
     t.gemm.push_back(time_step_gemms(shapes));
     if (full && oc.type == "sophiag") {
       t0 = Clock::now();
-      hessian_refresh(model, *optimizer, micro, oc.grad_clip, i + 1);
+      hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, i + 1);
       t.hessian.push_back(seconds_since(t0));
     }
   }
@@ -172,6 +186,12 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
               full ? ("training step (" + oc.type + ")").c_str() : "forward+backward", step_s * 1e3, iters,
               *std::min_element(t.step.begin(), t.step.end()) * 1e3,
               *std::max_element(t.step.begin(), t.step.end()) * 1e3, B * T / step_s);
+  if (full && mpi.size() > 1) {
+    const std::vector<double> timed(comm_wait.end() - iters, comm_wait.end());
+    std::printf("communication (%s): median wait %.1f ms, %.1f%% of the step; %.1f MB sent per rank per step\n",
+                mode.c_str(), median(timed) * 1e3, 100 * median(timed) / step_s,
+                (reducer.bytes_sent_per_reduction() + reducer.bytes_sent_per_gather()) / 1e6);
+  }
   if (!t.hessian.empty()) {
     const double h = median(t.hessian);
     std::printf("hessian refresh: median %.1f ms; every %d steps: %.1f ms per step amortised\n", h * 1e3,

@@ -61,6 +61,10 @@ const std::vector<Key>& schema() {
       {"train.eval_batches", Kind::integer, std::int64_t(10), 1, 1e9, {}, "micro-batches per validation"},
       {"train.log_interval", Kind::integer, std::int64_t(1), 1, 1e12, {}, "steps between progress lines"},
       {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
+      {"parallel.reduction", Kind::string, std::string("overlap"), 0, 0, {"overlap", "blocking"},
+       "gradient sums over ranks: buckets during the backward pass, or one call after it"},
+      {"parallel.bucket_mb", Kind::number, 25.0, 0.001, 65536, {}, "bucket size of overlapped reductions, MB"},
+      {"parallel.zero1", Kind::boolean, false, 0, 0, {}, "shard the optimizer state over ranks (ZeRO stage 1)"},
   };
   return keys;
 }
@@ -268,6 +272,7 @@ TrainConfig TrainConfig::from(const Deck& d) {
   t.log_interval = int(d.integer("train.log_interval"));
   t.seed = std::uint64_t(d.integer("train.seed"));
   c.output_dir = d.str("output.dir");
+  c.parallel = {d.str("parallel.reduction"), d.number("parallel.bucket_mb"), d.boolean("parallel.zero1")};
 
   if (c.data.train_data.empty()) throw Error("deck: data.train_data is required (a token shard path or glob)");
   if (t.seq_len > c.model.block_size)

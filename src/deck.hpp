@@ -1,7 +1,7 @@
 // The input deck of `train`: a TOML file with sections [model], [optimizer],
-// [schedule], [data], [train], [output]. Every key has a declared type, range
-// and default (see deck.cpp); unknown keys, wrong types and out-of-range
-// values are errors that name the key. Command-line `--set section.key=value`
+// [schedule], [data], [train], [output] and [parallel]. Every key has a
+// declared type, range and default (see deck.cpp); unknown keys, wrong types
+// and out-of-range values are errors that name the key. Command-line `--set section.key=value`
 // overrides are applied on top of the file.
 #pragma once
 #include <cstdint>
@@ -66,6 +66,12 @@ struct TrainLoopConfig {
   std::uint64_t seed;
 };
 
+struct ParallelConfig {
+  std::string reduction;  // "overlap" or "blocking"
+  double bucket_mb;
+  bool zero1;
+};
+
 struct TrainConfig {
   GPT2Config model;
   OptimizerConfig optimizer;
@@ -73,6 +79,7 @@ struct TrainConfig {
   DataConfig data;
   TrainLoopConfig train;
   std::string output_dir;
+  ParallelConfig parallel;
   // Checks relations between keys (e.g. seq_len <= block_size); throws sk::Error.
   static TrainConfig from(const Deck& deck);
 };

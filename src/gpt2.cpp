@@ -166,7 +166,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
 }
 
 template <class T>
-void GPT2<T>::backward(TokenView targets) {
+void GPT2<T>::backward(TokenView targets, const GradientsReady& ready) {
   const int B = a_.B, Tn = a_.T_;
   const int C = config_.n_embd, NH = config_.n_head;
   const AttentionShape shape{B, Tn, NH, C / NH};
@@ -180,6 +180,7 @@ void GPT2<T>::backward(TokenView targets) {
   Kokkos::deep_copy(dres, T(0));
   const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;
   layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd);
+  if (ready) ready(layout_.find("transformer.ln_f.weight").offset);
 
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const auto& w = p_.h[l];
@@ -196,8 +197,10 @@ void GPT2<T>::backward(TokenView targets) {
     attention_backward<T>(a_.dqkv, a_.dpreatt, a_.datty, a.qkv, a.att, shape);
     matmul_backward<T>(a_.dln, dw.attn_w, dw.attn_b, a_.dqkv, a.ln_1, w.attn_w, ones);
     layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, a_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd);
+    if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);
   }
   encoder_backward<T>(g_.wte, Kokkos::subview(g_.wpe, std::make_pair(0, Tn), Kokkos::ALL), dres, inputs_);
+  if (ready) ready(0);
 }
 
 template <class T>

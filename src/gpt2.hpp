@@ -6,6 +6,7 @@
 //   loss = mean cross-entropy(logits, targets)
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "../kernels/views.hpp"
@@ -76,11 +77,17 @@ class GPT2 {
   // Mean loss over the batch. inputs and targets are [B, T] token ids; T must
   // not exceed block_size and ids must be below vocab_size (the caller checks).
   T forward(TokenView inputs, TokenView targets);
-  // Adds d(mean loss)/d(params) of the last forward to grads.
-  void backward() { backward(targets_); }
+  // Gradients of the flat buffer from `offset` to its end are final (for data
+  // parallelism: their reduction over ranks may start).
+  using GradientsReady = std::function<void(std::size_t offset)>;
+
+  // Adds d(mean loss)/d(params) of the last forward to grads. `ready`, if
+  // given, hears as the gradients become final from the top layer down: ln_f,
+  // then each block, then the embeddings (offset 0).
+  void backward(const GradientsReady& ready = {}) { backward(targets_, ready); }
   // The same against other labels for the last forward's inputs (Sophia-G
   // backpropagates labels sampled from the model).
-  void backward(TokenView targets);
+  void backward(TokenView targets, const GradientsReady& ready = {});
   void zero_grad();
 
   // The softmax of the last forward, [B*T, padded_vocab], until the next

@@ -1,5 +1,6 @@
 #include "step.hpp"
 
+#include <chrono>
 #include <cmath>
 
 #include "../kernels/optimizer.hpp"
@@ -8,46 +9,93 @@
 namespace sk {
 namespace {
 
-// The scale that turns gradients summed over micro-batches into their mean,
-// clipped to norm `clip`; folded into the update rather than a pass of its own.
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  Kokkos::fence();
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Forward and backward over the micro-batches, against `labels(m)` if given
+// (else the data's targets); the reductions over ranks start during the last
+// backward. Returns the sum of the micro-batches' mean losses on this rank.
+template <class Labels>
+double accumulate_gradients(GPT2<float>& model, GradientReducer& reducer, const std::vector<SequenceBatch>& micro,
+                            Labels labels, StepTimes& times) {
+  model.zero_grad();
+  double loss = 0;
+  for (std::size_t m = 0; m < micro.size(); ++m) {
+    auto t0 = Clock::now();
+    loss += model.forward(micro[m].batch.inputs, micro[m].batch.targets);
+    times.forward += seconds_since(t0);
+    t0 = Clock::now();
+    const bool last = m + 1 == micro.size();
+    const GPT2<float>::GradientsReady ready = [&reducer](std::size_t from) { reducer.ready(from); };
+    model.backward(labels(micro[m]), last ? ready : GPT2<float>::GradientsReady());
+    times.backward += seconds_since(t0);
+  }
+  times.comm_wait += reducer.finish();
+  return loss;
+}
+
+// The gradients' global norm and the scale that turns their sum over
+// micro-batches and ranks into the mean, clipped to `clip` (0: off).
 struct GradScale {
   double norm, scale;
 };
-GradScale clip_scale(const View1<float>& grads, std::size_t micro_batches, double clip) {
-  const double norm = std::sqrt(sum_of_squares<float>(grads)) / micro_batches;
+GradScale clip_scale(const View1<float>& grads, const GradientReducer& reducer, std::size_t micro_batches,
+                     double clip) {
+  const Shard s = reducer.shard();
+  double squares = sum_of_squares<float>(ConstTensor1<float>(grads.data() + s.begin, s.size()));
+  if (reducer.sharded()) squares = sum_over_ranks(squares);
+  const double sums = double(micro_batches) * reducer.ranks();
+  const double norm = std::sqrt(squares) / sums;
   const double factor = clip > 0 && norm > clip ? clip / norm : 1.0;
-  return {norm, factor / micro_batches};
+  return {norm, factor / sums};
 }
 
 }  // namespace
 
-StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, const std::vector<SequenceBatch>& micro,
-                          double lr, double clip, long step) {
-  model.zero_grad();
-  double loss = 0;
-  for (const auto& b : micro) {
-    loss += model.forward(b.batch.inputs, b.batch.targets);
-    model.backward();
-  }
-  loss /= micro.size();
-  if (!std::isfinite(loss)) return {loss, NAN, NAN};  // the caller stops; nothing is updated
-  const GradScale g = clip_scale(model.grads, micro.size(), clip);
-  return {loss, g.norm, optimizer.step(model.params, model.grads, lr, g.scale, step)};
+StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                          const std::vector<SequenceBatch>& micro, double lr, double clip, long step) {
+  StepResult r{0, NAN, -1, {}};
+  const double local = accumulate_gradients(
+      model, reducer, micro, [](const SequenceBatch& b) { return TokenView(b.batch.targets); }, r.times);
+  r.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
+  if (!std::isfinite(r.loss)) return r;  // the caller stops; nothing is updated
+  const auto t0 = Clock::now();
+  const GradScale g = clip_scale(model.grads, reducer, micro.size(), clip);
+  r.grad_norm = g.norm;
+  r.clipped = optimizer.step(model.params, model.grads, lr, g.scale, step);
+  if (reducer.sharded() && r.clipped >= 0) r.clipped = sum_over_ranks(r.clipped);
+  reducer.gather_parameters(model.params);
+  r.times.optimizer = seconds_since(t0);
+  return r;
 }
 
-HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, const std::vector<SequenceBatch>& micro,
-                              double clip, std::uint64_t key) {
-  model.zero_grad();
-  for (const auto& b : micro) {
-    model.forward(b.batch.inputs, b.batch.targets);
-    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels("sampled_labels", b.batch.inputs.extent(0),
-                                                              b.batch.inputs.extent(1));
+HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                              const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key) {
+  HessianResult r{};
+  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels("sampled_labels", micro[0].batch.inputs.extent(0),
+                                                            micro[0].batch.inputs.extent(1));
+  auto sampled = [&](const SequenceBatch& b) {
+    // Called after the forward pass of b, while the model holds its softmax.
     sample_labels<float>(labels, model.probabilities(), b.sequences, model.config().vocab_size, key);
-    model.backward(labels);
+    return TokenView(labels);
+  };
+  accumulate_gradients(model, reducer, micro, sampled, r.times);
+  const auto t0 = Clock::now();
+  const GradScale g = clip_scale(model.grads, reducer, micro.size(), clip);
+  auto [l1, squares] = optimizer.update_hessian(model.grads, g.scale);
+  if (reducer.sharded()) {
+    l1 = sum_over_ranks(l1);
+    squares = sum_over_ranks(squares);
   }
-  const GradScale g = clip_scale(model.grads, micro.size(), clip);
-  const auto [l1, l2] = optimizer.update_hessian(model.grads, g.scale);
-  return {g.norm, l1, l2};
+  r.ghat_norm = g.norm;
+  r.h_l1 = l1;
+  r.h_l2 = std::sqrt(squares);
+  r.times.optimizer = seconds_since(t0);
+  return r;
 }
 
 }  // namespace sk

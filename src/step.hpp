@@ -1,32 +1,45 @@
-// One optimizer step and one Gauss-Newton-Bartlett refresh, shared by the
-// training loop and the benchmark.
+// One optimizer step and one Gauss-Newton-Bartlett refresh over this rank's
+// slices of the step's micro-batches, shared by the training loop and the
+// benchmark. Gradients are summed over micro-batches and ranks, then averaged
+// and clipped inside the update.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "comm.hpp"
 #include "data.hpp"
 #include "gpt2.hpp"
 #include "optimizer.hpp"
 
 namespace sk {
 
-struct StepResult {
-  double loss, grad_norm, clip_rate;  // clip_rate: -1 for optimizers that do not clip
+// Seconds per phase, for the step line and the scaling studies.
+struct StepTimes {
+  double forward = 0, backward = 0, comm_wait = 0, optimizer = 0;
 };
 
-// Gradients summed over the micro-batches, clipped to norm `clip` (0: off),
-// then one update at learning rate lr.
-StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, const std::vector<SequenceBatch>& micro,
-                          double lr, double clip, long step);
+struct StepResult {
+  double loss, grad_norm;  // over the global batch
+  long clipped;            // coordinates whose step was clipped; -1 if the optimizer does not clip
+  StepTimes times;
+};
+
+// Gradients summed over the micro-batches and ranks, clipped to norm `clip`
+// (0: off), then one update at learning rate lr. A non-finite loss returns
+// before the update.
+StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                          const std::vector<SequenceBatch>& micro, double lr, double clip, long step);
 
 struct HessianResult {
   double ghat_norm, h_l1, h_l2;
+  StepTimes times;
 };
 
 // Backpropagates labels drawn from the model's own softmax (keyed on `key` and
-// each row's sequence number) on the micro-batches, clips that gradient like
-// the training gradient, and refreshes the optimizer's Hessian estimate.
-HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, const std::vector<SequenceBatch>& micro,
-                              double clip, std::uint64_t key);
+// each row's global sequence number), averages that gradient over ranks before
+// it is squared, clips it like the training gradient, and refreshes the
+// optimizer's Hessian estimate.
+HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                              const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key);
 
 }  // namespace sk

@@ -13,6 +13,7 @@
 #include "data.hpp"
 #include "error.hpp"
 #include "gpt2.hpp"
+#include "comm.hpp"
 #include "optimizer.hpp"
 #include "schedule.hpp"
 #include "step.hpp"
@@ -62,15 +63,50 @@ void require_windows(const TokenShards& shards, std::uint64_t needed, const std:
                 " needs; use a smaller batch or seq_len, or more data");
 }
 
-// Mean loss over `batches` micro-batches of the validation data, in order.
-double evaluate(GPT2<float>& model, const TokenShards& val, int batches, int B, int T) {
+// This rank's rows of micro-batches: micro-batch m covers the global sequences
+// first + m*B .. first + m*B + B-1, and rank r of R takes B/R of them in order.
+std::vector<SequenceBatch> rank_batches(const TokenShards& shards, const DataOrder& order, std::uint64_t first,
+                                        int micro_batches, int B, int T, const MpiEnv& mpi) {
+  const int rows = B / mpi.size();
+  std::vector<SequenceBatch> out;
+  for (int m = 0; m < micro_batches; ++m)
+    out.push_back(load_batch(shards, order, first + std::uint64_t(m) * B + std::uint64_t(mpi.rank()) * rows, rows, T));
+  return out;
+}
+
+// Mean loss over the first `batches` micro-batches of the validation data.
+double evaluate(GPT2<float>& model, const TokenShards& val, int batches, int B, int T, const MpiEnv& mpi) {
   const DataOrder order(val.windows(), false, 0);
   double sum = 0;
-  for (int i = 0; i < batches; ++i) {
-    const auto b = load_batch(val, order, std::uint64_t(i) * B, B, T);
+  for (const auto& b : rank_batches(val, order, 0, batches, B, T, mpi))
     sum += model.forward(b.batch.inputs, b.batch.targets);
+  return sum_over_ranks(sum) / (double(batches) * mpi.size());
+}
+
+std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::string& init_from, std::uint64_t seed) {
+  auto model = std::make_unique<GPT2<float>>(config);
+  if (init_from.empty()) {
+    model->init_random(seed);
+    return model;
   }
-  return sum / batches;
+  const std::string differences = shape_differences(read_config(init_from), config);
+  if (!differences.empty())
+    throw Error("--init-from " + init_from + ": model shape differs from the deck's [model]: " + differences);
+  auto host = Kokkos::create_mirror_view(model->params);
+  read_weights(init_from, model->layout(), host.data());
+  Kokkos::deep_copy(model->params, host);
+  return model;
+}
+
+Reduction reduction_of(const ParallelConfig& p) {
+  if (p.zero1) return Reduction::zero1;
+  return p.reduction == "blocking" ? Reduction::blocking : Reduction::overlap;
+}
+
+// Phase times of a step into its metrics line.
+void add_times(JsonLine& line, double data, const StepTimes& s, double hessian) {
+  line.add("t_data", data).add("t_forward", s.forward).add("t_backward", s.backward).add("t_comm_wait", s.comm_wait);
+  line.add("t_optimizer", s.optimizer).add("t_hessian", hessian);
 }
 
 }  // namespace
@@ -80,6 +116,9 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
   const int B = t.batch_size, T = t.seq_len, accum = t.grad_accum;
   const bool root = mpi.rank() == 0;
   const bool sophia = cfg.optimizer.type == "sophiag";
+  if (B % mpi.size() != 0)
+    throw Error("train.batch_size " + std::to_string(B) + " (sequences per micro-batch over all ranks) is not divisible by the " +
+                std::to_string(mpi.size()) + " ranks");
 
   // Data first: a problem with it should not wait for the model to be built.
   const TokenShards train_data(cfg.data.train_data, T, cfg.model.vocab_size);
@@ -98,32 +137,30 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
     std::ofstream(cfg.output_dir + "/config.toml") << toml;
   }
 
-  GPT2<float> model(cfg.model);
-  if (options.init_from.empty()) {
-    model.init_random(t.seed);
-  } else {
-    const std::string differences = shape_differences(read_config(options.init_from), cfg.model);
-    if (!differences.empty())
-      throw Error("--init-from " + options.init_from + ": model shape differs from the deck's [model]: " +
-                  differences);
-    auto host = Kokkos::create_mirror_view(model.params);
-    read_weights(options.init_from, model.layout(), host.data());
-    Kokkos::deep_copy(model.params, host);
-  }
-  const double tokens_per_step = double(B) * T * accum * mpi.size();
-  auto optimizer = make_optimizer(cfg.optimizer, model.layout(), tokens_per_step);
+  auto model = make_model(cfg.model, options.init_from, t.seed);
+  GradientReducer reducer(model->grads, reduction_of(cfg.parallel), std::size_t(cfg.parallel.bucket_mb * 1e6));
+  const double tokens_per_step = double(B) * T * accum;  // over all ranks
+  auto optimizer = make_optimizer(cfg.optimizer, model->layout(), tokens_per_step, reducer.shard());
   const int hessian_micro = cfg.optimizer.hessian_batch > 0 ? cfg.optimizer.hessian_batch / B : accum;
+  const double coordinates = double(model->layout().stored_count());
   std::unique_ptr<MetricsFile> metrics;
-  if (root) metrics = std::make_unique<MetricsFile>(cfg.output_dir + "/metrics.jsonl", false);
-  if (root)
+  if (root) {
+    metrics = std::make_unique<MetricsFile>(cfg.output_dir + "/metrics.jsonl", false);
     std::printf("model: %.2fM parameters; %s; %.0f tokens per step; %ld training windows in %zu shard(s)\n",
-                model.layout().stored_count() / 1e6, cfg.optimizer.type.c_str(), tokens_per_step,
-                long(train_data.windows()), train_data.files());
+                coordinates / 1e6, cfg.optimizer.type.c_str(), tokens_per_step, long(train_data.windows()),
+                train_data.files());
+    if (mpi.size() > 1)
+      std::printf("ranks: %d, %d sequences each per micro-batch; %s; MB sent per rank per step: %.1f gradients, "
+                  "%.1f parameters%s\n",
+                  mpi.size(), B / mpi.size(), cfg.parallel.zero1 ? "ZeRO-1 reduce-scatter" : cfg.parallel.reduction.c_str(),
+                  reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
+                  sophia ? " (and the gradients again on Hessian steps)" : "");
+  }
 
   double val_loss = std::numeric_limits<double>::quiet_NaN();
   auto run_eval = [&](long step) {
     if (!val_data) return;
-    val_loss = evaluate(model, *val_data, t.eval_batches, B, T);
+    val_loss = evaluate(*model, *val_data, t.eval_batches, B, T, mpi);
     if (root) {
       std::printf("step %ld: val loss %.4f\n", step, val_loss);
       metrics->write(JsonLine().add("type", std::string("eval")).add("step", step).add("val_loss", val_loss));
@@ -135,36 +172,40 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
   for (long step = 0; step < t.steps; ++step) {
     const auto t0 = Clock::now();
     const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, t.steps);
-    const std::uint64_t first = std::uint64_t(step) * B * accum;  // this step's first sequence
+    const std::uint64_t first = std::uint64_t(step) * B * accum;  // this step's first sequence (data position)
+    auto micro = rank_batches(train_data, order, first, accum, B, T, mpi);
+    const double t_data = seconds_since(t0);
 
-    std::vector<SequenceBatch> micro;
-    for (int m = 0; m < accum; ++m) micro.push_back(load_batch(train_data, order, first + std::uint64_t(m) * B, B, T));
-    const StepResult r = optimizer_step(model, *optimizer, micro, lr, cfg.optimizer.grad_clip, step);
+    const StepResult r = optimizer_step(*model, *optimizer, reducer, micro, lr, cfg.optimizer.grad_clip, step);
     if (!std::isfinite(r.loss))
       throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
                   "; stopping without writing final weights (try a lower optimizer.lr)");
-
     JsonLine line;
     line.add("type", std::string("step")).add("step", step).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
-    if (sophia) line.add("clip_rate", r.clip_rate);
+    if (sophia) line.add("clip_rate", r.clipped / coordinates);
+    double t_hessian = 0;
     if (optimizer->wants_hessian(step)) {
       // On the first hessian_batch sequences of this step's data.
+      const auto th = Clock::now();
       micro.resize(hessian_micro);
-      const HessianResult h = hessian_refresh(model, *optimizer, micro, cfg.optimizer.grad_clip,
+      const HessianResult h = hessian_refresh(*model, *optimizer, reducer, micro, cfg.optimizer.grad_clip,
                                               hash_key(t.seed, std::uint64_t(step), 0x5a3d1e));
+      t_hessian = seconds_since(th);
       line.add("hessian_l1", h.h_l1).add("hessian_l2", h.h_l2).add("ghat_norm", h.ghat_norm);
     }
-    Kokkos::fence();
     const double dt = seconds_since(t0);
     line.add("tokens_per_s", tokens_per_step / dt).add("step_time", dt);
+    add_times(line, t_data, r.times, t_hessian);
     if (root) {
       metrics->write(line);
       if (step % t.log_interval == 0 || step == t.steps - 1) {
         const double eta = seconds_since(start) / (step + 1) * (t.steps - step - 1);
         char clip[32] = "";
-        if (sophia) std::snprintf(clip, sizeof clip, " | clip %5.1f%%", 100 * r.clip_rate);
-        std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | eta %s\n", step + 1,
-                    t.steps, r.loss, lr, r.grad_norm, clip, tokens_per_step / dt, duration(eta).c_str());
+        if (sophia) std::snprintf(clip, sizeof clip, " | clip %5.1f%%", 100 * r.clipped / coordinates);
+        std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | fwd %.0f bwd %.0f comm %.0f "
+                    "opt %.0f ms | eta %s\n",
+                    step + 1, t.steps, r.loss, lr, r.grad_norm, clip, tokens_per_step / dt, r.times.forward * 1e3,
+                    r.times.backward * 1e3, r.times.comm_wait * 1e3, r.times.optimizer * 1e3, duration(eta).c_str());
         std::fflush(stdout);
       }
     }
@@ -173,9 +214,9 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
   run_eval(t.steps);
 
   if (root) {
-    auto host = Kokkos::create_mirror_view(model.params);
-    Kokkos::deep_copy(host, model.params);
-    write_weights(cfg.output_dir + "/final.h5", model.config(), model.layout(), host.data());
+    auto host = Kokkos::create_mirror_view(model->params);
+    Kokkos::deep_copy(host, model->params);
+    write_weights(cfg.output_dir + "/final.h5", model->config(), model->layout(), host.data());
     std::printf("wrote %s/final.h5 after %s\n", cfg.output_dir.c_str(), duration(seconds_since(start)).c_str());
   }
   return val_loss;

@@ -99,7 +99,7 @@ TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer
   const ParameterLayout layout(c);
   for (const char* type : {"adamw", "sophiag"}) {
     OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.5, 1.0, 10, 0};
-    auto opt = make_optimizer(oc, layout, 64);
+    auto opt = make_optimizer(oc, layout, 64, Shard{0, layout.size()});
     View1<float> params("p", layout.size()), grads("g", layout.size());
     Kokkos::deep_copy(params, 1.0f);
     opt->step(params, grads, 0.1, 1.0, 0);  // zero gradients: only the decay moves anything
@@ -110,6 +110,29 @@ TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer
       INFO(type << " " << t.name);
       CHECK(host(t.offset) == Approx(expected).epsilon(1e-6));
       CHECK(host(t.offset + t.size() - 1) == Approx(expected).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("an optimizer with a shard updates and keeps state for that range only", "[optimizer]") {
+  GPT2Config c{50, 8, 2, 2, 4};
+  const ParameterLayout layout(c);
+  const Shard shard{101, 517};  // cuts through tensors on both ends
+  for (const char* type : {"adamw", "sophiag"}) {
+    OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.0, 1.0, 10, 0};
+    auto opt = make_optimizer(oc, layout, 64, shard);
+    for (auto& [name, view] : opt->state()) CHECK(view.extent(0) == shard.size());
+    View1<float> params("p", layout.size()), grads("g", layout.size());
+    Kokkos::deep_copy(grads, 1.0f);
+    opt->step(params, grads, 0.1, 1.0, 0);
+    auto host = Kokkos::create_mirror_view(params);
+    Kokkos::deep_copy(host, params);
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      INFO(type << " coordinate " << i);
+      if (i >= shard.begin && i < shard.end)
+        REQUIRE(host(i) < 0.0f);  // a positive gradient moves it down
+      else
+        REQUIRE(host(i) == 0.0f);
     }
   }
 }

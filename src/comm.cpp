@@ -1,0 +1,126 @@
+#include "comm.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "error.hpp"
+
+namespace sk {
+namespace {
+
+constexpr std::size_t max_count = std::size_t(1) << 30;  // elements per MPI call, well inside int
+
+}  // namespace
+
+double sum_over_ranks(double x) {
+  double out = 0;
+  MPI_Allreduce(&x, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return out;
+}
+
+long sum_over_ranks(long x) {
+  long out = 0;
+  MPI_Allreduce(&x, &out, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  return out;
+}
+
+GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes)
+    : grads_(grads), mode_(mode), shard_{0, grads.extent(0)} {
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  const std::size_t n = grads.extent(0);
+  if (!mpi_reads_memspace && size_ > 1) staging_ = Kokkos::View<float*, Kokkos::HostSpace>("mpi_staging", n);
+  if (mode_ == Reduction::zero1) {
+    if ((n + size_ - 1) / size_ > max_count) throw Error("ZeRO-1 shards above 2^30 parameters are not supported");
+    for (int r = 0; r < size_; ++r) {
+      const std::size_t begin = n * r / size_, end = n * (r + 1) / size_;
+      counts_.push_back(int(end - begin));
+      displs_.push_back(int(begin));
+    }
+    shard_ = {n * rank_ / size_, n * (rank_ + 1) / size_};
+    reduced_ = ReducedShard("reduced_shard", shard_.size());
+    return;
+  }
+  const std::size_t per_bucket =
+      mode_ == Reduction::overlap ? std::clamp<std::size_t>(bucket_bytes / sizeof(float), 1, max_count) : max_count;
+  for (std::size_t end = n; end > 0;) {
+    const std::size_t begin = end > per_bucket ? end - per_bucket : 0;
+    buckets_.push_back({begin, end});
+    end = begin;
+  }
+}
+
+float* GradientReducer::host_pointer(std::size_t offset) const {
+  return (staging_.extent(0) > 0 ? staging_.data() : grads_.data()) + offset;
+}
+
+void GradientReducer::start(Bucket& b) {
+  if (staging_.extent(0) > 0) {
+    const auto range = std::make_pair(b.begin, b.end);
+    Kokkos::deep_copy(Kokkos::subview(staging_, range), Kokkos::subview(grads_, range));
+  }
+  MPI_Iallreduce(MPI_IN_PLACE, host_pointer(b.begin), int(b.end - b.begin), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                 &b.request);
+  b.started = true;
+}
+
+void GradientReducer::ready(std::size_t from) {
+  if (size_ == 1 || mode_ != Reduction::overlap) return;
+  Kokkos::fence();  // the kernels that wrote these gradients have finished
+  for (auto& b : buckets_)
+    if (!b.started && b.begin >= from) start(b);
+  // Open MPI progresses non-blocking collectives only inside MPI calls.
+  for (auto& b : buckets_) {
+    if (!b.started) break;
+    int done = 0;
+    MPI_Test(&b.request, &done, MPI_STATUS_IGNORE);
+  }
+}
+
+double GradientReducer::finish() {
+  if (size_ == 1) return 0;
+  Kokkos::fence();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (mode_ == Reduction::zero1) {
+    // Into a shard-sized buffer, then into this rank's shard of the gradients.
+    if (staging_.extent(0) > 0) Kokkos::deep_copy(staging_, grads_);
+    MPI_Reduce_scatter(host_pointer(0), reduced_.data(), counts_.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    Kokkos::deep_copy(Kokkos::subview(grads_, std::make_pair(shard_.begin, shard_.end)), reduced_);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } else {
+    for (auto& b : buckets_) {
+      if (!b.started) start(b);
+      MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+      b.started = false;
+    }
+  }
+  if (staging_.extent(0) > 0) Kokkos::deep_copy(grads_, staging_);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void GradientReducer::gather_parameters(View1<float> params) const {
+  if (size_ == 1 || mode_ != Reduction::zero1) return;
+  Kokkos::fence();
+  if constexpr (!mpi_reads_memspace) {
+    auto host = Kokkos::create_mirror_view(params);
+    Kokkos::deep_copy(host, params);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, host.data(), counts_.data(), displs_.data(), MPI_FLOAT, MPI_COMM_WORLD);
+    Kokkos::deep_copy(params, host);
+  } else {
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, params.data(), counts_.data(), displs_.data(), MPI_FLOAT,
+                   MPI_COMM_WORLD);
+  }
+}
+
+double GradientReducer::bytes_sent_per_reduction() const {
+  const double bytes = double(grads_.extent(0)) * sizeof(float), r = size_;
+  // Ring allreduce: a reduce-scatter and an allgather, each (r-1)/r of the data.
+  return size_ == 1 ? 0 : (mode_ == Reduction::zero1 ? 1 : 2) * (r - 1) / r * bytes;
+}
+
+double GradientReducer::bytes_sent_per_gather() const {
+  const double r = size_;
+  return mode_ == Reduction::zero1 && size_ > 1 ? (r - 1) / r * double(grads_.extent(0)) * sizeof(float) : 0;
+}
+
+}  // namespace sk

@@ -1,0 +1,83 @@
+// Data parallelism over MPI: every rank holds the whole model, computes
+// gradients on its slice of the global batch, and the gradients are summed
+// over ranks before the update. GradientReducer does that sum, either in one
+// blocking call after the backward pass, or in buckets started during the
+// backward pass as soon as their gradients are final (layers finish from the
+// top down), or, with the optimizer state sharded (ZeRO-1), as a
+// reduce-scatter that leaves each rank the sum over its own shard.
+#pragma once
+#include <mpi.h>
+
+#include <type_traits>
+#include <vector>
+
+#include "../kernels/views.hpp"
+#include "optimizer.hpp"
+
+namespace sk {
+
+// Sums of scalars over all ranks (for losses, norms, counts).
+double sum_over_ranks(double x);
+long sum_over_ranks(long x);
+
+enum class Reduction { blocking, overlap, zero1 };
+
+// Whether MPI may be handed pointers into the default memory space: host
+// memory always; device memory only with a GPU-aware MPI (CMake option
+// SOPHIA_KOKKOS_GPU_AWARE_MPI).
+#ifdef SK_GPU_AWARE_MPI
+constexpr bool mpi_reads_memspace = true;
+#else
+constexpr bool mpi_reads_memspace = Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible;
+#endif
+
+class GradientReducer {
+ public:
+  // grads: the flat gradient buffer; bucket_bytes: size of the overlapped
+  // reductions' buckets.
+  GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes);
+
+  // This rank's part of the optimizer state: everything, or its ZeRO-1 shard.
+  Shard shard() const { return shard_; }
+  bool sharded() const { return mode_ == Reduction::zero1 && size_ > 1; }
+  int ranks() const { return size_; }
+
+  // Gradients in [from, end of buffer) are final for this step: starts the
+  // reductions of the buckets that lie there (overlap mode) and lets MPI make
+  // progress on those already started.
+  void ready(std::size_t from);
+  // Completes the sum of all gradients over ranks (in the shard, with ZeRO-1);
+  // returns the seconds spent waiting, i.e. communication not hidden.
+  double finish();
+  // With ZeRO-1, after the update: every rank gets every shard's parameters.
+  void gather_parameters(View1<float> params) const;
+
+  // Bytes this rank sends per reduction of the whole buffer (ring algorithms).
+  double bytes_sent_per_reduction() const;
+  // Bytes this rank sends to gather the parameters (ZeRO-1), per step.
+  double bytes_sent_per_gather() const;
+
+ private:
+  struct Bucket {
+    std::size_t begin, end;
+    MPI_Request request = MPI_REQUEST_NULL;
+    bool started = false;
+  };
+  void start(Bucket& b);
+  float* host_pointer(std::size_t offset) const;
+
+  View1<float> grads_;
+  Reduction mode_;
+  int rank_ = 0, size_ = 1;
+  Shard shard_;
+  std::vector<int> counts_, displs_;  // per-rank shard sizes and offsets (ZeRO-1)
+  std::vector<Bucket> buckets_;       // from the end of the buffer to its start
+  // Staging copy for memory that MPI cannot read (device memory without a
+  // GPU-aware MPI); unused where the gradients are host-accessible.
+  Kokkos::View<float*, Kokkos::HostSpace> staging_;
+  // ZeRO-1: this rank's reduced shard, where MPI can write it.
+  using ReducedShard = Kokkos::View<float*, std::conditional_t<mpi_reads_memspace, MemSpace, Kokkos::HostSpace>>;
+  ReducedShard reduced_;
+};
+
+}  // namespace sk
