@@ -3,7 +3,11 @@
 #pragma once
 #include <hdf5.h>
 
+#include <fstream>
+#include <string>
 #include <utility>
+
+#include "../src/error.hpp"
 
 namespace sk {
 
@@ -33,5 +37,21 @@ class H5Handle {
 
 // Stops HDF5 from printing its error stack; our messages replace it.
 inline void hdf5_quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+// Opens an HDF5 file read-only; `what` names it in messages ("weights file").
+// Throws sk::Error when it is missing, not HDF5, or cannot be opened.
+inline H5Handle open_hdf5_readonly(const std::string& path, const std::string& what) {
+  hdf5_quiet();
+  if (!std::ifstream(path)) throw Error("cannot open " + what + " " + path + ": no such file or not readable");
+#if H5_VERSION_GE(1, 12, 0)
+  const htri_t is_hdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
+#else
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+#endif
+  if (is_hdf5 <= 0) throw Error(path + " is not an HDF5 file");
+  H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!f.valid()) throw Error("cannot open " + what + " " + path + ": damaged or truncated");
+  return f;
+}
 
 }  // namespace sk

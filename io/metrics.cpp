@@ -1,7 +1,9 @@
 #include "metrics.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "../src/error.hpp"
 
@@ -61,6 +63,22 @@ void MetricsFile::write(const JsonLine& line) {
   const std::string s = line.str() + "\n";
   if (std::fwrite(s.data(), 1, s.size(), file_) != s.size() || std::fflush(file_) != 0)
     throw Error("cannot write metrics file " + path_ + " (disk full?)");
+}
+
+void truncate_metrics(const std::string& path, long step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("\"step\":");
+    const long s = at == std::string::npos ? -1 : std::atol(line.c_str() + at + 7);
+    const bool eval = line.find("\"type\":\"eval\"") != std::string::npos;
+    if (eval ? s <= step : s < step) kept += line + "\n";
+  }
+  in.close();
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << kept;
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rewrite metrics file " + path);
 }
 
 }  // namespace sk

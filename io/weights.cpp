@@ -30,19 +30,7 @@ std::string shape_string(const std::vector<std::size_t>& s) {
   return out + "]";
 }
 
-H5Handle open_file(const std::string& path) {
-  hdf5_quiet();
-  if (!std::ifstream(path)) throw Error("cannot open " + path + ": no such file or not readable");
-#if H5_VERSION_GE(1, 12, 0)
-  const htri_t is_hdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
-#else
-  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-#endif
-  if (is_hdf5 <= 0) throw Error(path + " is not an HDF5 file");
-  H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!f.valid()) throw Error("cannot open HDF5 file " + path);
-  return f;
-}
+H5Handle open_file(const std::string& path) { return open_hdf5_readonly(path, "weights file"); }
 
 // Writes an HDF5 file under a temporary name and renames it into place, so a
 // reader never sees a half-written file and a failed write leaves the old one.
@@ -70,16 +58,6 @@ void write_file_atomically(const std::string& path, Body body) {
   }
 }
 
-void write_config(hid_t file, const std::string& path, GPT2Config c) {
-  H5Handle g(H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  for (int i = 0; i < 5; ++i) {
-    const std::int64_t v = *config_field(c, i);
-    H5Handle a(H5Acreate2(g.get(), config_keys[i], H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-    if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &v) < 0)
-      throw Error("cannot write /config/" + std::string(config_keys[i]) + " to " + path);
-  }
-}
 
 // One float32 dataset per tensor, in its stored (unpadded) shape: row-major,
 // so the stored rows are a prefix of the tensor in the flat buffer.
@@ -99,6 +77,18 @@ void write_tensors(hid_t file, const std::string& path, const char* group, const
 }
 
 }  // namespace
+
+void write_config_group(hid_t file, const GPT2Config& config) {
+  GPT2Config c = config;
+  H5Handle g(H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  for (int i = 0; i < 5; ++i) {
+    const std::int64_t v = *config_field(c, i);
+    H5Handle a(H5Acreate2(g.get(), config_keys[i], H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &v) < 0)
+      throw Error("cannot write /config/" + std::string(config_keys[i]) + " (disk full?)");
+  }
+}
 
 GPT2Config read_config(const std::string& path) {
   H5Handle f = open_file(path);
@@ -155,7 +145,7 @@ template <class T>
 void write_weights(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                    const T* host) {
   write_file_atomically(path, [&](hid_t f) {
-    write_config(f, path, config);
+    write_config_group(f, config);
     write_tensors(f, path, "model", layout, host);
   });
 }
@@ -164,7 +154,7 @@ template <class T>
 void write_gradients(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                      const T* host, double loss) {
   write_file_atomically(path, [&](hid_t f) {
-    write_config(f, path, config);
+    write_config_group(f, config);
     H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     H5Handle d(H5Dcreate2(f, "loss", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
     if (!d.valid() || H5Dwrite(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &loss) < 0)

@@ -3,6 +3,8 @@
 //   /model/<state-dict key>  float32, PyTorch shapes, wte unpadded
 // A gradient file has /config, /loss (float64 scalar) and /grad/<same keys>.
 #pragma once
+#include <hdf5.h>
+
 #include <string>
 
 #include "../src/config.hpp"
@@ -17,6 +19,10 @@ GPT2Config read_config(const std::string& path);
 // be present, floating point and of the stored shape; padding rows are zeroed.
 template <class T>
 void read_weights(const std::string& path, const ParameterLayout& layout, T* host);
+
+// Writes the /config group into an open file (all ranks call it when the file
+// is open in parallel).
+void write_config_group(hid_t file, const GPT2Config& config);
 
 // Writes /config and /model from a host buffer of layout.size() elements.
 template <class T>

@@ -9,6 +9,7 @@ namespace sk {
 int cmd_grad(int argc, char** argv, const MpiEnv& mpi);
 int cmd_bench(int argc, char** argv, const MpiEnv& mpi);
 int cmd_train(int argc, char** argv, const MpiEnv& mpi);
+int cmd_inspect(int argc, char** argv, const MpiEnv& mpi);
 int cmd_prepare(int argc, char** argv, const MpiEnv& mpi);
 
 // --model PRESET and per-field overrides (--n-layer, ...).

@@ -61,6 +61,15 @@ const std::vector<Key>& schema() {
       {"train.eval_batches", Kind::integer, std::int64_t(10), 1, 1e9, {}, "micro-batches per validation"},
       {"train.log_interval", Kind::integer, std::int64_t(1), 1, 1e12, {}, "steps between progress lines"},
       {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
+      {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, 1e12, {}, "steps between checkpoints, 0: none by count"},
+      {"checkpoint.minutes", Kind::number, 0.0, 0, 1e7, {}, "wall-clock minutes between checkpoints, 0: none by time"},
+      {"checkpoint.keep_last", Kind::integer, std::int64_t(3), 1, 1e6, {}, "how many of the newest checkpoints to keep"},
+      {"checkpoint.keep_every", Kind::integer, std::int64_t(0), 0, 1e12, {},
+       "also keep the checkpoints of every N-th step, 0: none"},
+      {"checkpoint.resume", Kind::string, std::string(""), 0, 0, {},
+       "\"\": start fresh; \"auto\": the newest valid checkpoint in output.dir (or fresh); or a checkpoint's path"},
+      {"checkpoint.on_failure", Kind::string, std::string("stop"), 0, 0, {"stop", "continue"},
+       "when a checkpoint cannot be written: stop (exit code 74) or continue training"},
       {"parallel.reduction", Kind::string, std::string("overlap"), 0, 0, {"overlap", "blocking"},
        "gradient sums over ranks: buckets during the backward pass, or one call after it"},
       {"parallel.bucket_mb", Kind::number, 25.0, 0.001, 65536, {}, "bucket size of overlapped reductions, MB"},
@@ -273,6 +282,9 @@ TrainConfig TrainConfig::from(const Deck& d) {
   t.seed = std::uint64_t(d.integer("train.seed"));
   c.output_dir = d.str("output.dir");
   c.parallel = {d.str("parallel.reduction"), d.number("parallel.bucket_mb"), d.boolean("parallel.zero1")};
+  c.checkpoint = {int(d.integer("checkpoint.interval")), d.number("checkpoint.minutes"),
+                  int(d.integer("checkpoint.keep_last")), d.integer("checkpoint.keep_every"), d.str("checkpoint.resume"),
+                  d.str("checkpoint.on_failure") == "continue"};
 
   if (c.data.train_data.empty()) throw Error("deck: data.train_data is required (a token shard path or glob)");
   if (t.seq_len > c.model.block_size)

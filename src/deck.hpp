@@ -1,5 +1,5 @@
 // The input deck of `train`: a TOML file with sections [model], [optimizer],
-// [schedule], [data], [train], [output] and [parallel]. Every key has a
+// [schedule], [data], [train], [output], [checkpoint] and [parallel]. Every key has a
 // declared type, range and default (see deck.cpp); unknown keys, wrong types
 // and out-of-range values are errors that name the key. Command-line `--set section.key=value`
 // overrides are applied on top of the file.
@@ -72,6 +72,15 @@ struct ParallelConfig {
   bool zero1;
 };
 
+struct CheckpointConfig {
+  int interval;       // steps, 0: none by count
+  double minutes;     // wall time, 0: none by time
+  int keep_last;
+  long keep_every;    // 0: none
+  std::string resume; // "", "auto" or a path
+  bool continue_on_failure;
+};
+
 struct TrainConfig {
   GPT2Config model;
   OptimizerConfig optimizer;
@@ -80,6 +89,7 @@ struct TrainConfig {
   TrainLoopConfig train;
   std::string output_dir;
   ParallelConfig parallel;
+  CheckpointConfig checkpoint;
   // Checks relations between keys (e.g. seq_len <= block_size); throws sk::Error.
   static TrainConfig from(const Deck& deck);
 };

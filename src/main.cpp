@@ -19,6 +19,7 @@ struct Subcommand {
 
 const Subcommand subcommands[] = {
     {"train", sk::cmd_train, "pretrain GPT-2 with Sophia-G or AdamW as an input deck (TOML) says"},
+    {"inspect", sk::cmd_inspect, "print a checkpoint's contents and verify every checksum"},
     {"grad", sk::cmd_grad, "loss and gradients of one batch, written to HDF5 (for checking against PyTorch)"},
     {"bench", sk::cmd_bench, "time forward+backward against the machine's gemm rate on the same shapes"},
     {"prepare", sk::cmd_prepare, "tokenize text files into token shards for training and validation"},
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   sk::MpiEnv mpi(&argc, &argv);
   const std::string who = mpi.size() > 1 ? "rank " + std::to_string(mpi.rank()) + ": " : "";
   int status = 0;
+  bool failed = false;  // by an exception: the other ranks may be waiting in a collective
   // Kokkos strips its own --kokkos-* arguments from argv.
   Kokkos::initialize(argc, argv);
   try {
@@ -53,12 +55,14 @@ int main(int argc, char** argv) {
   } catch (const sk::UsageError& e) {
     std::fprintf(stderr, "sophia-kokkos: %s%s\nTry 'sophia-kokkos --help'.\n", who.c_str(), e.what());
     status = 2;
+    failed = true;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sophia-kokkos: %serror: %s\n", who.c_str(), e.what());
     status = 1;
+    failed = true;
   }
   Kokkos::finalize();
   // A failure on one rank must not leave the others waiting in a collective.
-  if (status != 0 && mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, status);
+  if (failed && mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, status);
   return status;
 }

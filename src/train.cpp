@@ -1,18 +1,22 @@
 #include "train.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
+#include "../io/checkpoint.hpp"
 #include "../io/metrics.hpp"
 #include "../io/weights.hpp"
 #include "../kernels/random.hpp"
 #include "data.hpp"
 #include "error.hpp"
 #include "gpt2.hpp"
+#include "checkpointing.hpp"
 #include "comm.hpp"
 #include "optimizer.hpp"
 #include "schedule.hpp"
@@ -109,9 +113,80 @@ void add_times(JsonLine& line, double data, const StepTimes& s, double hessian) 
   line.add("t_optimizer", s.optimizer).add("t_hessian", hessian);
 }
 
+// Host copies of the parameters and this rank's optimizer state, for I/O.
+struct HostState {
+  View1<float>::HostMirror params;
+  std::vector<std::pair<std::string, View1<float>::HostMirror>> optimizer;
+  HostState(const GPT2<float>& model, Optimizer& opt) : params(Kokkos::create_mirror_view(model.params)) {
+    for (auto& [name, view] : opt.state()) optimizer.emplace_back(name, Kokkos::create_mirror_view(view));
+  }
+};
+
+void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt, const GradientReducer& reducer,
+                     const TrainConfig& cfg, const TrainingState& state) {
+  HostState host(model, opt);
+  Kokkos::deep_copy(host.params, model.params);
+  CheckpointData data{host.params.data(), cfg.optimizer.type, {}, reducer.shard().begin, reducer.shard().end,
+                      reducer.sharded(), state};
+  auto views = opt.state();
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    Kokkos::deep_copy(host.optimizer[i].second, views[i].second);
+    data.optimizer_state.emplace_back(views[i].first, host.optimizer[i].second.data());
+  }
+  write_checkpoint(path, model.config(), model.layout(), data);
+}
+
+// Loads a checkpoint into the model and optimizer after checking that it
+// fits the deck; the loading is also the verification of every checksum. All
+// ranks agree on the outcome, so a file damaged only in one rank's shard is
+// refused everywhere.
+TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt,
+                              const GradientReducer& reducer, const TrainConfig& cfg) {
+  std::string problem;
+  CheckpointInfo info;
+  try {
+    info = read_checkpoint_info(path);
+    const std::string shape = shape_differences(info.config, cfg.model);
+    if (!shape.empty()) throw Error(path + ": model shape differs from the deck's [model]: " + shape);
+    if (info.optimizer_type != cfg.optimizer.type)
+      throw Error(path + ": optimizer is " + info.optimizer_type + ", the deck says " + cfg.optimizer.type);
+    HostState host(model, opt);
+    std::vector<std::pair<std::string, float*>> buffers;
+    for (auto& [name, view] : host.optimizer) buffers.emplace_back(name, view.data());
+    read_checkpoint(path, model.layout(), host.params.data(), buffers, reducer.shard().begin, reducer.shard().end);
+    Kokkos::deep_copy(model.params, host.params);
+    auto views = opt.state();
+    for (std::size_t i = 0; i < views.size(); ++i) Kokkos::deep_copy(views[i].second, host.optimizer[i].second);
+  } catch (const Error& e) {
+    problem = e.what();
+  }
+  if (sum_over_ranks(long(problem.empty() ? 0 : 1)) > 0)
+    throw Error(problem.empty() ? path + ": damaged on another rank" : problem);
+  return info.state;
+}
+
+// The keys whose values differ between a checkpoint's deck and this one.
+std::string deck_changes(const std::string& stored, const Deck& deck) {
+  const Deck before = Deck::parse(stored, "checkpoint deck", {});
+  std::string out;
+  std::istringstream a(before.to_toml()), b(deck.to_toml());
+  std::string la, lb, section;
+  while (std::getline(a, la) && std::getline(b, lb)) {
+    if (!la.empty() && la[0] == '[') section = la.substr(1, la.size() - 2);
+    if (la != lb) out += "  " + section + "." + lb.substr(0, lb.find(" =")) + ": " + la.substr(la.find("= ") + 2) +
+                         " -> " + lb.substr(lb.find("= ") + 2) + "\n";
+  }
+  return out;
+}
+
+// Set by SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit):
+// the loop finishes its step, saves a checkpoint and exits for a requeue.
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void request_stop(int signal) { stop_signal = signal; }
+
 }  // namespace
 
-double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi) {
+TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi) {
   const auto& t = cfg.train;
   const int B = t.batch_size, T = t.seq_len, accum = t.grad_accum;
   const bool root = mpi.rank() == 0;
@@ -143,9 +218,25 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
   auto optimizer = make_optimizer(cfg.optimizer, model->layout(), tokens_per_step, reducer.shard());
   const int hessian_micro = cfg.optimizer.hessian_batch > 0 ? cfg.optimizer.hessian_batch / B : accum;
   const double coordinates = double(model->layout().stored_count());
+  // Resume: the checkpoint's step, data position and state, or a fresh start.
+  TrainingState state{0, 0, t.seed, deck.to_toml()};
+  const std::string resume = options.resume.empty() ? cfg.checkpoint.resume : options.resume;
+  std::string resumed_from;
+  if (!resume.empty()) {
+    resumed_from = choose_checkpoint(
+        resume, cfg.output_dir, [&](const std::string& p) { state = load_checkpoint(p, *model, *optimizer, reducer, cfg); },
+        root);
+    if (root && resumed_from.empty()) std::printf("resume: no checkpoint in %s, starting fresh\n", cfg.output_dir.c_str());
+  }
+  const std::string metrics_path = cfg.output_dir + "/metrics.jsonl";
   std::unique_ptr<MetricsFile> metrics;
   if (root) {
-    metrics = std::make_unique<MetricsFile>(cfg.output_dir + "/metrics.jsonl", false);
+    if (!resumed_from.empty()) {
+      std::printf("resume: %s at step %ld\n%s", resumed_from.c_str(), long(state.step),
+                  deck_changes(state.deck, deck).c_str());
+      truncate_metrics(metrics_path, state.step);
+    }
+    metrics = std::make_unique<MetricsFile>(metrics_path, !resumed_from.empty());
     std::printf("model: %.2fM parameters; %s; %.0f tokens per step; %ld training windows in %zu shard(s)\n",
                 coordinates / 1e6, cfg.optimizer.type.c_str(), tokens_per_step, long(train_data.windows()),
                 train_data.files());
@@ -167,13 +258,29 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
     }
   };
 
-  run_eval(0);  // the untrained model's loss: the baseline of the curve
+  // Saves at `step` (steps done); false if that failed and the deck says stop.
+  auto checkpoint = [&](long step) {
+    const std::string path = checkpoint_path(cfg.output_dir, step);
+    try {
+      save_checkpoint(path, *model, *optimizer, reducer, cfg, {step, state.data_position, t.seed, deck.to_toml()});
+      if (root) after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
+      if (root) std::printf("checkpoint: %s\n", path.c_str());
+      return true;
+    } catch (const Error& e) {
+      if (root) std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", e.what());
+      return cfg.checkpoint.continue_on_failure;
+    }
+  };
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) std::signal(sig, request_stop);
+
+  if (resumed_from.empty()) run_eval(0);  // the untrained model's loss: the baseline of the curve
   const auto start = Clock::now();
-  for (long step = 0; step < t.steps; ++step) {
+  auto last_checkpoint = start;
+  for (long step = state.step; step < t.steps; ++step) {
     const auto t0 = Clock::now();
     const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, t.steps);
-    const std::uint64_t first = std::uint64_t(step) * B * accum;  // this step's first sequence (data position)
-    auto micro = rank_batches(train_data, order, first, accum, B, T, mpi);
+    auto micro = rank_batches(train_data, order, state.data_position, accum, B, T, mpi);
+    state.data_position += std::uint64_t(B) * accum;
     const double t_data = seconds_since(t0);
 
     const StepResult r = optimizer_step(*model, *optimizer, reducer, micro, lr, cfg.optimizer.grad_clip, step);
@@ -210,6 +317,21 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
       }
     }
     if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) run_eval(step + 1);
+
+    // All ranks agree on signals (any rank's) and on the clock (rank 0's).
+    int requests = (stop_signal ? 1 : 0) |
+                   (root && cfg.checkpoint.minutes > 0 && seconds_since(last_checkpoint) >= 60 * cfg.checkpoint.minutes ? 2 : 0);
+    MPI_Allreduce(MPI_IN_PLACE, &requests, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
+    const bool by_count = cfg.checkpoint.interval > 0 && (step + 1) % cfg.checkpoint.interval == 0;
+    if (by_count || requests) {
+      if (!checkpoint(step + 1)) return {val_loss, exit_checkpoint_failed};
+      last_checkpoint = Clock::now();
+    }
+    if (requests & 1) {
+      if (root) std::printf("stopped by a signal after step %ld; exit code %d asks for a requeue\n", step + 1,
+                            exit_checkpointed_requeue);
+      return {val_loss, exit_checkpointed_requeue};
+    }
   }
   run_eval(t.steps);
 
@@ -219,7 +341,7 @@ double train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& optio
     write_weights(cfg.output_dir + "/final.h5", model->config(), model->layout(), host.data());
     std::printf("wrote %s/final.h5 after %s\n", cfg.output_dir.c_str(), duration(seconds_since(start)).c_str());
   }
-  return val_loss;
+  return {val_loss, 0};
 }
 
 }  // namespace sk

@@ -9,11 +9,17 @@ namespace sk {
 
 struct TrainOptions {
   std::string init_from;  // weights file to start from; empty: random initialisation
+  std::string resume;     // overrides checkpoint.resume when not empty
+};
+
+struct TrainResult {
+  double val_loss;  // the last validation loss (NaN without validation data)
+  int exit_code;    // 0, or exit_checkpointed_requeue / exit_checkpoint_failed (checkpointing.hpp)
 };
 
 // Trains as the deck says and writes into config.output_dir: config.toml (the
-// resolved deck), metrics.jsonl and final.h5 (weights). Returns the last
-// validation loss (NaN without validation data).
-double train(const TrainConfig& config, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi);
+// resolved deck), metrics.jsonl, checkpoints (ckpt_<step>.h5 and `latest`) and
+// final.h5 (weights).
+TrainResult train(const TrainConfig& config, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi);
 
 }  // namespace sk

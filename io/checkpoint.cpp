@@ -1,0 +1,247 @@
+#include "checkpoint.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "../src/error.hpp"
+#include "hdf5_handle.hpp"
+#include "weights.hpp"
+
+namespace sk {
+namespace {
+
+// Elements per chunk (16 MB): the unit of Fletcher32 checksums and of I/O.
+constexpr hsize_t chunk_elements = hsize_t(1) << 22;
+
+std::size_t stored_size(const TensorSpec& t) {
+  std::size_t n = 1;
+  for (auto d : t.stored) n *= d;
+  return n;
+}
+
+// Selects the row-major flat range [a, b) of a dataset (rank 1 or 2) in `space`.
+void select_flat(hid_t space, const std::vector<hsize_t>& dims, std::size_t a, std::size_t b) {
+  H5Sselect_none(space);
+  if (a >= b) return;
+  auto add = [space](std::vector<hsize_t> start, std::vector<hsize_t> count) {
+    H5Sselect_hyperslab(space, H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr);
+  };
+  if (dims.size() == 1) return add({a}, {b - a});
+  const hsize_t cols = dims[1], r0 = a / cols, c0 = a % cols, r1 = b / cols, c1 = b % cols;
+  if (r0 == r1) return add({r0, c0}, {1, c1 - c0});
+  hsize_t first_full = r0;
+  if (c0 > 0) {
+    add({r0, c0}, {1, cols - c0});
+    ++first_full;
+  }
+  if (r1 > first_full) add({first_full, 0}, {r1 - first_full, cols});
+  if (c1 > 0) add({r1, 0}, {1, c1});
+}
+
+hid_t dataset_creation(const std::vector<hsize_t>& dims) {
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  std::vector<hsize_t> chunk = dims;
+  if (dims.size() == 1) chunk[0] = std::min(dims[0], chunk_elements);
+  else chunk[0] = std::clamp<hsize_t>(chunk_elements / dims[1], 1, dims[0]);
+  H5Pset_chunk(dcpl, int(chunk.size()), chunk.data());
+  H5Pset_fletcher32(dcpl);
+  return dcpl;
+}
+
+// Writes the part [a, b) (flat, within the tensor) that this rank holds; every
+// rank calls it, collectively, also with an empty part.
+void write_part(hid_t group, const TensorSpec& t, const float* data, std::size_t a, std::size_t b, hid_t dxpl,
+                const std::string& where) {
+  const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
+  H5Handle fspace(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+  H5Handle dcpl(dataset_creation(dims), H5Pclose);
+  H5Handle d(H5Dcreate2(group, t.name.c_str(), H5T_IEEE_F32LE, fspace.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+             H5Dclose);
+  if (!d.valid()) throw Error("cannot create " + where + t.name);
+  select_flat(fspace.get(), dims, a, b);
+  const hsize_t n = std::max<hsize_t>(b > a ? b - a : 0, 1);
+  H5Handle mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (b <= a) H5Sselect_none(mspace.get());
+  if (H5Dwrite(d.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), dxpl, b > a ? data : nullptr) < 0)
+    throw Error("cannot write " + where + t.name + " (disk full?)");
+}
+
+void write_string_attribute(hid_t object, const char* name, const std::string& value) {
+  H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), std::max<std::size_t>(value.size(), 1));
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Handle a(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!a.valid() || H5Awrite(a.get(), type.get(), value.c_str()) < 0)
+    throw Error(std::string("cannot write attribute ") + name);
+}
+
+template <class T>
+void write_attribute(hid_t object, const char* name, hid_t file_type, hid_t mem_type, T value) {
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Handle a(H5Acreate2(object, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!a.valid() || H5Awrite(a.get(), mem_type, &value) < 0) throw Error(std::string("cannot write attribute ") + name);
+}
+
+std::string read_string_attribute(hid_t object, const char* name, const std::string& where) {
+  if (H5Aexists(object, name) <= 0) throw Error(where + ": attribute " + name + " is missing");
+  H5Handle a(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
+  H5Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0)
+    throw Error(where + ": attribute " + name + " is not a string");
+  std::string value(H5Tget_size(type.get()), '\0');
+  if (H5Aread(a.get(), type.get(), value.data()) < 0) throw Error(where + ": attribute " + name + " cannot be read");
+  return value.substr(0, value.find('\0'));
+}
+
+template <class T>
+T read_attribute(hid_t object, const char* name, hid_t mem_type, const std::string& where) {
+  if (H5Aexists(object, name) <= 0) throw Error(where + ": attribute " + name + " is missing");
+  H5Handle a(H5Aopen(object, name, H5P_DEFAULT), H5Aclose);
+  H5Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER) throw Error(where + ": attribute " + name + " is not an integer");
+  T value{};
+  if (H5Aread(a.get(), mem_type, &value) < 0) throw Error(where + ": attribute " + name + " cannot be read");
+  return value;
+}
+
+H5Handle open_group(hid_t parent, const std::string& name, const std::string& where) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + ": group /" + name + " is missing");
+  H5Handle g(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g.valid()) throw Error(where + ": /" + name + " is not a group");
+  return g;
+}
+
+// Reads the flat range [a, b) of a tensor's dataset, checking its type and
+// shape; the library verifies the chunks' checksums.
+void read_part(hid_t group, const std::string& group_name, const TensorSpec& t, float* out, std::size_t a,
+               std::size_t b, const std::string& path) {
+  const std::string where = path + ": /" + group_name + "/" + t.name;
+  if (H5Lexists(group, t.name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + " is missing");
+  H5Handle d(H5Dopen2(group, t.name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d.valid()) throw Error(where + " is not a dataset");
+  H5Handle type(H5Dget_type(d.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_FLOAT) throw Error(where + " is not floating point");
+  H5Handle fspace(H5Dget_space(d.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(fspace.get());
+  std::vector<hsize_t> dims(std::max(rank, 0));
+  if (rank > 0) H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr);
+  if (std::vector<std::size_t>(dims.begin(), dims.end()) != t.stored) throw Error(where + " has the wrong shape");
+  if (a >= b) return;
+  select_flat(fspace.get(), dims, a, b);
+  const hsize_t n = b - a;
+  H5Handle mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (H5Dread(d.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), H5P_DEFAULT, out) < 0)
+    throw Error(where + " cannot be read: damaged (checksum mismatch or truncated file)");
+}
+
+H5Handle open_checkpoint(const std::string& path) { return open_hdf5_readonly(path, "checkpoint"); }
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
+                      const CheckpointData& data) {
+  hdf5_quiet();
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const std::string tmp = path + ".tmp";
+  try {
+    H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
+    H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+    if (!file.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
+    H5Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+    H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);  // filtered datasets need collective writes
+
+    write_attribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, checkpoint_format_version);
+    write_config_group(file.get(), config);
+    {
+      H5Handle model(H5Gcreate2(file.get(), "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+      for (const auto& t : layout.tensors())
+        write_part(model.get(), t, data.params + t.offset, 0, rank == 0 ? stored_size(t) : 0, dxpl.get(), "/model/");
+    }
+    {
+      H5Handle opt(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+      write_string_attribute(opt.get(), "type", data.optimizer_type);
+      for (const auto& [name, buffer] : data.optimizer_state) {
+        H5Handle g(H5Gcreate2(opt.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+        for (const auto& t : layout.tensors()) {
+          // This rank's part of the tensor: its shard when sharded, else all (rank 0 only).
+          std::size_t a = 0, b = 0;
+          if (data.sharded) {
+            a = std::max(t.offset, data.shard_begin) - t.offset;
+            b = std::min(t.offset + stored_size(t), data.shard_end);
+            b = b > t.offset ? b - t.offset : 0;
+          } else if (rank == 0) {
+            b = stored_size(t);
+          }
+          const float* from = buffer + (t.offset + a - data.shard_begin);
+          write_part(g.get(), t, b > a ? from : nullptr, a, b, dxpl.get(), "/optimizer/" + name + "/");
+        }
+      }
+    }
+    {
+      H5Handle st(H5Gcreate2(file.get(), "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+      write_attribute(st.get(), "step", H5T_STD_I64LE, H5T_NATIVE_INT64, data.state.step);
+      write_attribute(st.get(), "data_position", H5T_STD_U64LE, H5T_NATIVE_UINT64, data.state.data_position);
+      write_attribute(st.get(), "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, data.state.seed);
+      write_string_attribute(st.get(), "deck", data.state.deck);
+    }
+    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot write " + tmp + " (disk full?)");
+  } catch (...) {
+    if (rank == 0) std::remove(tmp.c_str());
+    throw;
+  }
+  MPI_Barrier(MPI_COMM_WORLD);  // every rank has closed the file
+  int failed = 0;
+  if (rank == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    failed = 1;
+  }
+  MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (failed) throw Error("cannot rename " + tmp + " to " + path);
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  H5Handle f = open_checkpoint(path);
+  const int version = read_attribute<int>(f.get(), "format_version", H5T_NATIVE_INT, path);
+  if (version != checkpoint_format_version)
+    throw Error(path + ": checkpoint format version " + std::to_string(version) + ", this program reads " +
+                std::to_string(checkpoint_format_version));
+  CheckpointInfo info;
+  info.config = read_config(path);
+  H5Handle opt = open_group(f.get(), "optimizer", path);
+  info.optimizer_type = read_string_attribute(opt.get(), "type", path + ": /optimizer");
+  H5Handle st = open_group(f.get(), "state", path);
+  info.state.step = read_attribute<std::int64_t>(st.get(), "step", H5T_NATIVE_INT64, path + ": /state");
+  info.state.data_position = read_attribute<std::uint64_t>(st.get(), "data_position", H5T_NATIVE_UINT64, path + ": /state");
+  info.state.seed = read_attribute<std::uint64_t>(st.get(), "seed", H5T_NATIVE_UINT64, path + ": /state");
+  info.state.deck = read_string_attribute(st.get(), "deck", path + ": /state");
+  return info;
+}
+
+void read_checkpoint(const std::string& path, const ParameterLayout& layout, float* params,
+                     const std::vector<std::pair<std::string, float*>>& optimizer_state, std::size_t shard_begin,
+                     std::size_t shard_end) {
+  H5Handle f = open_checkpoint(path);
+  H5Handle model = open_group(f.get(), "model", path);
+  for (const auto& t : layout.tensors()) {
+    std::fill(params + t.offset, params + t.offset + t.size(), 0.0f);  // wte's padding rows
+    read_part(model.get(), "model", t, params + t.offset, 0, stored_size(t), path);
+  }
+  H5Handle opt = open_group(f.get(), "optimizer", path);
+  for (const auto& [name, buffer] : optimizer_state) {
+    H5Handle g = open_group(opt.get(), name, path + ": /optimizer");
+    std::fill(buffer, buffer + (shard_end - shard_begin), 0.0f);
+    for (const auto& t : layout.tensors()) {
+      const std::size_t a = std::max(t.offset, shard_begin) - t.offset;
+      std::size_t b = std::min(t.offset + stored_size(t), shard_end);
+      b = b > t.offset ? b - t.offset : 0;
+      float* to = buffer + (t.offset + a - shard_begin);
+      read_part(g.get(), "optimizer/" + name, t, b > a ? to : nullptr, a, b, path);
+    }
+  }
+}
+
+}  // namespace sk

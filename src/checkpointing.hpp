@@ -1,0 +1,34 @@
+// When and where the training loop saves checkpoints, which ones it keeps, and
+// which one a resumed run starts from. The file format is io/checkpoint.hpp.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../io/checkpoint.hpp"
+
+namespace sk {
+
+// Exit codes of `train` besides 0 (done), 1 (error) and 2 (bad command line).
+constexpr int exit_checkpointed_requeue = 75;  // stopped by a signal after saving a checkpoint
+constexpr int exit_checkpoint_failed = 74;     // a checkpoint could not be written
+
+// dir/ckpt_<step, 8 digits>.h5
+std::string checkpoint_path(const std::string& dir, long step);
+
+// Checkpoints in dir, newest (highest step) first.
+std::vector<std::string> list_checkpoints(const std::string& dir);
+
+// After a checkpoint is complete: points dir/latest at it (written to a
+// temporary name and renamed) and deletes the checkpoints that the policy does
+// not keep: the newest keep_last, and every keep_every-th step (0: none).
+void after_checkpoint(const std::string& dir, const std::string& newest, int keep_last, long keep_every);
+
+// The checkpoint to resume from: "auto" takes the newest one in dir that opens
+// and verifies (saying which are damaged), or "" if there is none; any other
+// value must be a checkpoint that verifies. `verify` reads a candidate fully
+// and throws sk::Error if it is damaged.
+std::string choose_checkpoint(const std::string& resume, const std::string& dir,
+                              const std::function<void(const std::string&)>& verify, bool say);
+
+}  // namespace sk

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Checkpoints and restarts: a run of 20 steps and the same run resumed from its
+checkpoint at step K end bit-identical (parameters, optimizer state, loss
+history), for Sophia-G with K just before and just after a Hessian refresh, for
+AdamW, and on 2 ranks with ZeRO-1; a 2-rank checkpoint resumes on 1 rank
+(elastic) within rounding; SIGUSR1 stops a run with exit code 75 after a
+checkpoint, and the resumed run ends identical; `--resume auto` skips a damaged
+newest checkpoint; damaged, incomplete or mismatched checkpoints are refused
+with a message.
+Usage: check_restart.py SHARD_DIR DECK WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+shards, deck, work, sep, mpiexec, np_flag, exe = sys.argv[1:8]
+assert sep == "--", __doc__
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+
+
+def cmd(out, ranks=1, *sets):
+    c = ([mpiexec, np_flag, str(ranks)] if ranks > 1 else []) + [exe, "train", "--config", deck]
+    for s in ["train.steps=20", "optimizer.hessian_interval=5", "train.batch_size=6", "train.seq_len=32",
+              "schedule.warmup_steps=5", f"data.train_data={shards}/train_*.bin", f"data.val_data={shards}/val_*.bin",
+              "train.eval_interval=5", "train.eval_batches=2", "checkpoint.interval=1", "checkpoint.keep_last=100",
+              f"output.dir={out}", *sets]:
+        c += ["--set", s]
+    return c
+
+
+def train(out, ranks=1, *sets, resume=None, expect=0):
+    c = cmd(out, ranks, *sets) + (["--resume", resume] if resume else [])
+    p = subprocess.run(c, capture_output=True, text=True, timeout=600)
+    assert p.returncode == expect, f"exit {p.returncode}, expected {expect}: {' '.join(c)}\n{p.stderr[-2000:]}"
+    return p
+
+
+def datasets(path):
+    with h5py.File(path, "r") as f:
+        out = {}
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[...]) if isinstance(obj, h5py.Dataset) else None)
+        return out
+
+
+def losses(run):
+    return [(r["type"], r["step"], r.get("loss", r.get("val_loss")))
+            for r in map(json.loads, open(os.path.join(run, "metrics.jsonl")))]
+
+
+def assert_identical(a, b, what):
+    da, db = datasets(os.path.join(a, "ckpt_00000020.h5")), datasets(os.path.join(b, "ckpt_00000020.h5"))
+    assert da.keys() == db.keys(), what
+    for k in da:
+        assert np.array_equal(da[k], db[k]), f"{what}: {k} differs"
+    assert losses(a) == losses(b), f"{what}: loss history differs"
+    print(f"ok: {what}: parameters, optimizer state and loss history bit-identical")
+
+
+def resumed_from(full, step, name, ranks=1, *sets):
+    """A copy of `full` as a run killed after its checkpoint at `step`, resumed."""
+    run = os.path.join(work, name)
+    os.makedirs(run)
+    shutil.copy(os.path.join(full, f"ckpt_{step:08d}.h5"), run)
+    shutil.copy(os.path.join(full, "metrics.jsonl"), run)  # with the lines written after the checkpoint
+    train(run, ranks, *sets, resume="auto")
+    return run
+
+
+# Sophia-G refreshes h after steps 5, 10, ... (hessian_interval 5).
+full = os.path.join(work, "sophiag_full")
+train(full)
+assert_identical(full, resumed_from(full, 4, "sophiag_k4"), "sophiag resumed at step 4 (before a refresh)")
+assert_identical(full, resumed_from(full, 5, "sophiag_k5"), "sophiag resumed at step 5 (just after a refresh)")
+
+adamw = os.path.join(work, "adamw_full")
+train(adamw, 1, "optimizer.type=adamw")
+assert_identical(adamw, resumed_from(adamw, 7, "adamw_k7", 1, "optimizer.type=adamw"), "adamw resumed at step 7")
+
+zero = os.path.join(work, "zero1_2ranks_full")
+train(zero, 2, "parallel.zero1=true")
+assert_identical(zero, resumed_from(zero, 5, "zero1_2ranks_k5", 2, "parallel.zero1=true"), "2 ranks, ZeRO-1, at step 5")
+plain = os.path.join(work, "2ranks_full")
+train(plain, 2)
+assert_identical(plain, resumed_from(plain, 6, "2ranks_k6", 2), "2 ranks at step 6")
+
+# Elastic: the sharded 2-rank checkpoint continues on 1 rank; the losses follow
+# within the rounding of a different reduction order.
+elastic = resumed_from(zero, 5, "elastic_2to1", 1)
+for (ta, sa, la), (tb, sb, lb) in zip(losses(zero), losses(elastic)):
+    assert (ta, sa) == (tb, sb) and abs(la - lb) <= 2e-5 * abs(lb), (ta, sa, la, lb)
+print("ok: a 2-rank ZeRO-1 checkpoint resumes on 1 rank, losses within 2e-5")
+
+# A signal: finish the step, checkpoint, exit 75; the resumed run ends identical.
+sig = os.path.join(work, "signal")
+proc = subprocess.Popen(cmd(sig, 1, "checkpoint.interval=0"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+metrics = os.path.join(sig, "metrics.jsonl")
+while not (os.path.exists(metrics) and sum(1 for line in open(metrics) if '"step"' in line) >= 4):
+    assert proc.poll() is None, "the run ended before the signal"
+    time.sleep(0.05)
+proc.send_signal(signal.SIGUSR1)
+assert proc.wait(timeout=120) == 75, proc.stderr.read()
+stopped_at = open(os.path.join(sig, "latest")).read().strip()
+train(sig, 1, "checkpoint.interval=0", resume="auto")
+for k, v in datasets(os.path.join(full, "final.h5")).items():
+    assert np.array_equal(v, datasets(os.path.join(sig, "final.h5"))[k]), k
+assert [x for x in losses(full)] == losses(sig), "signal: loss history differs"
+print(f"ok: SIGUSR1 -> exit 75 after {stopped_at}; resumed run identical to the uninterrupted one")
+
+# --resume auto skips a damaged newest checkpoint and takes the one before.
+fallback = os.path.join(work, "fallback")
+os.makedirs(fallback)
+for step in (18, 19):
+    shutil.copy(os.path.join(full, f"ckpt_{step:08d}.h5"), fallback)
+shutil.copy(os.path.join(full, "metrics.jsonl"), fallback)
+
+
+def flip_bytes(path, dataset="model/transformer.h.0.mlp.c_fc.weight"):
+    with h5py.File(path, "r") as f:
+        offset = f[dataset].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as f:
+        f.seek(offset + 100)
+        data = bytearray(f.read(8))
+        f.seek(offset + 100)
+        f.write(bytes(b ^ 0xFF for b in data))
+
+
+flip_bytes(os.path.join(fallback, "ckpt_00000019.h5"))
+p = train(fallback, resume="auto")
+assert "skipping damaged checkpoint" in p.stderr and "ckpt_00000019.h5" in p.stderr, p.stderr
+assert "resume: " + os.path.join(fallback, "ckpt_00000018.h5") in p.stdout, p.stdout[-500:]
+print("ok: --resume auto skips the damaged newest checkpoint")
+
+# Damaged or mismatched checkpoints are refused, by name.
+source = os.path.join(full, "ckpt_00000010.h5")
+
+
+def refused(name, damage, pattern, *sets):
+    path = os.path.join(work, name + ".h5")
+    shutil.copy(source, path)
+    damage(path)
+    for c in ([exe, "inspect", path], cmd(os.path.join(work, name), 1, *sets) + ["--resume", path]):
+        if sets and c[1] == "inspect":
+            continue  # a shape or optimizer mismatch is about the deck, not the file
+        p = subprocess.run(c, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1 and pattern in p.stderr, f"{name}: {' '.join(c[:3])}: exit {p.returncode}: {p.stderr}"
+    print(f"ok: {name} refused: {pattern}")
+
+
+def truncate(path):
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+
+
+def edit(fn):
+    def run(path):
+        with h5py.File(path, "r+") as f:
+            fn(f)
+    return run
+
+
+refused("truncated", truncate, "damaged or truncated")
+refused("flipped_bytes", flip_bytes, "damaged (checksum mismatch")
+refused("missing_dataset", edit(lambda f: f.__delitem__("optimizer/hessian/transformer.ln_f.bias")),
+        "/optimizer/hessian/transformer.ln_f.bias is missing")
+refused("wrong_shape", edit(lambda f: (f.__delitem__("model/transformer.wpe.weight"),
+                                       f.create_dataset("model/transformer.wpe.weight", data=np.zeros((64, 63), "f4")))),
+        "/model/transformer.wpe.weight has the wrong shape")
+refused("wrong_type", edit(lambda f: (f.__delitem__("model/transformer.wpe.weight"),
+                                      f.create_dataset("model/transformer.wpe.weight", data=np.zeros((64, 64), "i4")))),
+        "/model/transformer.wpe.weight is not floating point")
+refused("not_hdf5", lambda p: open(p, "w").write("not a checkpoint\n"), "is not an HDF5 file")
+refused("other_optimizer", lambda p: None, "optimizer is sophiag, the deck says adamw", "optimizer.type=adamw")
+refused("other_shape", lambda p: None, "model shape differs from the deck's [model]: n_layer 2 (file) vs 3 (deck)",
+        "model.n_layer=3")
