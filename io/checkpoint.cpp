@@ -1,9 +1,14 @@
 #include "checkpoint.hpp"
 
 #include <mpi.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cstdio>
+#include <filesystem>
 
 #include "../src/error.hpp"
 #include "hdf5_handle.hpp"
@@ -50,6 +55,13 @@ hid_t dataset_creation(const std::vector<hsize_t>& dims) {
   return dcpl;
 }
 
+// A test hook for fault tests: SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS slows the
+// writing of every dataset, so that a kill can land inside a checkpoint write.
+void test_delay() {
+  static const char* delay = std::getenv("SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS");
+  if (delay) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay)));
+}
+
 // Writes the part [a, b) (flat, within the tensor) that this rank holds; every
 // rank calls it, collectively, also with an empty part.
 void write_part(hid_t group, const TensorSpec& t, const float* data, std::size_t a, std::size_t b, hid_t dxpl,
@@ -66,6 +78,7 @@ void write_part(hid_t group, const TensorSpec& t, const float* data, std::size_t
   if (b <= a) H5Sselect_none(mspace.get());
   if (H5Dwrite(d.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), dxpl, b > a ? data : nullptr) < 0)
     throw Error("cannot write " + where + t.name + " (disk full?)");
+  test_delay();
 }
 
 void write_string_attribute(hid_t object, const char* name, const std::string& value) {
@@ -138,6 +151,23 @@ void read_part(hid_t group, const std::string& group_name, const TensorSpec& t, 
 
 H5Handle open_checkpoint(const std::string& path) { return open_hdf5_readonly(path, "checkpoint"); }
 
+// Refuses to start a write that cannot fit: HDF5 cannot close a file whose
+// metadata it failed to write, and such a file would stay half-open until the
+// program ends. Rank 0 checks the folder and tells the others.
+void check_free_space(const std::string& path, const ParameterLayout& layout, std::size_t states, int rank) {
+  const double needed = double(layout.stored_count()) * sizeof(float) * (1 + states) * 1.02 + (1 << 20);
+  double available = needed;
+  if (rank == 0) {
+    struct statvfs fs {};
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) available = double(fs.f_bavail) * fs.f_frsize;
+  }
+  MPI_Bcast(&available, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  if (available < needed)
+    throw Error("not enough space for " + path + ": it needs about " + std::to_string(long(needed / 1e6)) +
+                " MB, the disk has " + std::to_string(long(available / 1e6)) + " MB free (disk full?)");
+}
+
 }  // namespace
 
 void write_checkpoint(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
@@ -146,6 +176,7 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   const std::string tmp = path + ".tmp";
+  check_free_space(path, layout, data.optimizer_state.size(), rank);
   try {
     H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
