@@ -6,12 +6,29 @@
 #include <vector>
 
 #include "../io/checkpoint.hpp"
+#include "comm.hpp"
+#include "deck.hpp"
+#include "gpt2.hpp"
+#include "optimizer.hpp"
 
 namespace sk {
 
 // Exit codes of `train` besides 0 (done), 1 (error) and 2 (bad command line).
 constexpr int exit_checkpointed_requeue = 75;  // stopped by a signal after saving a checkpoint
 constexpr int exit_checkpoint_failed = 74;     // a checkpoint could not be written
+
+// Writes a checkpoint of the model and this rank's optimizer state
+// (collective over ranks); throws sk::Error if it cannot.
+void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt, const GradientReducer& reducer,
+                     const TrainConfig& cfg, const TrainingState& state);
+
+// Loads a checkpoint into the model and optimizer after checking that it fits
+// the deck (collective; all ranks agree on the outcome). Returns its state.
+TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt,
+                              const GradientReducer& reducer, const TrainConfig& cfg);
+
+// "n_layer 2 (file) vs 1 (deck), ..." for the fields that differ; empty if none.
+std::string shape_differences(const GPT2Config& file, const GPT2Config& deck);
 
 // dir/ckpt_<step, 8 digits>.h5
 std::string checkpoint_path(const std::string& dir, long step);

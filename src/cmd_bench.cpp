@@ -10,6 +10,7 @@
 #include <random>
 
 #include "batch.hpp"
+#include "checkpointing.hpp"
 #include "comm.hpp"
 #include "commands.hpp"
 #include "deck.hpp"
@@ -95,6 +96,51 @@ void print_breakdown(Step& step, int iters) {
               100 * (wall - listed) / wall);
 }
 
+// Checkpoint write and read times against a plain sequential write and read
+// of the same number of bytes (the parameters and optimizer state, from host
+// memory) to the same folder, medians of `iters`; neither is fsynced.
+void bench_checkpoint(const std::string& dir, int iters, GPT2<float>& model, Optimizer& opt,
+                      const GradientReducer& reducer, const TrainConfig& tc, const MpiEnv& mpi) {
+  const std::string ckpt = dir + "/bench_checkpoint.h5", plain = dir + "/bench_plain.bin";
+  const double bytes = double(model.layout().stored_count()) * sizeof(float) * (1 + opt.state().size());
+  std::vector<char> buffer(std::size_t(bytes) / mpi.size());  // the plain I/O: every rank its share
+  std::vector<double> write, read, plain_write, plain_read;
+  for (int i = 0; i < iters; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    auto t0 = Clock::now();
+    save_checkpoint(ckpt, model, opt, reducer, tc, {0, 0, 0, "bench"});
+    write.push_back(seconds_since(t0));
+    MPI_Barrier(MPI_COMM_WORLD);
+    t0 = Clock::now();
+    load_checkpoint(ckpt, model, opt, reducer, tc);
+    read.push_back(seconds_since(t0));
+    const std::string mine = plain + "." + std::to_string(mpi.rank());
+    MPI_Barrier(MPI_COMM_WORLD);
+    t0 = Clock::now();
+    if (std::FILE* f = std::fopen(mine.c_str(), "wb")) {
+      std::fwrite(buffer.data(), 1, buffer.size(), f);
+      std::fclose(f);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    plain_write.push_back(seconds_since(t0));
+    t0 = Clock::now();
+    if (std::FILE* f = std::fopen(mine.c_str(), "rb")) {
+      if (std::fread(buffer.data(), 1, buffer.size(), f) != buffer.size()) std::fputs("short read\n", stderr);
+      std::fclose(f);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    plain_read.push_back(seconds_since(t0));
+    std::remove(mine.c_str());
+  }
+  std::remove(ckpt.c_str());
+  if (mpi.rank() != 0) return;
+  const double w = median(write), r = median(read), pw = median(plain_write), pr = median(plain_read);
+  std::printf("checkpoint (%.2f GB, %d rank(s)%s): write %.2f s = %.2f GB/s (%.0f%% of plain %.2f GB/s), "
+              "read %.2f s = %.2f GB/s (%.0f%% of plain %.2f GB/s)\n",
+              bytes / 1e9, mpi.size(), reducer.sharded() ? ", ZeRO-1" : "", w, bytes / w / 1e9, 100 * pw / w,
+              bytes / pw / 1e9, r, bytes / r / 1e9, 100 * pr / r, bytes / pr / 1e9);
+}
+
 struct Timings {
   std::vector<double> step, gemm, hessian;
 };
@@ -115,6 +161,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--optimizer", "NAME", "time full training steps with adamw or sophiag (default: forward+backward only)");
   opts.add("--reduction", "MODE", "under mpiexec: gradient sums over ranks, overlap, blocking or zero1", "overlap");
   opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
+  opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
@@ -174,7 +221,15 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
       t.hessian.push_back(seconds_since(t0));
     }
   }
-  if (mpi.rank() != 0) return 0;
+  if (mpi.rank() != 0) {
+    if (full && opts.has("--checkpoint")) {
+      TrainConfig tc;
+      tc.model = config;
+      tc.optimizer = oc;
+      bench_checkpoint(opts.str("--checkpoint"), iters, model, *optimizer, reducer, tc, mpi);
+    }
+    return 0;
+  }
 
   const double step_s = median(t.step), gemm_s = median(t.gemm);
   const double lin = linear_flops(config, B, T), att = attention_flops(config, B, T);
@@ -205,6 +260,12 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
   std::printf("peak resident memory: %.2f GB\n", resident / 1e9);
   if (opts.flag("--breakdown")) print_breakdown(step, iters);
+  if (full && opts.has("--checkpoint")) {
+    TrainConfig tc;
+    tc.model = config;
+    tc.optimizer = oc;
+    bench_checkpoint(opts.str("--checkpoint"), iters, model, *optimizer, reducer, tc, mpi);
+  }
   return 0;
 }
 

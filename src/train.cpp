@@ -45,21 +45,6 @@ void make_output_dir(const std::string& dir) {
   std::remove(probe.c_str());
 }
 
-// "n_layer 2 (file) vs 1 (deck), ..." for the fields that differ; empty if none.
-std::string shape_differences(const GPT2Config& file, const GPT2Config& deck) {
-  std::string out;
-  auto compare = [&](const char* name, int a, int b) {
-    if (a != b) out += (out.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(a) + " (file) vs " +
-                       std::to_string(b) + " (deck)";
-  };
-  compare("vocab_size", file.vocab_size, deck.vocab_size);
-  compare("block_size", file.block_size, deck.block_size);
-  compare("n_layer", file.n_layer, deck.n_layer);
-  compare("n_head", file.n_head, deck.n_head);
-  compare("n_embd", file.n_embd, deck.n_embd);
-  return out;
-}
-
 void require_windows(const TokenShards& shards, std::uint64_t needed, const std::string& what) {
   if (shards.windows() < needed)
     throw Error(what + " " + shards.pattern() + " holds " + std::to_string(shards.windows()) + " windows of seq_len+1 tokens (" +
@@ -111,58 +96,6 @@ Reduction reduction_of(const ParallelConfig& p) {
 void add_times(JsonLine& line, double data, const StepTimes& s, double hessian) {
   line.add("t_data", data).add("t_forward", s.forward).add("t_backward", s.backward).add("t_comm_wait", s.comm_wait);
   line.add("t_optimizer", s.optimizer).add("t_hessian", hessian);
-}
-
-// Host copies of the parameters and this rank's optimizer state, for I/O.
-struct HostState {
-  View1<float>::HostMirror params;
-  std::vector<std::pair<std::string, View1<float>::HostMirror>> optimizer;
-  HostState(const GPT2<float>& model, Optimizer& opt) : params(Kokkos::create_mirror_view(model.params)) {
-    for (auto& [name, view] : opt.state()) optimizer.emplace_back(name, Kokkos::create_mirror_view(view));
-  }
-};
-
-void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt, const GradientReducer& reducer,
-                     const TrainConfig& cfg, const TrainingState& state) {
-  HostState host(model, opt);
-  Kokkos::deep_copy(host.params, model.params);
-  CheckpointData data{host.params.data(), cfg.optimizer.type, {}, reducer.shard().begin, reducer.shard().end,
-                      reducer.sharded(), state};
-  auto views = opt.state();
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    Kokkos::deep_copy(host.optimizer[i].second, views[i].second);
-    data.optimizer_state.emplace_back(views[i].first, host.optimizer[i].second.data());
-  }
-  write_checkpoint(path, model.config(), model.layout(), data);
-}
-
-// Loads a checkpoint into the model and optimizer after checking that it
-// fits the deck; the loading is also the verification of every checksum. All
-// ranks agree on the outcome, so a file damaged only in one rank's shard is
-// refused everywhere.
-TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt,
-                              const GradientReducer& reducer, const TrainConfig& cfg) {
-  std::string problem;
-  CheckpointInfo info;
-  try {
-    info = read_checkpoint_info(path);
-    const std::string shape = shape_differences(info.config, cfg.model);
-    if (!shape.empty()) throw Error(path + ": model shape differs from the deck's [model]: " + shape);
-    if (info.optimizer_type != cfg.optimizer.type)
-      throw Error(path + ": optimizer is " + info.optimizer_type + ", the deck says " + cfg.optimizer.type);
-    HostState host(model, opt);
-    std::vector<std::pair<std::string, float*>> buffers;
-    for (auto& [name, view] : host.optimizer) buffers.emplace_back(name, view.data());
-    read_checkpoint(path, model.layout(), host.params.data(), buffers, reducer.shard().begin, reducer.shard().end);
-    Kokkos::deep_copy(model.params, host.params);
-    auto views = opt.state();
-    for (std::size_t i = 0; i < views.size(); ++i) Kokkos::deep_copy(views[i].second, host.optimizer[i].second);
-  } catch (const Error& e) {
-    problem = e.what();
-  }
-  if (sum_over_ranks(long(problem.empty() ? 0 : 1)) > 0)
-    throw Error(problem.empty() ? path + ": damaged on another rank" : problem);
-  return info.state;
 }
 
 // The keys whose values differ between a checkpoint's deck and this one.
