@@ -99,8 +99,9 @@ void print_breakdown(Step& step, int iters) {
 // Checkpoint write and read times against a plain sequential write and read
 // of the same number of bytes (the parameters and optimizer state, from host
 // memory) to the same folder, medians of `iters`; neither is fsynced.
-void bench_checkpoint(const std::string& dir, int iters, GPT2<float>& model, Optimizer& opt,
-                      const GradientReducer& reducer, const TrainConfig& tc, const MpiEnv& mpi) {
+// Returns the report line on rank 0, "" elsewhere.
+std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& model, Optimizer& opt,
+                             const GradientReducer& reducer, const TrainConfig& tc, const MpiEnv& mpi) {
   const std::string ckpt = dir + "/bench_checkpoint.h5", plain = dir + "/bench_plain.bin";
   const double bytes = double(model.layout().stored_count()) * sizeof(float) * (1 + opt.state().size());
   std::vector<char> buffer(std::size_t(bytes) / mpi.size());  // the plain I/O: every rank its share
@@ -133,12 +134,15 @@ void bench_checkpoint(const std::string& dir, int iters, GPT2<float>& model, Opt
     std::remove(mine.c_str());
   }
   std::remove(ckpt.c_str());
-  if (mpi.rank() != 0) return;
+  if (mpi.rank() != 0) return "";
   const double w = median(write), r = median(read), pw = median(plain_write), pr = median(plain_read);
-  std::printf("checkpoint (%.2f GB, %d rank(s)%s): write %.2f s = %.2f GB/s (%.0f%% of plain %.2f GB/s), "
-              "read %.2f s = %.2f GB/s (%.0f%% of plain %.2f GB/s)\n",
-              bytes / 1e9, mpi.size(), reducer.sharded() ? ", ZeRO-1" : "", w, bytes / w / 1e9, 100 * pw / w,
-              bytes / pw / 1e9, r, bytes / r / 1e9, 100 * pr / r, bytes / pr / 1e9);
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "checkpoint (%.2f GB, %d rank(s)%s): write %.2f s = %.2f GB/s, read %.2f s = %.2f GB/s; "
+                "plain write %.2f GB/s, plain read %.2f GB/s; write %.0f%%, read %.0f%% of the plain write\n",
+                bytes / 1e9, mpi.size(), reducer.sharded() ? ", ZeRO-1" : "", w, bytes / w / 1e9, r, bytes / r / 1e9,
+                bytes / pw / 1e9, bytes / pr / 1e9, 100 * pw / w, 100 * pw / r);
+  return line;
 }
 
 struct Timings {
@@ -221,15 +225,14 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
       t.hessian.push_back(seconds_since(t0));
     }
   }
-  if (mpi.rank() != 0) {
-    if (full && opts.has("--checkpoint")) {
-      TrainConfig tc;
-      tc.model = config;
-      tc.optimizer = oc;
-      bench_checkpoint(opts.str("--checkpoint"), iters, model, *optimizer, reducer, tc, mpi);
-    }
-    return 0;
+  std::string checkpoint_line;
+  if (full && opts.has("--checkpoint")) {
+    TrainConfig tc;
+    tc.model = config;
+    tc.optimizer = oc;
+    checkpoint_line = bench_checkpoint(opts.str("--checkpoint"), iters, model, *optimizer, reducer, tc, mpi);
   }
+  if (mpi.rank() != 0) return 0;
 
   const double step_s = median(t.step), gemm_s = median(t.gemm);
   const double lin = linear_flops(config, B, T), att = attention_flops(config, B, T);
@@ -259,13 +262,8 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
               gemm_s * 1e3);
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
   std::printf("peak resident memory: %.2f GB\n", resident / 1e9);
+  std::fputs(checkpoint_line.c_str(), stdout);
   if (opts.flag("--breakdown")) print_breakdown(step, iters);
-  if (full && opts.has("--checkpoint")) {
-    TrainConfig tc;
-    tc.model = config;
-    tc.optimizer = oc;
-    bench_checkpoint(opts.str("--checkpoint"), iters, model, *optimizer, reducer, tc, mpi);
-  }
   return 0;
 }
 
