@@ -5,6 +5,10 @@
 #include <cmath>
 #include <set>
 
+#include <filesystem>
+#include <fstream>
+
+#include "src/checkpointing.hpp"
 #include "src/data.hpp"
 #include "src/deck.hpp"
 #include "src/optimizer.hpp"
@@ -135,4 +139,24 @@ TEST_CASE("an optimizer with a shard updates and keeps state for that range only
         REQUIRE(host(i) == 0.0f);
     }
   }
+}
+
+TEST_CASE("checkpoint keep policy and the latest pointer", "[checkpoint]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "sk_keep_policy";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (long step = 2; step <= 20; step += 2) std::ofstream(checkpoint_path(dir.string(), step)) << "x";
+  std::ofstream(dir / "ckpt_notastep.h5") << "x";  // not a checkpoint name: left alone
+  after_checkpoint(dir.string(), checkpoint_path(dir.string(), 20), 2, 8);
+  std::vector<std::string> left;
+  for (const auto& p : list_checkpoints(dir.string())) left.push_back(fs::path(p).filename().string());
+  CHECK(left == std::vector<std::string>{"ckpt_00000020.h5", "ckpt_00000018.h5", "ckpt_00000016.h5",
+                                         "ckpt_00000008.h5"});
+  CHECK(fs::exists(dir / "ckpt_notastep.h5"));
+  std::string latest;
+  std::ifstream(dir / "latest") >> latest;
+  CHECK(latest == "ckpt_00000020.h5");
+  CHECK_FALSE(fs::exists(dir / "latest.tmp"));
+  fs::remove_all(dir);
 }

@@ -180,3 +180,10 @@ refused("not_hdf5", lambda p: open(p, "w").write("not a checkpoint\n"), "is not 
 refused("other_optimizer", lambda p: None, "optimizer is sophiag, the deck says adamw", "optimizer.type=adamw")
 refused("other_shape", lambda p: None, "model shape differs from the deck's [model]: n_layer 2 (file) vs 3 (deck)",
         "model.n_layer=3")
+
+# Checkpoints by wall time: with a tiny `minutes` every step is due.
+timed = os.path.join(work, "by_time")
+train(timed, 1, "train.steps=4", "checkpoint.interval=0", "checkpoint.minutes=0.0001", "data.val_data=")
+names = sorted(n for n in os.listdir(timed) if n.startswith("ckpt_"))
+assert names == [f"ckpt_{s:08d}.h5" for s in (1, 2, 3, 4)], names
+print("ok: checkpoint.minutes saves by wall time")
