@@ -1,7 +1,9 @@
 #include "checkpoint.hpp"
 
 #include <mpi.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -166,6 +168,15 @@ void read_part(hid_t group, const std::string& group_name, const TensorSpec& t, 
 
 H5Handle open_checkpoint(const std::string& path) { return open_hdf5_readonly(path, "checkpoint"); }
 
+// fsync of a file or folder ("" is the working directory).
+bool sync_file(const std::string& path) {
+  const int fd = ::open(path.empty() ? "." : path.c_str(), O_RDONLY);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
 // Refuses to start a write that cannot fit: HDF5 cannot close a file whose
 // metadata it failed to write, and such a file would stay half-open until the
 // program ends. Rank 0 checks the folder and tells the others.
@@ -244,12 +255,16 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
   }
   MPI_Barrier(MPI_COMM_WORLD);  // every rank has closed the file
   int failed = 0;
-  if (rank == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) {
+  // The data reaches the disk before the name does, and the name before
+  // anyone is told: a power loss or node crash leaves the old checkpoint or
+  // the new one, never a renamed file with missing data.
+  if (rank == 0 && (!sync_file(tmp) || std::rename(tmp.c_str(), path.c_str()) != 0 ||
+                    !sync_file(std::filesystem::path(path).parent_path().string()))) {
     std::remove(tmp.c_str());
     failed = 1;
   }
   MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  if (failed) throw Error("cannot rename " + tmp + " to " + path);
+  if (failed) throw Error("cannot sync and rename " + tmp + " to " + path);
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
