@@ -1,6 +1,7 @@
 #include "deck.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -129,7 +130,10 @@ DeckValue convert(const Key& key, const toml::node& node, const std::string& ori
   if (key.kind == Kind::integer || key.kind == Kind::number) {
     const double x = key.kind == Kind::integer ? double(std::get<std::int64_t>(v)) : std::get<double>(v);
     auto bound = [&](double b) {
-      return key.kind == Kind::integer ? std::to_string(std::int64_t(b)) : format_number(b);
+      if (key.kind == Kind::integer) return std::to_string(std::int64_t(b));
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.10g", b);
+      return std::string(buf);
     };
     if (!(x >= key.min && x <= key.max))
       throw Error(where + " = " + format(v) + " is out of range [" + bound(key.min) + ", " + bound(key.max) + "]");

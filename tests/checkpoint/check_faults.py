@@ -23,7 +23,7 @@ shards, deck, work, sep, exe = sys.argv[1:6]
 assert sep == "--", __doc__
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-STEPS = 16
+STEPS = 30  # more than the kills can advance the run (at most 3 steps each)
 
 
 def cmd(out, *sets):
@@ -48,32 +48,49 @@ def step_losses(run):
 full = os.path.join(work, "uninterrupted")
 subprocess.run(cmd(full), check=True, stdout=subprocess.DEVNULL, timeout=600)
 
-# Kill -9 at pseudo-random moments; half of the runs write checkpoints slowly
-# (300 ms per dataset, about 25 s per checkpoint) so that kills land inside
-# the write.
+# Kill -9 eight times, then let the run finish. Odd kills land inside a
+# checkpoint write: the run writes slowly (300 ms per dataset, a test hook) and
+# is killed a random moment after its temporary file appears. Even kills land
+# between steps: after 1 to 3 new steps, with checkpoints at full speed.
+KILLS = 8
 run = os.path.join(work, "killed")
+metrics = os.path.join(run, "metrics.jsonl")
 rng = random.Random(7)
 kills = inside = 0
-while True:
-    slow = kills % 2 == 0 and kills < 8
-    env = dict(os.environ, SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS="300" if slow else "0")
+
+
+def steps_logged():
+    return sum(1 for line in open(metrics) if '"type":"step"' in line) if os.path.exists(metrics) else 0
+
+
+def writing():
+    return os.path.isdir(run) and any(n.endswith(".h5.tmp") for n in os.listdir(run))
+
+
+while kills < KILLS:
+    in_write = kills % 2 == 1
+    env = dict(os.environ, SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS="300" if in_write else "0")
+    before = steps_logged()
+    target = rng.randint(1, 3)
     proc = subprocess.Popen(cmd(run), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        proc.wait(timeout=rng.uniform(2.0, 8.0) if kills < 8 else 600)
-        assert proc.returncode == 0, f"run ended with {proc.returncode}"
-        break
-    except subprocess.TimeoutExpired:
-        writing = any(name.endswith(".tmp") for name in os.listdir(run)) if os.path.isdir(run) else False
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        kills += 1
-        inside += writing
-        latest = os.path.join(run, "latest")
-        if os.path.exists(latest):
-            ckpt = os.path.join(run, open(latest).read().strip())
-            check = subprocess.run([exe, "inspect", ckpt], capture_output=True, text=True)
-            assert check.returncode == 0, f"after kill {kills}: {ckpt} does not verify: {check.stderr}"
-assert inside >= 2, f"only {inside} of {kills} kills landed inside a checkpoint write"
+    deadline = time.time() + 300
+    while not (writing() if in_write else steps_logged() >= before + target):
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before kill {kills + 1}"
+        assert time.time() < deadline, "no progress"
+        time.sleep(0.01)
+    if in_write:
+        time.sleep(rng.uniform(0.1, 2.0))
+        inside += writing()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kills += 1
+    latest = os.path.join(run, "latest")
+    if os.path.exists(latest):
+        ckpt = os.path.join(run, open(latest).read().strip())
+        check = subprocess.run([exe, "inspect", ckpt], capture_output=True, text=True)
+        assert check.returncode == 0, f"after kill {kills}: {ckpt} does not verify: {check.stderr}"
+subprocess.run(cmd(run), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+assert inside == KILLS // 2, f"only {inside} of the kills meant for a checkpoint write landed inside one"
 for k, v in final_params(full).items():
     assert np.array_equal(v, final_params(run)[k]), f"{k} differs after {kills} kills"
 assert step_losses(full) == step_losses(run), "loss history differs"
