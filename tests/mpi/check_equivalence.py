@@ -18,16 +18,18 @@ mpiexec, np_flag, exe = sys.argv[6:9]
 assert sep == "--", __doc__
 
 # Reduction order is the only difference, so losses agree to float rounding
-# (measured: below 1e-6 relative), and so do AdamW's parameters. Sophia-G moves
+# (measured: below 5e-6 relative), and so do AdamW's parameters. Sophia-G moves
 # a coordinate by lr*sign(m) wherever the step is clipped, so a gradient that
 # is pure rounding noise moves its coordinate by +-lr at random. The key part
 # of c_attn.bias is such a case: attention does not change when a constant is
 # added to every key, so its exact gradient is zero. Those C coordinates per
 # layer are left out; elsewhere rounding can still flip the sign of an m that
-# is nearly zero, for a few coordinates in a million. Hence: losses within
-# 2e-5 relative, parameters within 1e-3 in relative L2 norm, and at most 2e-4
-# of the coordinates further apart than 1e-5.
-LOSS_RTOL, PARAM_L2_RTOL, FAR, FAR_FRACTION = 2e-5, 1e-3, 1e-5, 2e-4
+# is nearly zero: measured up to 2.3e-4 of the coordinates (relative L2 8e-4)
+# with Kokkos OpenMP, whose threads add in yet another order. Hence: losses
+# within 2e-5 relative, parameters within 3e-3 in relative L2 norm, and at
+# most 1e-3 of the coordinates further apart than 1e-5. A wrong split or
+# average of the batch moves the losses by far more than 2e-5.
+LOSS_RTOL, PARAM_L2_RTOL, FAR, FAR_FRACTION = 2e-5, 3e-3, 1e-5, 1e-3
 
 common = ["train", "--config", deck, "--set", f"optimizer.type={optimizer}", "--set", "train.steps=20",
           "--set", "optimizer.hessian_interval=5", "--set", "train.batch_size=6", "--set", "train.seq_len=32",
