@@ -3,7 +3,6 @@
 // (the practical peak of the machine).
 #include <KokkosBlas3_gemm.hpp>
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,17 +20,11 @@
 #include "gpt2.hpp"
 #include "kernel_timer.hpp"
 #include "step.hpp"
+#include "timer.hpp"
 
 namespace sk {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  Kokkos::fence();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

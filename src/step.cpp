@@ -1,20 +1,13 @@
 #include "step.hpp"
 
-#include <chrono>
 #include <cmath>
 
 #include "../kernels/optimizer.hpp"
 #include "../kernels/sampling.hpp"
+#include "timer.hpp"
 
 namespace sk {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  Kokkos::fence();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // Forward and backward over the micro-batches, against `labels(m)` if given
 // (else the data's targets); the reductions over ranks start during the last

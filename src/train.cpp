@@ -1,6 +1,5 @@
 #include "train.hpp"
 
-#include <chrono>
 #include <csignal>
 #include <cmath>
 #include <cstdio>
@@ -21,13 +20,10 @@
 #include "optimizer.hpp"
 #include "schedule.hpp"
 #include "step.hpp"
+#include "timer.hpp"
 
 namespace sk {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string duration(double s) {
   char buf[32];
