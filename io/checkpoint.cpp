@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <thread>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "../src/error.hpp"
 #include "hdf5_handle.hpp"
@@ -75,6 +76,17 @@ hid_t dataset_creation(const std::vector<hsize_t>& dims) {
   return dcpl;
 }
 
+// A tensor's chunked, checksummed dataset.
+H5Handle create_dataset(hid_t group, const TensorSpec& t, const std::string& where) {
+  const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
+  H5Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+  H5Handle dcpl(dataset_creation(dims), H5Pclose);
+  H5Handle d(H5Dcreate2(group, t.name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+             H5Dclose);
+  if (!d.valid()) throw Error("cannot create " + where + t.name);
+  return d;
+}
+
 // A test hook for fault tests: SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS slows the
 // writing of every dataset, so that a kill can land inside a checkpoint write.
 void test_delay() {
@@ -86,16 +98,44 @@ void test_delay() {
 // rank calls it, collectively, also with an empty part.
 void write_part(hid_t group, const TensorSpec& t, const float* data, std::size_t a, std::size_t b, hid_t dxpl,
                 const std::string& where) {
+  H5Handle d = create_dataset(group, t, where);
   const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
   H5Handle fspace(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
-  H5Handle dcpl(dataset_creation(dims), H5Pclose);
-  H5Handle d(H5Dcreate2(group, t.name.c_str(), H5T_IEEE_F32LE, fspace.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-             H5Dclose);
-  if (!d.valid()) throw Error("cannot create " + where + t.name);
   select_flat(fspace.get(), dims, a, b);
   H5Handle mspace = memory_space(dims, a, b);
   if (H5Dwrite(d.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), dxpl, shifted(data, a)) < 0)
     throw Error("cannot write " + where + t.name + " (disk full?)");
+  test_delay();
+}
+
+// Writes a whole tensor from one rank as finished chunks (H5Dwrite_chunk):
+// each chunk is copied once into `staging`, padded with zeros where it
+// overhangs the dataset's edge (HDF5 stores edge chunks whole), and followed
+// by its Fletcher32 checksum, so the library's filter pipeline (a copy of
+// every chunk and a byte-wise checksum) is skipped. POSIX files only: HDF5
+// 1.10 has no direct chunk writes through MPI-IO.
+void write_chunks(hid_t group, const TensorSpec& t, const float* data, std::vector<unsigned char>& staging,
+                  const std::string& where) {
+  H5Handle d = create_dataset(group, t, where);
+  const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
+  std::vector<hsize_t> chunk(dims.size());
+  H5Handle dcpl(H5Dget_create_plist(d.get()), H5Pclose);
+  H5Pget_chunk(dcpl.get(), int(chunk.size()), chunk.data());
+  // Chunks span whole rows, so each one is a contiguous run of the tensor.
+  const std::size_t row = dims.size() == 1 ? 1 : dims[1], per_chunk = chunk[0] * row, total = stored_size(t);
+  const std::size_t bytes = per_chunk * sizeof(float);
+  staging.resize(bytes + 4);
+  std::vector<hsize_t> offset(dims.size(), 0);
+  for (std::size_t first = 0; first < total; first += per_chunk) {
+    const std::size_t n = std::min(per_chunk, total - first);
+    std::memcpy(staging.data(), data + first, n * sizeof(float));
+    std::memset(staging.data() + n * sizeof(float), 0, bytes - n * sizeof(float));
+    const std::uint32_t sum = fletcher32(staging.data(), bytes);
+    for (int i = 0; i < 4; ++i) staging[bytes + i] = static_cast<unsigned char>(sum >> (8 * i));  // little-endian
+    offset[0] = first / row;
+    if (H5Dwrite_chunk(d.get(), H5P_DEFAULT, 0, offset.data(), bytes + 4, staging.data()) < 0)
+      throw Error("cannot write " + where + t.name + " (disk full?)");
+  }
   test_delay();
 }
 
@@ -196,63 +236,129 @@ void check_free_space(const std::string& path, const ParameterLayout& layout, st
 
 }  // namespace
 
+namespace {
+
+// This rank's part [a, b) of tensor t of the optimizer state: its shard when
+// sharded, else all of it on rank 0 and nothing elsewhere.
+std::pair<std::size_t, std::size_t> state_part(const TensorSpec& t, const CheckpointData& data, int rank) {
+  if (!data.sharded) return {0, rank == 0 ? stored_size(t) : 0};
+  const std::size_t a = std::max(t.offset, data.shard_begin) - t.offset;
+  const std::size_t b = std::min(t.offset + stored_size(t), data.shard_end);
+  return {a, b > t.offset ? b - t.offset : 0};
+}
+
+// Writes the file's contents. `collective`: every rank writes its part of
+// each dataset through MPI-IO; otherwise only rank 0 calls this, with all of
+// the data, and writes finished chunks through POSIX.
+void write_file(const std::string& tmp, const GPT2Config& config, const ParameterLayout& layout,
+                const CheckpointData& data, int rank, bool collective) {
+  H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (collective) H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
+  H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+  if (!file.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
+  H5Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  if (collective) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);  // filtered datasets need collective writes
+  std::vector<unsigned char> staging;
+  // `from` holds element a of the tensor (a = 0 unless collective and sharded).
+  auto write_tensor = [&](hid_t group, const TensorSpec& t, const float* from, std::size_t a, std::size_t b,
+                          const std::string& where) {
+    if (collective) write_part(group, t, b > a ? from : nullptr, a, b, dxpl.get(), where);
+    else write_chunks(group, t, from, staging, where);
+  };
+
+  write_attribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, checkpoint_format_version);
+  write_config_group(file.get(), config);
+  {
+    H5Handle model(H5Gcreate2(file.get(), "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    for (const auto& t : layout.tensors())
+      write_tensor(model.get(), t, data.params + t.offset, 0, rank == 0 ? stored_size(t) : 0, "/model/");
+  }
+  {
+    H5Handle opt(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    write_string_attribute(opt.get(), "type", data.optimizer_type);
+    for (const auto& [name, buffer] : data.optimizer_state) {
+      H5Handle g(H5Gcreate2(opt.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+      for (const auto& t : layout.tensors()) {
+        const auto [a, b] = state_part(t, data, rank);
+        const float* from = b > a ? buffer + (t.offset + a - data.shard_begin) : nullptr;
+        write_tensor(g.get(), t, from, a, b, "/optimizer/" + name + "/");
+      }
+    }
+  }
+  {
+    H5Handle st(H5Gcreate2(file.get(), "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    write_attribute(st.get(), "step", H5T_STD_I64LE, H5T_NATIVE_INT64, data.state.step);
+    write_attribute(st.get(), "data_position", H5T_STD_U64LE, H5T_NATIVE_UINT64, data.state.data_position);
+    write_attribute(st.get(), "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, data.state.seed);
+    write_string_attribute(st.get(), "deck", data.state.deck);
+  }
+  if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot write " + tmp + " (disk full?)");
+}
+
+// Rank 0's error message (empty: none) to every rank.
+std::string broadcast_error(std::string message) {
+  int length = int(message.size());
+  MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  message.resize(length);
+  MPI_Bcast(message.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
+  return message;
+}
+
+}  // namespace
+
+std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
+  std::uint32_t sum1 = 0, sum2 = 0;
+  for (std::size_t words = bytes / 2; words > 0;) {
+    // A block of n words (big-endian 16-bit) without folding, as the library
+    // sums it: sum1 += w_i; sum2 += sum1 for each i, which is
+    // sum2 += n * sum1 + sum (n - i) w_i, and sum1 += sum w_i.
+    const std::size_t n = std::min<std::size_t>(words, 360);
+    std::uint64_t plain = 0, weighted = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t w = (std::uint32_t(data[2 * i]) << 8) | data[2 * i + 1];
+      plain += w;
+      weighted += std::uint64_t(n - i) * w;
+    }
+    sum2 = std::uint32_t(sum2 + n * std::uint64_t(sum1) + weighted);
+    sum1 = std::uint32_t(sum1 + plain);
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    data += 2 * n;
+    words -= n;
+  }
+  if (bytes % 2) {  // a last odd byte counts as the high half of a word
+    sum1 += std::uint32_t(*data) << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  return (sum2 << 16) | sum1;
+}
+
 void write_checkpoint(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                       const CheckpointData& data) {
   hdf5_quiet();
-  int rank = 0;
+  int rank = 0, ranks = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
   const std::string tmp = path + ".tmp";
   check_free_space(path, layout, data.optimizer_state.size(), rank);
-  try {
-    int ranks = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-    // MPI-IO where several ranks write; one rank writes faster through POSIX.
-    if (ranks > 1) H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
-    H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
-    if (!file.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
-    H5Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-    if (ranks > 1) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);  // filtered datasets need collective writes
-
-    write_attribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, checkpoint_format_version);
-    write_config_group(file.get(), config);
-    {
-      H5Handle model(H5Gcreate2(file.get(), "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-      for (const auto& t : layout.tensors())
-        write_part(model.get(), t, data.params + t.offset, 0, rank == 0 ? stored_size(t) : 0, dxpl.get(), "/model/");
+  // Sharded state (ZeRO-1): every rank writes its shard, collectively through
+  // MPI-IO. Otherwise rank 0 holds all of it and writes it once, alone.
+  const bool collective = ranks > 1 && data.sharded;
+  std::string error;
+  if (collective || rank == 0) {
+    try {
+      write_file(tmp, config, layout, data, rank, collective);
+    } catch (const Error& e) {
+      if (!collective) error = e.what();
+      if (rank == 0) std::remove(tmp.c_str());
+      if (collective) throw;
     }
-    {
-      H5Handle opt(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-      write_string_attribute(opt.get(), "type", data.optimizer_type);
-      for (const auto& [name, buffer] : data.optimizer_state) {
-        H5Handle g(H5Gcreate2(opt.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-        for (const auto& t : layout.tensors()) {
-          // This rank's part of the tensor: its shard when sharded, else all (rank 0 only).
-          std::size_t a = 0, b = 0;
-          if (data.sharded) {
-            a = std::max(t.offset, data.shard_begin) - t.offset;
-            b = std::min(t.offset + stored_size(t), data.shard_end);
-            b = b > t.offset ? b - t.offset : 0;
-          } else if (rank == 0) {
-            b = stored_size(t);
-          }
-          const float* from = buffer + (t.offset + a - data.shard_begin);
-          write_part(g.get(), t, b > a ? from : nullptr, a, b, dxpl.get(), "/optimizer/" + name + "/");
-        }
-      }
-    }
-    {
-      H5Handle st(H5Gcreate2(file.get(), "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-      write_attribute(st.get(), "step", H5T_STD_I64LE, H5T_NATIVE_INT64, data.state.step);
-      write_attribute(st.get(), "data_position", H5T_STD_U64LE, H5T_NATIVE_UINT64, data.state.data_position);
-      write_attribute(st.get(), "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, data.state.seed);
-      write_string_attribute(st.get(), "deck", data.state.deck);
-    }
-    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot write " + tmp + " (disk full?)");
-  } catch (...) {
-    if (rank == 0) std::remove(tmp.c_str());
-    throw;
   }
+  if (!collective && !(error = broadcast_error(error)).empty()) throw Error(error);
   MPI_Barrier(MPI_COMM_WORLD);  // every rank has closed the file
   int failed = 0;
   // The data reaches the disk before the name does, and the name before

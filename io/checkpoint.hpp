@@ -45,6 +45,10 @@ struct CheckpointData {
 void write_checkpoint(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                       const CheckpointData& data);
 
+// HDF5's Fletcher32 checksum (H5Z_FILTER_FLETCHER32) of a chunk's bytes, as
+// the library computes it when writing and checks it when reading.
+std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes);
+
 struct CheckpointInfo {
   GPT2Config config;
   std::string optimizer_type;

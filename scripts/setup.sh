@@ -9,8 +9,9 @@ packages=(
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libopenblas-dev
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   catch2 libtomlplusplus-dev
-  python3-torch python3-h5py python3-numpy
+  python3-torch python3-h5py python3-numpy python3-matplotlib
   libpcre2-dev nlohmann-json3-dev
+  slurm-wlm munge                      # for the tests of jobs/ (a one-node Slurm they start themselves)
 )
 missing=()
 for p in "${packages[@]}"; do

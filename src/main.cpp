@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "error.hpp"
+#include "train.hpp"
 
 namespace {
 
@@ -35,6 +36,7 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && !std::strcmp(argv[1], "train")) sk::catch_stop_signals();
   sk::MpiEnv mpi(&argc, &argv);
   const std::string who = mpi.size() > 1 ? "rank " + std::to_string(mpi.rank()) + ": " : "";
   int status = 0;

@@ -115,11 +115,16 @@ extern "C" void request_stop(int signal) { stop_signal = signal; }
 
 }  // namespace
 
+void catch_stop_signals() {
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) std::signal(sig, request_stop);
+}
+
 TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi) {
   const auto& t = cfg.train;
   const int B = t.batch_size, T = t.seq_len, accum = t.grad_accum;
   const bool root = mpi.rank() == 0;
   const bool sophia = cfg.optimizer.type == "sophiag";
+  catch_stop_signals();
   if (B % mpi.size() != 0)
     throw Error("train.batch_size " + std::to_string(B) + " (sequences per micro-batch over all ranks) is not divisible by the " +
                 std::to_string(mpi.size()) + " ranks");
@@ -200,7 +205,6 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
       return cfg.checkpoint.continue_on_failure;
     }
   };
-  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) std::signal(sig, request_stop);
 
   if (resumed_from.empty()) run_eval(0);  // the untrained model's loss: the baseline of the curve
   const auto start = Clock::now();

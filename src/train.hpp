@@ -17,6 +17,12 @@ struct TrainResult {
   int exit_code;    // 0, or exit_checkpointed_requeue / exit_checkpoint_failed (checkpointing.hpp)
 };
 
+// Makes SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit) stop
+// training after the current step with a checkpoint and exit code 75. main()
+// calls it first thing for `train`: a warning that arrives while MPI, Kokkos,
+// the data or the model start up must not kill the run (SIGUSR1's default).
+void catch_stop_signals();
+
 // Trains as the deck says and writes into config.output_dir: config.toml (the
 // resolved deck), metrics.jsonl, checkpoints (ckpt_<step>.h5 and `latest`) and
 // final.h5 (weights).

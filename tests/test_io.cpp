@@ -4,7 +4,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 
+#include "io/checkpoint.hpp"
 #include "io/hdf5_handle.hpp"
 #include "io/tokens.hpp"
 #include "io/weights.hpp"
@@ -156,6 +158,38 @@ TEST_CASE("token files round trip and malformed ones are refused", "[io][tokens]
   }
   SECTION("missing") {
     CHECK_THROWS_WITH(read_tokens(temp_path("absent.bin"), 1), Catch::Contains("cannot open token file"));
+  }
+  std::remove(path.c_str());
+}
+
+TEST_CASE("fletcher32 matches the checksum HDF5's filter appends to a chunk", "[io][checkpoint]") {
+  hdf5_quiet();
+  const std::string path = temp_path("fletcher32.h5");
+  std::mt19937 rng(7);
+  // Odd and even lengths, one 360-word block and more, and all-0xff bytes,
+  // where a sum of 0 mod 65535 may be folded to 0 or to 0xffff.
+  for (const std::size_t n : {1, 2, 7, 720, 721, 1440, 100003}) {
+    for (const bool ones : {false, true}) {
+      std::vector<unsigned char> data(n);
+      for (auto& b : data) b = ones ? 0xff : static_cast<unsigned char>(rng());
+      H5Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+      const hsize_t dims[1] = {n};
+      H5Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+      H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+      H5Pset_chunk(dcpl.get(), 1, dims);
+      H5Pset_fletcher32(dcpl.get());
+      H5Handle d(H5Dcreate2(file.get(), "x", H5T_NATIVE_UCHAR, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                 H5Dclose);
+      REQUIRE(H5Dwrite(d.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) >= 0);
+      H5Fflush(file.get(), H5F_SCOPE_LOCAL);
+      std::vector<unsigned char> stored(n + 4);
+      const hsize_t origin[1] = {0};
+      std::uint32_t filters = 0;
+      REQUIRE(H5Dread_chunk(d.get(), H5P_DEFAULT, origin, &filters, stored.data()) >= 0);
+      const std::uint32_t expected = stored[n] | stored[n + 1] << 8 | stored[n + 2] << 16 | std::uint32_t(stored[n + 3]) << 24;
+      INFO("bytes " << n << (ones ? ", all 0xff" : ", random"));
+      CHECK(fletcher32(data.data(), n) == expected);
+    }
   }
   std::remove(path.c_str());
 }

@@ -116,10 +116,11 @@ TEST_CASE("tokenizer names a missing file and how to get it", "[tokenizer]") {
 
 TEST_CASE("tokenizer refuses a merge that is not of two vocabulary entries", "[tokenizer]") {
   SKIP_WITHOUT_VOCABULARY();
-  const std::string dir = "tokenizer_test_bad_merges";
+  const std::string dir = (std::filesystem::temp_directory_path() / "sk_tokenizer_bad_merges").string();
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(SK_TOKENIZER_DIR "/encoder.json", dir + "/encoder.json",
                              std::filesystem::copy_options::overwrite_existing);
   std::ofstream(dir + "/vocab.bpe") << "#version: 0.2\n\u0120 t\nnospace\n";
   CHECK_THROWS_WITH(Gpt2Tokenizer(dir), "tokenizer file " + dir + "/vocab.bpe line 3 is not a merge of two tokens of encoder.json");
+  std::filesystem::remove_all(dir);
 }

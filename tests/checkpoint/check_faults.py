@@ -7,7 +7,6 @@ checkpoint write (a small tmpfs): the write fails with a message, the previous
 checkpoint is untouched, and the run stops with exit code 74, or continues
 when the deck says so.
 Usage: check_faults.py SHARD_DIR DECK WORKDIR -- SOPHIA_KOKKOS"""
-import json
 import os
 import random
 import shutil
@@ -16,8 +15,8 @@ import subprocess
 import sys
 import time
 
-import h5py
-import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from runs import assert_same_files, losses  # noqa: E402
 
 shards, deck, work, sep, exe = sys.argv[1:6]
 assert sep == "--", __doc__
@@ -33,16 +32,6 @@ def cmd(out, *sets):
               "checkpoint.interval=2", "checkpoint.keep_last=2", f"output.dir={out}", *sets]:
         c += ["--set", s]
     return c
-
-
-def final_params(run):
-    with h5py.File(os.path.join(run, "final.h5"), "r") as f:
-        return {k: f["model"][k][...] for k in f["model"]}
-
-
-def step_losses(run):
-    return [(r["step"], r["loss"]) for r in map(json.loads, open(os.path.join(run, "metrics.jsonl")))
-            if r["type"] == "step"]
 
 
 full = os.path.join(work, "uninterrupted")
@@ -91,9 +80,8 @@ while kills < KILLS:
         assert check.returncode == 0, f"after kill {kills}: {ckpt} does not verify: {check.stderr}"
 subprocess.run(cmd(run), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
 assert inside == KILLS // 2, f"only {inside} of the kills meant for a checkpoint write landed inside one"
-for k, v in final_params(full).items():
-    assert np.array_equal(v, final_params(run)[k]), f"{k} differs after {kills} kills"
-assert step_losses(full) == step_losses(run), "loss history differs"
+assert_same_files(os.path.join(full, "final.h5"), os.path.join(run, "final.h5"), f"after {kills} kills")
+assert losses(full) == losses(run), "loss history differs"
 print(f"ok: {kills} kills ({inside} inside a checkpoint write); latest always verified; final state identical")
 
 # Disk full: a tmpfs that holds one checkpoint of the tiny model (40 MB) but

@@ -8,7 +8,6 @@ checkpoint, and the resumed run ends identical; `--resume auto` skips a damaged
 newest checkpoint; damaged, incomplete or mismatched checkpoints are refused
 with a message.
 Usage: check_restart.py SHARD_DIR DECK WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,9 @@ import time
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from runs import assert_same_files, losses  # noqa: E402
 
 shards, deck, work, sep, mpiexec, np_flag, exe = sys.argv[1:8]
 assert sep == "--", __doc__
@@ -42,23 +44,8 @@ def train(out, ranks=1, *sets, resume=None, expect=0):
     return p
 
 
-def datasets(path):
-    with h5py.File(path, "r") as f:
-        out = {}
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[...]) if isinstance(obj, h5py.Dataset) else None)
-        return out
-
-
-def losses(run):
-    return [(r["type"], r["step"], r.get("loss", r.get("val_loss")))
-            for r in map(json.loads, open(os.path.join(run, "metrics.jsonl")))]
-
-
 def assert_identical(a, b, what):
-    da, db = datasets(os.path.join(a, "ckpt_00000020.h5")), datasets(os.path.join(b, "ckpt_00000020.h5"))
-    assert da.keys() == db.keys(), what
-    for k in da:
-        assert np.array_equal(da[k], db[k]), f"{what}: {k} differs"
+    assert_same_files(os.path.join(a, "ckpt_00000020.h5"), os.path.join(b, "ckpt_00000020.h5"), what)
     assert losses(a) == losses(b), f"{what}: loss history differs"
     print(f"ok: {what}: parameters, optimizer state and loss history bit-identical")
 
@@ -108,8 +95,7 @@ proc.send_signal(signal.SIGUSR1)
 assert proc.wait(timeout=120) == 75, proc.stderr.read()
 stopped_at = open(os.path.join(sig, "latest")).read().strip()
 train(sig, 1, "checkpoint.interval=0", resume="auto")
-for k, v in datasets(os.path.join(full, "final.h5")).items():
-    assert np.array_equal(v, datasets(os.path.join(sig, "final.h5"))[k]), k
+assert_same_files(os.path.join(full, "final.h5"), os.path.join(sig, "final.h5"), "signal")
 assert [x for x in losses(full)] == losses(sig), "signal: loss history differs"
 print(f"ok: SIGUSR1 -> exit 75 after {stopped_at}; resumed run identical to the uninterrupted one")
 
