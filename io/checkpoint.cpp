@@ -311,14 +311,16 @@ std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes) {
   for (std::size_t words = bytes / 2; words > 0;) {
     // A block of n words (big-endian 16-bit) without folding, as the library
     // sums it: sum1 += w_i; sum2 += sum1 for each i, which is
-    // sum2 += n * sum1 + sum (n - i) w_i, and sum1 += sum w_i.
+    // sum2 += n * sum1 + sum (n - i) w_i, and sum1 += sum w_i. With n <= 360
+    // both sums below fit 32 bits, and the loop vectorises.
     const std::size_t n = std::min<std::size_t>(words, 360);
-    std::uint64_t plain = 0, weighted = 0;
+    std::uint32_t plain = 0, indexed = 0;  // sum w_i, sum i w_i
     for (std::size_t i = 0; i < n; ++i) {
       const std::uint32_t w = (std::uint32_t(data[2 * i]) << 8) | data[2 * i + 1];
       plain += w;
-      weighted += std::uint64_t(n - i) * w;
+      indexed += std::uint32_t(i) * w;
     }
+    const std::uint64_t weighted = n * std::uint64_t(plain) - indexed;
     sum2 = std::uint32_t(sum2 + n * std::uint64_t(sum1) + weighted);
     sum1 = std::uint32_t(sum1 + plain);
     sum1 = (sum1 & 0xffff) + (sum1 >> 16);
