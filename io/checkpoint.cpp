@@ -295,10 +295,20 @@ void write_file(const std::string& tmp, const GPT2Config& config, const Paramete
   if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot write " + tmp + " (disk full?)");
 }
 
+// MPI_Bcast from rank 0 for ranks that wait while rank 0 writes or syncs the
+// file: they sleep between polls instead of spinning, which leaves their
+// cores to the kernel threads that write the file out.
+void bcast_from_writer(void* data, int count, MPI_Datatype type) {
+  MPI_Request request;
+  MPI_Ibcast(data, count, type, 0, MPI_COMM_WORLD, &request);
+  for (int done = 0; MPI_Test(&request, &done, MPI_STATUS_IGNORE), !done;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 // Rank 0's error message (empty: none) to every rank.
 std::string broadcast_error(std::string message) {
   int length = int(message.size());
-  MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  bcast_from_writer(&length, 1, MPI_INT);
   message.resize(length);
   MPI_Bcast(message.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
   return message;
@@ -379,7 +389,7 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
     std::remove(tmp.c_str());
     failed = 1;
   }
-  MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  bcast_from_writer(&failed, 1, MPI_INT);
   if (failed) throw Error("cannot sync and rename " + tmp + " to " + path);
 }
 

@@ -122,18 +122,31 @@ std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& mod
     MPI_Barrier(MPI_COMM_WORLD);
     into.push_back(seconds_since(t0));
   };
-  for (int i = 0; i < iters; ++i) {
+  auto checkpoint_io = [&] {
     timed(write, [&] { save_checkpoint(ckpt, model, opt, reducer, tc, {0, 0, 0, "bench"}); });
     timed(read, [&] { load_checkpoint(ckpt, model, opt, reducer, tc); });
-    std::remove(ckpt.c_str());
+    if (root) std::remove(ckpt.c_str());
+  };
+  auto plain_io = [&] {
     timed(sequential, [&] {
       if (root) plain_write(plain, buffer.data(), bytes);
     });
     if (root) std::remove(plain.c_str());
-    if (!parallel) continue;
+    if (!parallel) return;
     const std::string mine = plain + "." + std::to_string(mpi.rank());
     timed(shares, [&] { plain_write(mine, buffer.data(), bytes / mpi.size()); });
     std::remove(mine.c_str());
+  };
+  // The disk's speed drifts after bursts of writing: alternating the order
+  // keeps either side from always following the other's burst.
+  for (int i = 0; i < iters; ++i) {
+    if (i % 2) {
+      plain_io();
+      checkpoint_io();
+    } else {
+      checkpoint_io();
+      plain_io();
+    }
   }
   if (!root) return "";
   const double gb = bytes / 1e9, w = median(write), r = median(read), pw = median(sequential);
