@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 #include <fcntl.h>
+#include <cerrno>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -66,14 +67,34 @@ T* shifted(T* data, std::size_t a) {
   return data ? reinterpret_cast<T*>(reinterpret_cast<std::uintptr_t>(data) - a * sizeof(float)) : nullptr;
 }
 
-hid_t dataset_creation(const std::vector<hsize_t>& dims) {
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+// A tensor's chunk shape: whole rows, about chunk_elements of them.
+std::vector<hsize_t> chunk_shape(const std::vector<hsize_t>& dims) {
   std::vector<hsize_t> chunk = dims;
   if (dims.size() == 1) chunk[0] = std::min(dims[0], chunk_elements);
   else chunk[0] = std::clamp<hsize_t>(chunk_elements / dims[1], 1, dims[0]);
+  return chunk;
+}
+
+hid_t dataset_creation(const std::vector<hsize_t>& dims) {
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  const std::vector<hsize_t> chunk = chunk_shape(dims);
   H5Pset_chunk(dcpl, int(chunk.size()), chunk.data());
   H5Pset_fletcher32(dcpl);
   return dcpl;
+}
+
+// The size of a checkpoint file with `states` optimizer buffers: whole chunks
+// (edge chunks are stored whole) with their checksums, and room for the
+// metadata (object headers and chunk indexes).
+std::size_t file_bytes(const ParameterLayout& layout, std::size_t states) {
+  std::size_t bytes = 0;
+  for (const auto& t : layout.tensors()) {
+    const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
+    const std::size_t per_chunk = stored_size(t) / dims[0] * chunk_shape(dims)[0];
+    const std::size_t chunks = (stored_size(t) + per_chunk - 1) / per_chunk;
+    bytes += chunks * (per_chunk * sizeof(float) + 4) + (std::size_t(16) << 10);
+  }
+  return bytes * (1 + states) + (std::size_t(1) << 20);
 }
 
 // A tensor's chunked, checksummed dataset.
@@ -221,7 +242,7 @@ bool sync_file(const std::string& path) {
 // metadata it failed to write, and such a file would stay half-open until the
 // program ends. Rank 0 checks the folder and tells the others.
 void check_free_space(const std::string& path, const ParameterLayout& layout, std::size_t states, int rank) {
-  const double needed = double(layout.stored_count()) * sizeof(float) * (1 + states) * 1.02 + (1 << 20);
+  const double needed = double(file_bytes(layout, states));
   double available = needed;
   if (rank == 0) {
     struct statvfs fs {};
@@ -247,6 +268,21 @@ std::pair<std::size_t, std::size_t> state_part(const TensorSpec& t, const Checkp
   return {a, b > t.offset ? b - t.offset : 0};
 }
 
+// Reserves the file's blocks before any data is written (fallocate, keeping
+// the file's size), so that a disk filled by another program during the write
+// cannot fail it halfway: HDF5 1.10 cannot close a file whose data or
+// metadata it failed to write, and crashes at exit over it. Where the file
+// system cannot reserve, the write goes on without.
+void reserve_space(hid_t file, const std::string& tmp, std::size_t bytes) {
+#ifdef __linux__
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle) return;
+  if (fallocate(*static_cast<int*>(handle), FALLOC_FL_KEEP_SIZE, 0, off_t(bytes)) != 0 && errno == ENOSPC)
+    throw Error("not enough space for " + tmp + ": it needs about " + std::to_string(bytes / 1000000) +
+                " MB (disk full?)");
+#endif
+}
+
 // Writes the file's contents. `collective`: every rank writes its part of
 // each dataset through MPI-IO; otherwise only rank 0 calls this, with all of
 // the data, and writes finished chunks through POSIX.
@@ -256,6 +292,7 @@ void write_file(const std::string& tmp, const GPT2Config& config, const Paramete
   if (collective) H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
   H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
   if (!file.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
+  if (!collective) reserve_space(file.get(), tmp, file_bytes(layout, data.optimizer_state.size()));
   H5Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
   if (collective) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);  // filtered datasets need collective writes
   std::vector<unsigned char> staging;

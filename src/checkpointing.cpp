@@ -110,13 +110,21 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
 
 void after_checkpoint(const std::string& dir, const std::string& newest, int keep_last, long keep_every) {
   const fs::path latest = fs::path(dir) / "latest", tmp = fs::path(dir) / "latest.tmp";
-  std::ofstream(tmp) << fs::path(newest).filename().string() << "\n";
-  fs::rename(tmp, latest);
+  std::ofstream out(tmp);
+  out << fs::path(newest).filename().string() << "\n";
+  out.close();
+  std::error_code ec;
+  if (out) {
+    fs::rename(tmp, latest);
+  } else {  // a full disk: `latest` keeps naming the previous checkpoint, which is complete too
+    fs::remove(tmp, ec);
+    std::fprintf(stderr, "sophia-kokkos: warning: cannot update %s (disk full?); it still names the checkpoint before\n",
+                 latest.c_str());
+  }
   int kept = 0;
   for (const auto& path : list_checkpoints(dir)) {
     const long step = step_of(fs::path(path).filename().string());
     if (kept++ < keep_last || (keep_every > 0 && step % keep_every == 0)) continue;
-    std::error_code ec;
     fs::remove(path, ec);
   }
 }

@@ -5,7 +5,8 @@ kill the checkpoint `latest` names opens and verifies, and resuming until done
 ends bit-identical to an uninterrupted run. Then the disk fills up during a
 checkpoint write (a small tmpfs): the write fails with a message, the previous
 checkpoint is untouched, and the run stops with exit code 74, or continues
-when the deck says so.
+when the deck says so. Last, another program fills the disk while a checkpoint
+is being written: that checkpoint completes into the space it reserved.
 Usage: check_faults.py SHARD_DIR DECK WORKDIR -- SOPHIA_KOKKOS"""
 import os
 import random
@@ -109,5 +110,31 @@ try:
     assert p.returncode == 0, f"exit {p.returncode}: {p.stderr[-1000:]}"
     assert "checkpoint failed" in p.stderr and os.path.exists(os.path.join(out, "final.h5"))
     print("ok: disk full with on_failure = continue: the run goes on and finishes")
+finally:
+    subprocess.run(["umount", disk])
+
+# The disk filled by another program while a checkpoint is being written (room
+# for three checkpoints; filled once the second is 5 MB in): the write in
+# progress completes into the space it reserved, the next one is refused,
+# exit 74, no crash, and what is left verifies.
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=140m", "tmpfs", disk], check=True)
+try:
+    out = os.path.join(disk, "run")
+    p = subprocess.Popen(cmd(out, "checkpoint.keep_last=5"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, env=dict(os.environ, SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS="40"))
+    second = os.path.join(out, "ckpt_00000004.h5.tmp")
+    while not (os.path.exists(second) and os.path.getsize(second) > 5e6):
+        assert p.poll() is None, p.stderr.read()
+        time.sleep(0.005)
+    subprocess.run(["dd", "if=/dev/zero", f"of={disk}/filler", "bs=1M"], capture_output=True)
+    err = p.communicate(timeout=600)[1]
+    assert p.returncode == 74 and "checkpoint failed" in err and "disk full" in err, f"exit {p.returncode}: {err}"
+    names = sorted(os.listdir(out))
+    assert "ckpt_00000004.h5" in names and not any(n.endswith(".tmp") for n in names), names
+    latest = open(os.path.join(out, "latest")).read().strip()
+    for name in {"ckpt_00000004.h5", latest}:
+        check = subprocess.run([exe, "inspect", os.path.join(out, name)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    print(f"ok: disk filled during a write: that checkpoint completed, the next refused (exit 74), latest {latest}")
 finally:
     subprocess.run(["umount", disk])
