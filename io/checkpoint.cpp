@@ -83,15 +83,20 @@ hid_t dataset_creation(const std::vector<hsize_t>& dims) {
   return dcpl;
 }
 
+// Elements in one of a tensor's chunks. Chunks span whole rows, so each one is
+// a contiguous run of the tensor.
+std::size_t chunk_size(const TensorSpec& t) {
+  const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
+  return stored_size(t) / dims[0] * chunk_shape(dims)[0];
+}
+
 // The size of a checkpoint file with `states` optimizer buffers: whole chunks
 // (edge chunks are stored whole) with their checksums, and room for the
 // metadata (object headers and chunk indexes).
 std::size_t file_bytes(const ParameterLayout& layout, std::size_t states) {
   std::size_t bytes = 0;
   for (const auto& t : layout.tensors()) {
-    const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
-    const std::size_t per_chunk = stored_size(t) / dims[0] * chunk_shape(dims)[0];
-    const std::size_t chunks = (stored_size(t) + per_chunk - 1) / per_chunk;
+    const std::size_t per_chunk = chunk_size(t), chunks = (stored_size(t) + per_chunk - 1) / per_chunk;
     bytes += chunks * (per_chunk * sizeof(float) + 4) + (std::size_t(16) << 10);
   }
   return bytes * (1 + states) + (std::size_t(1) << 20);
@@ -138,15 +143,10 @@ void write_part(hid_t group, const TensorSpec& t, const float* data, std::size_t
 void write_chunks(hid_t group, const TensorSpec& t, const float* data, std::vector<unsigned char>& staging,
                   const std::string& where) {
   H5Handle d = create_dataset(group, t, where);
-  const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
-  std::vector<hsize_t> chunk(dims.size());
-  H5Handle dcpl(H5Dget_create_plist(d.get()), H5Pclose);
-  H5Pget_chunk(dcpl.get(), int(chunk.size()), chunk.data());
-  // Chunks span whole rows, so each one is a contiguous run of the tensor.
-  const std::size_t row = dims.size() == 1 ? 1 : dims[1], per_chunk = chunk[0] * row, total = stored_size(t);
+  const std::size_t row = stored_size(t) / t.stored[0], per_chunk = chunk_size(t), total = stored_size(t);
   const std::size_t bytes = per_chunk * sizeof(float);
   staging.resize(bytes + 4);
-  std::vector<hsize_t> offset(dims.size(), 0);
+  std::vector<hsize_t> offset(t.stored.size(), 0);
   for (std::size_t first = 0; first < total; first += per_chunk) {
     const std::size_t n = std::min(per_chunk, total - first);
     std::memcpy(staging.data(), data + first, n * sizeof(float));
@@ -254,10 +254,6 @@ void check_free_space(const std::string& path, const ParameterLayout& layout, st
     throw Error("not enough space for " + path + ": it needs about " + std::to_string(long(needed / 1e6)) +
                 " MB, the disk has " + std::to_string(long(available / 1e6)) + " MB free (disk full?)");
 }
-
-}  // namespace
-
-namespace {
 
 // This rank's part [a, b) of tensor t of the optimizer state: its shard when
 // sharded, else all of it on rank 0 and nothing elsewhere.
