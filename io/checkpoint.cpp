@@ -17,6 +17,7 @@
 
 #include "../src/error.hpp"
 #include "hdf5_handle.hpp"
+#include "metadata_only_driver.hpp"
 #include "weights.hpp"
 
 namespace sk {
@@ -83,23 +84,46 @@ hid_t dataset_creation(const std::vector<hsize_t>& dims) {
   return dcpl;
 }
 
+// Elements in a row of a tensor's stored shape (1 for a vector).
+std::size_t row_size(const TensorSpec& t) { return stored_size(t) / t.stored[0]; }
+
 // Elements in one of a tensor's chunks. Chunks span whole rows, so each one is
 // a contiguous run of the tensor.
 std::size_t chunk_size(const TensorSpec& t) {
   const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
-  return stored_size(t) / dims[0] * chunk_shape(dims)[0];
+  return row_size(t) * chunk_shape(dims)[0];
 }
 
-// The size of a checkpoint file with `states` optimizer buffers: whole chunks
-// (edge chunks are stored whole) with their checksums, and room for the
-// metadata (object headers and chunk indexes).
-std::size_t file_bytes(const ParameterLayout& layout, std::size_t states) {
-  std::size_t bytes = 0;
-  for (const auto& t : layout.tensors()) {
-    const std::size_t per_chunk = chunk_size(t), chunks = (stored_size(t) + per_chunk - 1) / per_chunk;
-    bytes += chunks * (per_chunk * sizeof(float) + 4) + (std::size_t(16) << 10);
-  }
-  return bytes * (1 + states) + (std::size_t(1) << 20);
+// One chunk of a dataset: elements [first, first + count) of a tensor's
+// parameters (state < 0) or of optimizer state `state`, stored padded with
+// zeros to `elements` (HDF5 stores edge chunks whole) and followed by its
+// Fletcher32 checksum.
+struct Chunk {
+  const TensorSpec* tensor;
+  int state;
+  std::size_t first, count, elements;
+  std::size_t bytes() const { return elements * sizeof(float) + 4; }
+};
+
+// Every chunk of a checkpoint with `states` optimizer buffers, in the order
+// the file lays them out: the model's tensors, then each state's.
+std::vector<Chunk> file_chunks(const ParameterLayout& layout, std::size_t states) {
+  std::vector<Chunk> chunks;
+  for (int s = -1; s < int(states); ++s)
+    for (const auto& t : layout.tensors()) {
+      const std::size_t per_chunk = chunk_size(t), total = stored_size(t);
+      for (std::size_t first = 0; first < total; first += per_chunk)
+        chunks.push_back({&t, s, first, std::min(per_chunk, total - first), per_chunk});
+    }
+  return chunks;
+}
+
+// The size of a checkpoint file: its chunks, and room for the metadata
+// (object headers and chunk indexes) of its datasets.
+std::size_t file_bytes(const std::vector<Chunk>& chunks, std::size_t datasets) {
+  std::size_t bytes = datasets * (std::size_t(16) << 10) + (std::size_t(1) << 20);
+  for (const auto& c : chunks) bytes += c.bytes();
+  return bytes;
 }
 
 // A tensor's chunked, checksummed dataset.
@@ -113,51 +137,28 @@ H5Handle create_dataset(hid_t group, const TensorSpec& t, const std::string& whe
   return d;
 }
 
+// Has the library allocate chunk c of dataset d as a finished chunk of its
+// stored size (H5Dwrite_chunk; the metadata-only driver skips the bytes) and
+// returns its address in the file. `placeholder` is never read or written.
+std::uint64_t allocate_chunk(hid_t d, const Chunk& c, std::vector<unsigned char>& placeholder,
+                             const std::string& where) {
+  if (placeholder.size() < c.bytes()) placeholder.resize(c.bytes());
+  std::vector<hsize_t> offset(c.tensor->stored.size(), 0);
+  offset[0] = c.first / row_size(*c.tensor);
+  unsigned filters = 0;
+  haddr_t address = HADDR_UNDEF;
+  hsize_t size = 0;
+  if (H5Dwrite_chunk(d, H5P_DEFAULT, 0, offset.data(), c.bytes(), placeholder.data()) < 0 ||
+      H5Dget_chunk_info_by_coord(d, offset.data(), &filters, &address, &size) < 0 || size != c.bytes())
+    throw Error("cannot lay out " + where + c.tensor->name + " (disk full?)");
+  return address;
+}
+
 // A test hook for fault tests: SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS slows the
 // writing of every dataset, so that a kill can land inside a checkpoint write.
 void test_delay() {
   static const char* delay = std::getenv("SOPHIA_KOKKOS_CHECKPOINT_DELAY_MS");
   if (delay) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay)));
-}
-
-// Writes the part [a, b) (flat, within the tensor) that this rank holds; every
-// rank calls it, collectively, also with an empty part.
-void write_part(hid_t group, const TensorSpec& t, const float* data, std::size_t a, std::size_t b, hid_t dxpl,
-                const std::string& where) {
-  H5Handle d = create_dataset(group, t, where);
-  const std::vector<hsize_t> dims(t.stored.begin(), t.stored.end());
-  H5Handle fspace(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
-  select_flat(fspace.get(), dims, a, b);
-  H5Handle mspace = memory_space(dims, a, b);
-  if (H5Dwrite(d.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), dxpl, shifted(data, a)) < 0)
-    throw Error("cannot write " + where + t.name + " (disk full?)");
-  test_delay();
-}
-
-// Writes a whole tensor from one rank as finished chunks (H5Dwrite_chunk):
-// each chunk is copied once into `staging`, padded with zeros where it
-// overhangs the dataset's edge (HDF5 stores edge chunks whole), and followed
-// by its Fletcher32 checksum, so the library's filter pipeline (a copy of
-// every chunk and a byte-wise checksum) is skipped. POSIX files only: HDF5
-// 1.10 has no direct chunk writes through MPI-IO.
-void write_chunks(hid_t group, const TensorSpec& t, const float* data, std::vector<unsigned char>& staging,
-                  const std::string& where) {
-  H5Handle d = create_dataset(group, t, where);
-  const std::size_t row = stored_size(t) / t.stored[0], per_chunk = chunk_size(t), total = stored_size(t);
-  const std::size_t bytes = per_chunk * sizeof(float);
-  staging.resize(bytes + 4);
-  std::vector<hsize_t> offset(t.stored.size(), 0);
-  for (std::size_t first = 0; first < total; first += per_chunk) {
-    const std::size_t n = std::min(per_chunk, total - first);
-    std::memcpy(staging.data(), data + first, n * sizeof(float));
-    std::memset(staging.data() + n * sizeof(float), 0, bytes - n * sizeof(float));
-    const std::uint32_t sum = fletcher32(staging.data(), bytes);
-    for (int i = 0; i < 4; ++i) staging[bytes + i] = static_cast<unsigned char>(sum >> (8 * i));  // little-endian
-    offset[0] = first / row;
-    if (H5Dwrite_chunk(d.get(), H5P_DEFAULT, 0, offset.data(), bytes + 4, staging.data()) < 0)
-      throw Error("cannot write " + where + t.name + " (disk full?)");
-  }
-  test_delay();
 }
 
 void write_string_attribute(hid_t object, const char* name, const std::string& value) {
@@ -241,8 +242,8 @@ bool sync_file(const std::string& path) {
 // Refuses to start a write that cannot fit: HDF5 cannot close a file whose
 // metadata it failed to write, and such a file would stay half-open until the
 // program ends. Rank 0 checks the folder and tells the others.
-void check_free_space(const std::string& path, const ParameterLayout& layout, std::size_t states, int rank) {
-  const double needed = double(file_bytes(layout, states));
+void check_free_space(const std::string& path, std::size_t bytes, int rank) {
+  const double needed = double(bytes);
   double available = needed;
   if (rank == 0) {
     struct statvfs fs {};
@@ -253,15 +254,6 @@ void check_free_space(const std::string& path, const ParameterLayout& layout, st
   if (available < needed)
     throw Error("not enough space for " + path + ": it needs about " + std::to_string(long(needed / 1e6)) +
                 " MB, the disk has " + std::to_string(long(available / 1e6)) + " MB free (disk full?)");
-}
-
-// This rank's part [a, b) of tensor t of the optimizer state: its shard when
-// sharded, else all of it on rank 0 and nothing elsewhere.
-std::pair<std::size_t, std::size_t> state_part(const TensorSpec& t, const CheckpointData& data, int rank) {
-  if (!data.sharded) return {0, rank == 0 ? stored_size(t) : 0};
-  const std::size_t a = std::max(t.offset, data.shard_begin) - t.offset;
-  const std::size_t b = std::min(t.offset + stored_size(t), data.shard_end);
-  return {a, b > t.offset ? b - t.offset : 0};
 }
 
 // Reserves the file's blocks before any data is written (fallocate, keeping
@@ -279,44 +271,30 @@ void reserve_space(hid_t file, const std::string& tmp, std::size_t bytes) {
 #endif
 }
 
-// Writes the file's contents. `collective`: every rank writes its part of
-// each dataset through MPI-IO; otherwise only rank 0 calls this, with all of
-// the data, and writes finished chunks through POSIX.
-void write_file(const std::string& tmp, const GPT2Config& config, const ParameterLayout& layout,
-                const CheckpointData& data, int rank, bool collective) {
-  H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  if (collective) H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
+// Rank 0 alone creates the file through the metadata-only driver: its space
+// reserved, its attributes, and every dataset with its chunks allocated but
+// not yet written. Returns each chunk's address, in the order of `chunks`.
+std::vector<std::uint64_t> lay_out_file(const std::string& tmp, const GPT2Config& config, const CheckpointData& data,
+                                        const std::vector<Chunk>& chunks, std::size_t datasets) {
+  H5Handle fapl(metadata_only_access(), H5Pclose);
   H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
   if (!file.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
-  if (!collective) reserve_space(file.get(), tmp, file_bytes(layout, data.optimizer_state.size()));
-  H5Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  if (collective) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);  // filtered datasets need collective writes
-  std::vector<unsigned char> staging;
-  // `from` holds element a of the tensor (a = 0 unless collective and sharded).
-  auto write_tensor = [&](hid_t group, const TensorSpec& t, const float* from, std::size_t a, std::size_t b,
-                          const std::string& where) {
-    if (collective) write_part(group, t, b > a ? from : nullptr, a, b, dxpl.get(), where);
-    else write_chunks(group, t, from, staging, where);
-  };
-
+  reserve_space(file.get(), tmp, file_bytes(chunks, datasets));
   write_attribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, checkpoint_format_version);
   write_config_group(file.get(), config);
-  {
-    H5Handle model(H5Gcreate2(file.get(), "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-    for (const auto& t : layout.tensors())
-      write_tensor(model.get(), t, data.params + t.offset, 0, rank == 0 ? stored_size(t) : 0, "/model/");
-  }
-  {
-    H5Handle opt(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-    write_string_attribute(opt.get(), "type", data.optimizer_type);
-    for (const auto& [name, buffer] : data.optimizer_state) {
-      H5Handle g(H5Gcreate2(opt.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-      for (const auto& t : layout.tensors()) {
-        const auto [a, b] = state_part(t, data, rank);
-        const float* from = b > a ? buffer + (t.offset + a - data.shard_begin) : nullptr;
-        write_tensor(g.get(), t, from, a, b, "/optimizer/" + name + "/");
-      }
-    }
+  std::vector<H5Handle> groups;  // groups[s + 1] holds the datasets of state s (-1: the model)
+  groups.emplace_back(H5Gcreate2(file.get(), "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  H5Handle opt(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  write_string_attribute(opt.get(), "type", data.optimizer_type);
+  for (const auto& state : data.optimizer_state)
+    groups.emplace_back(H5Gcreate2(opt.get(), state.first.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  std::vector<std::uint64_t> addresses;
+  std::vector<unsigned char> placeholder;
+  H5Handle d;
+  for (const Chunk& c : chunks) {
+    const std::string where = c.state < 0 ? "/model/" : "/optimizer/" + data.optimizer_state[c.state].first + "/";
+    if (c.first == 0) d = create_dataset(groups[c.state + 1].get(), *c.tensor, where);
+    addresses.push_back(allocate_chunk(d.get(), c, placeholder, where));
   }
   {
     H5Handle st(H5Gcreate2(file.get(), "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
@@ -326,6 +304,128 @@ void write_file(const std::string& tmp, const GPT2Config& config, const Paramete
     write_string_attribute(st.get(), "deck", data.state.deck);
   }
   if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot write " + tmp + " (disk full?)");
+  return addresses;
+}
+
+// Every rank's [begin, end) of the flat layout in its optimizer state buffers.
+std::vector<std::size_t> shard_bounds(const CheckpointData& data) {
+  int ranks = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  const unsigned long long mine[2] = {data.shard_begin, data.shard_end};
+  std::vector<unsigned long long> all(2 * std::size_t(ranks));
+  MPI_Allgather(mine, 2, MPI_UNSIGNED_LONG_LONG, all.data(), 2, MPI_UNSIGNED_LONG_LONG, MPI_COMM_WORLD);
+  return std::vector<std::size_t>(all.begin(), all.end());
+}
+
+// Data that every rank holds: the parameters, and unsharded optimizer state.
+bool replicated(const Chunk& c, bool sharded) { return c.state < 0 || !sharded; }
+
+// The flat range of chunk c's elements that rank r holds: all of them for
+// replicated data, else those in r's shard.
+std::pair<std::size_t, std::size_t> held_part(const Chunk& c, bool sharded, const std::vector<std::size_t>& bounds,
+                                              int r) {
+  const std::size_t x0 = c.tensor->offset + c.first, x1 = x0 + c.count;
+  if (replicated(c, sharded)) return {x0, x1};
+  const std::size_t a = std::max(x0, bounds[2 * r]), b = std::min(x1, bounds[2 * r + 1]);
+  return {a, std::max(a, b)};
+}
+
+// The rank that writes each chunk. Replicated data is divided into runs of
+// equal bytes; a chunk of sharded state is written by the rank holding its
+// first element, which receives the parts that other ranks hold.
+std::vector<int> chunk_writers(const std::vector<Chunk>& chunks, bool sharded, const std::vector<std::size_t>& bounds) {
+  const int ranks = int(bounds.size() / 2);
+  std::size_t total = 0, before = 0;
+  for (const auto& c : chunks)
+    if (replicated(c, sharded)) total += c.bytes();
+  std::vector<int> writers;
+  for (const auto& c : chunks) {
+    int w = 0;
+    if (replicated(c, sharded)) {
+      w = int(std::min<std::size_t>(ranks - 1, before * ranks / total));
+      before += c.bytes();
+    } else {
+      const std::size_t x = c.tensor->offset + c.first;
+      while (w + 1 < ranks && !(bounds[2 * w] <= x && x < bounds[2 * w + 1])) ++w;
+    }
+    writers.push_back(w);
+  }
+  return writers;
+}
+
+// Where flat element x lies in this rank's memory (parameters, or state s).
+const float* element(const CheckpointData& data, int state, std::size_t x) {
+  return state < 0 ? data.params + x : data.optimizer_state[state].second + (x - data.shard_begin);
+}
+
+// Chunk c's stored bytes, checksum excluded: straight from the writer's
+// memory where it holds all of them and there is no padding, else put
+// together in `staging` from its own part, the parts other ranks send, and
+// zeros.
+const unsigned char* chunk_bytes(const Chunk& c, const CheckpointData& data, const std::vector<std::size_t>& bounds,
+                                 int rank, std::vector<float>& staging) {
+  const std::size_t x0 = c.tensor->offset + c.first;
+  const auto [a, b] = held_part(c, data.sharded, bounds, rank);
+  const float* own = element(data, c.state, a);
+  if (a == x0 && b - a == c.elements) return reinterpret_cast<const unsigned char*>(own);
+  staging.assign(c.elements, 0.0f);
+  std::copy(own, own + (b - a), staging.data() + (a - x0));
+  if (!replicated(c, data.sharded))
+    for (int r = 0; r < int(bounds.size() / 2); ++r) {
+      const auto [ra, rb] = held_part(c, true, bounds, r);
+      if (r != rank && ra < rb)
+        MPI_Recv(staging.data() + (ra - x0), int(rb - ra), MPI_FLOAT, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+  return reinterpret_cast<const unsigned char*>(staging.data());
+}
+
+bool write_at(MPI_File file, std::uint64_t offset, const void* bytes, std::size_t n) {
+  MPI_Status status;
+  int written = 0;
+  return MPI_File_write_at(file, MPI_Offset(offset), bytes, int(n), MPI_BYTE, &status) == MPI_SUCCESS &&
+         MPI_Get_count(&status, MPI_BYTE, &written) == MPI_SUCCESS && std::size_t(written) == n;
+}
+
+// Writes a chunk's bytes and then their Fletcher32 checksum, little-endian,
+// as HDF5's filter stores it.
+bool write_chunk(MPI_File file, std::uint64_t address, const unsigned char* bytes, std::size_t n) {
+  const std::uint32_t sum = fletcher32(bytes, n);
+  const unsigned char tail[4] = {static_cast<unsigned char>(sum), static_cast<unsigned char>(sum >> 8),
+                                 static_cast<unsigned char>(sum >> 16), static_cast<unsigned char>(sum >> 24)};
+  return write_at(file, address, bytes, n) && write_at(file, address + n, tail, 4);
+}
+
+// Collective. Every rank writes the chunks it is the writer of through
+// MPI-IO, at the addresses rank 0's layout gave them, and sends the parts of
+// other ranks' chunks that it holds; then all data is synced to disk. False
+// on every rank if any rank failed.
+bool write_data(const std::string& tmp, const std::vector<Chunk>& chunks, const std::vector<std::uint64_t>& addresses,
+                const CheckpointData& data, int rank) {
+  const std::vector<std::size_t> bounds = shard_bounds(data);
+  const std::vector<int> writers = chunk_writers(chunks, data.sharded, bounds);
+  std::vector<MPI_Request> sends;  // posted first, so that no rank waits on another's order
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    const auto [a, b] = held_part(chunks[i], data.sharded, bounds, rank);
+    if (replicated(chunks[i], data.sharded) || writers[i] == rank || a == b) continue;
+    sends.emplace_back();
+    MPI_Isend(element(data, chunks[i].state, a), int(b - a), MPI_FLOAT, writers[i], 0, MPI_COMM_WORLD, &sends.back());
+  }
+  MPI_File file = MPI_FILE_NULL;
+  int failed = MPI_File_open(MPI_COMM_WORLD, tmp.c_str(), MPI_MODE_WRONLY, MPI_INFO_NULL, &file) != MPI_SUCCESS;
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  const bool opened = !failed;
+  if (!opened && file != MPI_FILE_NULL) MPI_File_close(&file);
+  std::vector<float> staging;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    if (chunks[i].first == 0) test_delay();
+    if (writers[i] != rank) continue;
+    const unsigned char* bytes = chunk_bytes(chunks[i], data, bounds, rank, staging);  // receives even after a failure
+    if (!failed) failed = !write_chunk(file, addresses[i], bytes, chunks[i].elements * sizeof(float));
+  }
+  MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE);
+  if (opened && (MPI_File_sync(file) != MPI_SUCCESS || MPI_File_close(&file) != MPI_SUCCESS)) failed = 1;
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return !failed;
 }
 
 // MPI_Bcast from rank 0 for ranks that wait while rank 0 writes or syncs the
@@ -393,37 +493,41 @@ SK_CHECKSUM_CLONES std::uint32_t fletcher32(const unsigned char* data, std::size
 void write_checkpoint(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                       const CheckpointData& data) {
   hdf5_quiet();
-  int rank = 0, ranks = 1;
+  int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
   const std::string tmp = path + ".tmp";
-  check_free_space(path, layout, data.optimizer_state.size(), rank);
-  // Sharded state (ZeRO-1): every rank writes its shard, collectively through
-  // MPI-IO. Otherwise rank 0 holds all of it and writes it once, alone.
-  const bool collective = ranks > 1 && data.sharded;
+  const std::size_t states = data.optimizer_state.size(), datasets = layout.tensors().size() * (1 + states);
+  const std::vector<Chunk> chunks = file_chunks(layout, states);
+  check_free_space(path, file_bytes(chunks, datasets), rank);
+  // Rank 0 lays the file out; then every rank writes the chunks it holds,
+  // so that each byte is written once, and in parallel.
+  std::vector<std::uint64_t> addresses(chunks.size());
   std::string error;
-  if (collective || rank == 0) {
+  if (rank == 0) {
     try {
-      write_file(tmp, config, layout, data, rank, collective);
+      addresses = lay_out_file(tmp, config, data, chunks, datasets);
     } catch (const Error& e) {
-      if (!collective) error = e.what();
-      if (rank == 0) std::remove(tmp.c_str());
-      if (collective) throw;
+      error = e.what();
+      std::remove(tmp.c_str());
     }
   }
-  if (!collective && !(error = broadcast_error(error)).empty()) throw Error(error);
-  MPI_Barrier(MPI_COMM_WORLD);  // every rank has closed the file
+  if (!(error = broadcast_error(error)).empty()) throw Error(error);
+  MPI_Bcast(addresses.data(), int(addresses.size()), MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  if (!write_data(tmp, chunks, addresses, data, rank)) {
+    if (rank == 0) std::remove(tmp.c_str());
+    throw Error("cannot write " + tmp + " (disk full?)");
+  }
+  // The data is on disk (synced by every rank) before the name is, and the
+  // name before anyone is told: a power loss or node crash leaves the old
+  // checkpoint or the new one, never a renamed file with missing data.
   int failed = 0;
-  // The data reaches the disk before the name does, and the name before
-  // anyone is told: a power loss or node crash leaves the old checkpoint or
-  // the new one, never a renamed file with missing data.
-  if (rank == 0 && (!sync_file(tmp) || std::rename(tmp.c_str(), path.c_str()) != 0 ||
-                    !sync_file(std::filesystem::path(path).parent_path().string()))) {
+  if (rank == 0 &&
+      (std::rename(tmp.c_str(), path.c_str()) != 0 || !sync_file(std::filesystem::path(path).parent_path().string()))) {
     std::remove(tmp.c_str());
     failed = 1;
   }
   bcast_from_writer(&failed, 1, MPI_INT);
-  if (failed) throw Error("cannot sync and rename " + tmp + " to " + path);
+  if (failed) throw Error("cannot rename " + tmp + " to " + path);
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

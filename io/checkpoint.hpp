@@ -4,10 +4,11 @@
 //   /config, /model/<name>           as in a weights file
 //   /optimizer (attribute type)      /optimizer/<state>/<name> in the parameters' shapes
 //   /state (attributes)              step, data position, seed, the resolved deck
-// Written collectively with parallel HDF5 (MPI-IO) by all ranks: the model and
-// unsharded optimizer state once (by rank 0), sharded state (ZeRO-1) by each
-// rank for its own shard. Every dataset is chunked with HDF5's Fletcher32
-// checksum, so the library detects damaged data on read.
+// Rank 0 lays the file out with HDF5 (metadata only); then every rank writes
+// the chunks it holds through MPI-IO, each byte once: the parameters divided
+// among ranks, sharded optimizer state (ZeRO-1) by the ranks holding it.
+// Every dataset is chunked with HDF5's Fletcher32 checksum, so the library
+// detects damaged data on read.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -156,8 +156,9 @@ std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& mod
                         "plain sequential write %.2f GB/s; checkpoint write at %.0f%% of it",
                         gb, mpi.size(), reducer.sharded() ? ", ZeRO-1" : "", w, gb / w, r, gb / r, gb / pw, 100 * pw / w);
   if (parallel)
-    n += std::snprintf(line + n, sizeof line - n, "; every rank writing its share at once: %.2f GB/s",
-                       gb / median(shares));
+    n += std::snprintf(line + n, sizeof line - n,
+                       "; every rank writing its share at once: %.2f GB/s, checkpoint write at %.0f%% of that",
+                       gb / median(shares), 100 * median(shares) / w);
   std::snprintf(line + n, sizeof line - n, "\n");
   return line;
 }

@@ -198,7 +198,10 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     try {
       save_checkpoint(path, *model, *optimizer, reducer, cfg, {step, state.data_position, t.seed, deck.to_toml()});
       if (root) after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
-      if (root) std::printf("checkpoint: %s\n", path.c_str());
+      if (root) {
+        std::printf("checkpoint: %s\n", path.c_str());
+        std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
+      }
       return true;
     } catch (const Error& e) {
       if (root) std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", e.what());

@@ -195,6 +195,9 @@ def scenario_kill(slurm):
         os.kill(pid, signal.SIGKILL)
     text, last = resumed_from_latest(job, "with its ranks killed by SIGKILL")
     assert "failed with exit code" in text and "stopped by a signal" not in text.split("run folder")[-1], text[-2000:]
+    # The kill may land before the program's "checkpoint:" line of the
+    # checkpoint `latest` names reaches the log; that checkpoint was written.
+    log += f"checkpoint: {last}\n"
     fields = slurm.wait_for(submit(slurm, name, job_env(slurm), "--time=10"), 600)
     text = output(fields)
     assert fields["JobState"] == "COMPLETED", text[-3000:]
