@@ -256,11 +256,11 @@ void check_free_space(const std::string& path, std::size_t bytes, int rank) {
                 " MB, the disk has " + std::to_string(long(available / 1e6)) + " MB free (disk full?)");
 }
 
-// Reserves the file's blocks before any data is written (fallocate, keeping
+// Reserves the file's blocks before anything is written (fallocate, keeping
 // the file's size), so that a disk filled by another program during the write
-// cannot fail it halfway: HDF5 1.10 cannot close a file whose data or
-// metadata it failed to write, and crashes at exit over it. Where the file
-// system cannot reserve, the write goes on without.
+// cannot fail it halfway (HDF5 1.10 cannot close a file whose metadata it
+// failed to write, and crashes at exit over it). Where the file system cannot
+// reserve, the write goes on without.
 void reserve_space(hid_t file, const std::string& tmp, std::size_t bytes) {
 #ifdef __linux__
   void* handle = nullptr;
@@ -428,9 +428,9 @@ bool write_data(const std::string& tmp, const std::vector<Chunk>& chunks, const 
   return !failed;
 }
 
-// MPI_Bcast from rank 0 for ranks that wait while rank 0 writes or syncs the
-// file: they sleep between polls instead of spinning, which leaves their
-// cores to the kernel threads that write the file out.
+// MPI_Bcast from rank 0 for ranks that wait while rank 0 lays out or renames
+// the file: they sleep between polls instead of spinning, which leaves their
+// cores to the kernel threads that write files out.
 void bcast_from_writer(void* data, int count, MPI_Datatype type) {
   MPI_Request request;
   MPI_Ibcast(data, count, type, 0, MPI_COMM_WORLD, &request);

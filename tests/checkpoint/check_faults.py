@@ -114,7 +114,8 @@ finally:
     subprocess.run(["umount", disk])
 
 # The disk filled by another program while a checkpoint is being written (room
-# for three checkpoints; filled once the second is 5 MB in): the write in
+# for three checkpoints; filled once the second's file has passed 5 MB, which
+# it does when it has been laid out, before its data is written): the write in
 # progress completes into the space it reserved, the next one is refused,
 # exit 74, no crash, and what is left verifies.
 subprocess.run(["mount", "-t", "tmpfs", "-o", "size=140m", "tmpfs", disk], check=True)
