@@ -148,8 +148,11 @@ std::uint64_t allocate_chunk(hid_t d, const Chunk& c, std::vector<unsigned char>
   unsigned filters = 0;
   haddr_t address = HADDR_UNDEF;
   hsize_t size = 0;
-  if (H5Dwrite_chunk(d, H5P_DEFAULT, 0, offset.data(), c.bytes(), placeholder.data()) < 0 ||
-      H5Dget_chunk_info_by_coord(d, offset.data(), &filters, &address, &size) < 0 || size != c.bytes())
+  const bool allocated = [&] {
+    RawDataSkipped skipped;
+    return H5Dwrite_chunk(d, H5P_DEFAULT, 0, offset.data(), c.bytes(), placeholder.data()) >= 0;
+  }();
+  if (!allocated || H5Dget_chunk_info_by_coord(d, offset.data(), &filters, &address, &size) < 0 || size != c.bytes())
     throw Error("cannot lay out " + where + c.tensor->name + " (disk full?)");
   return address;
 }

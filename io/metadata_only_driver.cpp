@@ -99,9 +99,12 @@ herr_t read_file(H5FD_t* f, H5FD_mem_t, hid_t, haddr_t addr, size_t size, void* 
   return 0;
 }
 
-// Datasets' raw data is left to the program; everything else is written.
+thread_local bool skipping_raw_data = false;
+
+// Datasets' raw data is left to the program while skipping; everything else
+// is written.
 herr_t write_file(H5FD_t* f, H5FD_mem_t type, hid_t, haddr_t addr, size_t size, const void* buffer) {
-  if (type == H5FD_MEM_DRAW) return 0;
+  if (type == H5FD_MEM_DRAW && skipping_raw_data) return 0;
   const auto* in = static_cast<const unsigned char*>(buffer);
   while (size > 0) {
     const ssize_t n = ::pwrite(file_of(f)->fd, in, size, off_t(addr));
@@ -151,6 +154,9 @@ H5FD_class_t driver_class() {
 }
 
 }  // namespace
+
+RawDataSkipped::RawDataSkipped() { skipping_raw_data = true; }
+RawDataSkipped::~RawDataSkipped() { skipping_raw_data = false; }
 
 hid_t metadata_only_access() {
   static const H5FD_class_t cls = driver_class();

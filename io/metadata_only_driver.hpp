@@ -2,8 +2,10 @@
 //
 // Through it the library creates the file, allocates every chunk of every
 // dataset and writes the metadata that indexes them (object headers,
-// attributes, chunk indexes), but skips datasets' raw data (H5FD_MEM_DRAW).
-// The program then writes each chunk, checksum included, at the address the
+// attributes, chunk indexes). While a RawDataSkipped object lives, it skips
+// writes of datasets' raw data (H5FD_MEM_DRAW): around H5Dwrite_chunk, the
+// library allocates and indexes the chunk but no bytes are written. The
+// program then writes each chunk, checksum included, at the address the
 // library reports (H5Dget_chunk_info_by_coord), from whichever processes hold
 // the data: HDF5 1.10 cannot write finished chunks through MPI-IO, and this
 // way each rank writes its own with no data passing through the library.
@@ -16,5 +18,16 @@ namespace sk {
 
 // A new file access property list (the caller closes it) for this driver.
 hid_t metadata_only_access();
+
+// Raw data writes through the driver are skipped while one of these lives
+// (on this thread). Nothing else is: other data the library stores as raw
+// data (variable-length values, huge attributes) is written as usual.
+class RawDataSkipped {
+ public:
+  RawDataSkipped();
+  ~RawDataSkipped();
+  RawDataSkipped(const RawDataSkipped&) = delete;
+  RawDataSkipped& operator=(const RawDataSkipped&) = delete;
+};
 
 }  // namespace sk

@@ -3,12 +3,14 @@
 #include <catch2/catch.hpp>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <random>
 
 #include "io/checkpoint.hpp"
 #include "io/hdf5_handle.hpp"
+#include "io/metadata_only_driver.hpp"
 #include "io/tokens.hpp"
 #include "io/weights.hpp"
 #include "src/error.hpp"
@@ -163,6 +165,20 @@ TEST_CASE("token files round trip and malformed ones are refused", "[io][tokens]
   std::remove(path.c_str());
 }
 
+namespace {
+
+// A vector dataset "x" of n elements stored as one chunk with HDF5's Fletcher32.
+H5Handle one_chunk_dataset(hid_t file, hid_t type, hsize_t n) {
+  const hsize_t dims[1] = {n};
+  H5Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(dcpl.get(), 1, dims);
+  H5Pset_fletcher32(dcpl.get());
+  return H5Handle(H5Dcreate2(file, "x", type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);
+}
+
+}  // namespace
+
 TEST_CASE("fletcher32 matches the checksum HDF5's filter appends to a chunk", "[io][checkpoint]") {
   hdf5_quiet();
   const std::string path = temp_path("fletcher32.h5");
@@ -174,13 +190,7 @@ TEST_CASE("fletcher32 matches the checksum HDF5's filter appends to a chunk", "[
       std::vector<unsigned char> data(n);
       for (auto& b : data) b = ones ? 0xff : static_cast<unsigned char>(rng());
       H5Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-      const hsize_t dims[1] = {n};
-      H5Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
-      H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-      H5Pset_chunk(dcpl.get(), 1, dims);
-      H5Pset_fletcher32(dcpl.get());
-      H5Handle d(H5Dcreate2(file.get(), "x", H5T_NATIVE_UCHAR, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                 H5Dclose);
+      H5Handle d = one_chunk_dataset(file.get(), H5T_NATIVE_UCHAR, n);
       REQUIRE(H5Dwrite(d.get(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) >= 0);
       H5Fflush(file.get(), H5F_SCOPE_LOCAL);
       std::vector<unsigned char> stored(n + 4);
@@ -192,6 +202,63 @@ TEST_CASE("fletcher32 matches the checksum HDF5's filter appends to a chunk", "[
       CHECK(fletcher32(data.data(), n) == expected);
     }
   }
+  std::remove(path.c_str());
+}
+
+TEST_CASE("the metadata-only driver leaves out chunk bytes only while asked", "[io][checkpoint]") {
+  hdf5_quiet();
+  const std::string path = temp_path("metadata_only.h5");
+  std::vector<float> values(1000);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.5f + float(i);
+  const std::size_t bytes = values.size() * sizeof(float);
+  const char* note = "written as a variable-length string, which HDF5 stores in its global heap as raw data";
+  haddr_t address = HADDR_UNDEF;
+  {
+    H5Handle fapl(metadata_only_access(), H5Pclose);
+    H5Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+    REQUIRE(file.valid());
+    const hsize_t origin[1] = {0};
+    H5Handle d = one_chunk_dataset(file.get(), H5T_IEEE_F32LE, values.size());
+    std::vector<unsigned char> junk(bytes + 4, 0xab);
+    {
+      RawDataSkipped skipped;
+      REQUIRE(H5Dwrite_chunk(d.get(), H5P_DEFAULT, 0, origin, junk.size(), junk.data()) >= 0);
+    }
+    unsigned filters = 0;
+    hsize_t size = 0;
+    REQUIRE(H5Dget_chunk_info_by_coord(d.get(), origin, &filters, &address, &size) >= 0);
+    CHECK(size == bytes + 4);
+    H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(type.get(), H5T_VARIABLE);
+    H5Handle scalar(H5Screate(H5S_SCALAR), H5Sclose);
+    H5Handle a(H5Acreate2(d.get(), "note", type.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    REQUIRE(H5Awrite(a.get(), type.get(), &note) >= 0);
+  }
+  // The chunk's place holds none of the bytes handed to the library.
+  std::fstream raw(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<unsigned char> stored(bytes + 4);
+  raw.seekg(std::streamoff(address));
+  raw.read(reinterpret_cast<char*>(stored.data()), std::streamsize(stored.size()));
+  CHECK(std::count(stored.begin(), stored.end(), 0xab) == 0);
+  // Written there with its checksum, the chunk reads back through the
+  // default driver, which verifies it; the attribute was written as usual.
+  const auto* data = reinterpret_cast<const unsigned char*>(values.data());
+  const std::uint32_t sum = fletcher32(data, bytes);
+  raw.seekp(std::streamoff(address));
+  raw.write(reinterpret_cast<const char*>(data), std::streamsize(bytes));
+  for (int i = 0; i < 4; ++i) raw.put(char(sum >> (8 * i)));
+  raw.close();
+  H5Handle file = open_hdf5_readonly(path, "test file");
+  H5Handle d(H5Dopen2(file.get(), "x", H5P_DEFAULT), H5Dclose);
+  std::vector<float> back(values.size());
+  REQUIRE(H5Dread(d.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back.data()) >= 0);
+  CHECK(back == values);
+  H5Handle a(H5Aopen(d.get(), "note", H5P_DEFAULT), H5Aclose);
+  H5Handle type(H5Aget_type(a.get()), H5Tclose);
+  char* text = nullptr;
+  REQUIRE(H5Aread(a.get(), type.get(), &text) >= 0);
+  CHECK(std::string(text) == note);
+  H5free_memory(text);
   std::remove(path.c_str());
 }
 
