@@ -113,6 +113,59 @@ std::string deck_changes(const std::string& stored, const Deck& deck) {
 volatile std::sig_atomic_t stop_signal = 0;
 extern "C" void request_stop(int signal) { stop_signal = signal; }
 
+// What to stop for after a step, agreed by all ranks: 1, a stop signal on any
+// rank; 2, checkpoint time by rank 0's clock.
+int agreed_stop_requests(bool root, double minutes, Clock::time_point last_checkpoint) {
+  int requests = (stop_signal ? 1 : 0) | (root && minutes > 0 && seconds_since(last_checkpoint) >= 60 * minutes ? 2 : 0);
+  MPI_Allreduce(MPI_IN_PLACE, &requests, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
+  return requests;
+}
+
+// Rank 0: creates the output folder and records the resolved deck there and in the log.
+void start_output(const std::string& dir, const std::string& toml) {
+  make_output_dir(dir);
+  std::printf("%s\n", toml.c_str());
+  std::ofstream(dir + "/config.toml") << toml;
+}
+
+// Rank 0's metrics file. A resumed run first drops the lines that the stopped
+// run wrote after its checkpoint, and logs what the deck changes.
+std::unique_ptr<MetricsFile> open_metrics(const std::string& dir, const std::string& resumed_from,
+                                          const TrainingState& state, const Deck& deck) {
+  const std::string path = dir + "/metrics.jsonl";
+  if (!resumed_from.empty()) {
+    std::printf("resume: %s at step %ld\n%s", resumed_from.c_str(), long(state.step), deck_changes(state.deck, deck).c_str());
+    truncate_metrics(path, state.step);
+  }
+  return std::make_unique<MetricsFile>(path, !resumed_from.empty());
+}
+
+// Rank 0's log lines about the run before its first step.
+void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientReducer& reducer, int ranks,
+               double tokens_per_step, double coordinates) {
+  std::printf("model: %.2fM parameters; %s; %.0f tokens per step; %ld training windows in %zu shard(s)\n",
+              coordinates / 1e6, cfg.optimizer.type.c_str(), tokens_per_step, long(data.windows()), data.files());
+  if (ranks > 1)
+    std::printf("ranks: %d, %d sequences each per micro-batch; %s; MB sent per rank per step: %.1f gradients, "
+                "%.1f parameters%s\n",
+                ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 reduce-scatter" : cfg.parallel.reduction.c_str(),
+                reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
+                cfg.optimizer.type == "sophiag" ? " (and the gradients again on Hessian steps)" : "");
+}
+
+// Rank 0's progress line after `step`; clip_rate < 0: not Sophia.
+void print_step(long step, int steps, const StepResult& r, double lr, double clip_rate, double tokens_per_s,
+                double seconds_so_far) {
+  const double eta = seconds_so_far / (step + 1) * (steps - step - 1);
+  char clip[32] = "";
+  if (clip_rate >= 0) std::snprintf(clip, sizeof clip, " | clip %5.1f%%", 100 * clip_rate);
+  std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | fwd %.0f bwd %.0f comm %.0f "
+              "opt %.0f ms | eta %s\n",
+              step + 1, steps, r.loss, lr, r.grad_norm, clip, tokens_per_s, r.times.forward * 1e3,
+              r.times.backward * 1e3, r.times.comm_wait * 1e3, r.times.optimizer * 1e3, duration(eta).c_str());
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 void catch_stop_signals() {
@@ -139,12 +192,8 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     require_windows(*val_data, std::uint64_t(B) * t.eval_batches, "val_data");
   }
 
-  if (root) make_output_dir(cfg.output_dir);
   const std::string toml = deck.to_toml();
-  if (root) {
-    std::printf("%s\n", toml.c_str());
-    std::ofstream(cfg.output_dir + "/config.toml") << toml;
-  }
+  if (root) start_output(cfg.output_dir, toml);
 
   auto model = make_model(cfg.model, options.init_from, t.seed);
   GradientReducer reducer(model->grads, reduction_of(cfg.parallel), std::size_t(cfg.parallel.bucket_mb * 1e6));
@@ -153,7 +202,7 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
   const int hessian_micro = cfg.optimizer.hessian_batch > 0 ? cfg.optimizer.hessian_batch / B : accum;
   const double coordinates = double(model->layout().stored_count());
   // Resume: the checkpoint's step, data position and state, or a fresh start.
-  TrainingState state{0, 0, t.seed, deck.to_toml()};
+  TrainingState state{0, 0, t.seed, toml};
   const std::string resume = options.resume.empty() ? cfg.checkpoint.resume : options.resume;
   std::string resumed_from;
   if (!resume.empty()) {
@@ -162,24 +211,10 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
         root);
     if (root && resumed_from.empty()) std::printf("resume: no checkpoint in %s, starting fresh\n", cfg.output_dir.c_str());
   }
-  const std::string metrics_path = cfg.output_dir + "/metrics.jsonl";
   std::unique_ptr<MetricsFile> metrics;
   if (root) {
-    if (!resumed_from.empty()) {
-      std::printf("resume: %s at step %ld\n%s", resumed_from.c_str(), long(state.step),
-                  deck_changes(state.deck, deck).c_str());
-      truncate_metrics(metrics_path, state.step);
-    }
-    metrics = std::make_unique<MetricsFile>(metrics_path, !resumed_from.empty());
-    std::printf("model: %.2fM parameters; %s; %.0f tokens per step; %ld training windows in %zu shard(s)\n",
-                coordinates / 1e6, cfg.optimizer.type.c_str(), tokens_per_step, long(train_data.windows()),
-                train_data.files());
-    if (mpi.size() > 1)
-      std::printf("ranks: %d, %d sequences each per micro-batch; %s; MB sent per rank per step: %.1f gradients, "
-                  "%.1f parameters%s\n",
-                  mpi.size(), B / mpi.size(), cfg.parallel.zero1 ? "ZeRO-1 reduce-scatter" : cfg.parallel.reduction.c_str(),
-                  reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
-                  sophia ? " (and the gradients again on Hessian steps)" : "");
+    metrics = open_metrics(cfg.output_dir, resumed_from, state, deck);
+    print_run(cfg, train_data, reducer, mpi.size(), tokens_per_step, coordinates);
   }
 
   double val_loss = std::numeric_limits<double>::quiet_NaN();
@@ -196,9 +231,9 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
   auto checkpoint = [&](long step) {
     const std::string path = checkpoint_path(cfg.output_dir, step);
     try {
-      save_checkpoint(path, *model, *optimizer, reducer, cfg, {step, state.data_position, t.seed, deck.to_toml()});
-      if (root) after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
+      save_checkpoint(path, *model, *optimizer, reducer, cfg, {step, state.data_position, t.seed, toml});
       if (root) {
+        after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
         std::printf("checkpoint: %s\n", path.c_str());
         std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
       }
@@ -241,23 +276,13 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     add_times(line, t_data, r.times, t_hessian);
     if (root) {
       metrics->write(line);
-      if (step % t.log_interval == 0 || step == t.steps - 1) {
-        const double eta = seconds_since(start) / (step + 1) * (t.steps - step - 1);
-        char clip[32] = "";
-        if (sophia) std::snprintf(clip, sizeof clip, " | clip %5.1f%%", 100 * r.clipped / coordinates);
-        std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | fwd %.0f bwd %.0f comm %.0f "
-                    "opt %.0f ms | eta %s\n",
-                    step + 1, t.steps, r.loss, lr, r.grad_norm, clip, tokens_per_step / dt, r.times.forward * 1e3,
-                    r.times.backward * 1e3, r.times.comm_wait * 1e3, r.times.optimizer * 1e3, duration(eta).c_str());
-        std::fflush(stdout);
-      }
+      if (step % t.log_interval == 0 || step == t.steps - 1)
+        print_step(step, t.steps, r, lr, sophia ? r.clipped / coordinates : -1, tokens_per_step / dt,
+                   seconds_since(start));
     }
     if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) run_eval(step + 1);
 
-    // All ranks agree on signals (any rank's) and on the clock (rank 0's).
-    int requests = (stop_signal ? 1 : 0) |
-                   (root && cfg.checkpoint.minutes > 0 && seconds_since(last_checkpoint) >= 60 * cfg.checkpoint.minutes ? 2 : 0);
-    MPI_Allreduce(MPI_IN_PLACE, &requests, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
+    const int requests = agreed_stop_requests(root, cfg.checkpoint.minutes, last_checkpoint);
     const bool by_count = cfg.checkpoint.interval > 0 && (step + 1) % cfg.checkpoint.interval == 0;
     if (by_count || requests) {
       if (!checkpoint(step + 1)) return {val_loss, exit_checkpoint_failed};
