@@ -38,14 +38,12 @@ GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t
       displs_.push_back(int(begin));
     }
     shard_ = {n * rank_ / size_, n * (rank_ + 1) / size_};
-    reduced_ = ReducedShard("reduced_shard", shard_.size());
-    return;
   }
   const std::size_t per_bucket =
-      mode_ == Reduction::overlap ? std::clamp<std::size_t>(bucket_bytes / sizeof(float), 1, max_count) : max_count;
+      mode_ == Reduction::blocking ? max_count : std::clamp<std::size_t>(bucket_bytes / sizeof(float), 1, max_count);
   for (std::size_t end = n; end > 0;) {
     const std::size_t begin = end > per_bucket ? end - per_bucket : 0;
-    buckets_.push_back({begin, end});
+    buckets_.push_back({begin, end, {}, false});
     end = begin;
   }
 }
@@ -54,18 +52,33 @@ float* GradientReducer::host_pointer(std::size_t offset) const {
   return (staging_.extent(0) > 0 ? staging_.data() : grads_.data()) + offset;
 }
 
+// Starts a bucket's sum over ranks: an allreduce, or with ZeRO-1 one reduce
+// per shard that the bucket overlaps, onto that shard's rank, in place.
 void GradientReducer::start(Bucket& b) {
   if (staging_.extent(0) > 0) {
     const auto range = std::make_pair(b.begin, b.end);
     Kokkos::deep_copy(Kokkos::subview(staging_, range), Kokkos::subview(grads_, range));
   }
-  MPI_Iallreduce(MPI_IN_PLACE, host_pointer(b.begin), int(b.end - b.begin), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-                 &b.request);
+  if (mode_ != Reduction::zero1) {
+    b.requests.emplace_back();
+    MPI_Iallreduce(MPI_IN_PLACE, host_pointer(b.begin), int(b.end - b.begin), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                   &b.requests.back());
+  } else {
+    for (int r = 0; r < size_; ++r) {
+      const std::size_t begin = std::max<std::size_t>(b.begin, displs_[r]);
+      const std::size_t end = std::min<std::size_t>(b.end, std::size_t(displs_[r]) + counts_[r]);
+      if (begin >= end) continue;
+      float* part = host_pointer(begin);
+      b.requests.emplace_back();
+      MPI_Ireduce(r == rank_ ? MPI_IN_PLACE : part, part, int(end - begin), MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD,
+                  &b.requests.back());
+    }
+  }
   b.started = true;
 }
 
 void GradientReducer::ready(std::size_t from) {
-  if (size_ == 1 || mode_ != Reduction::overlap) return;
+  if (size_ == 1 || mode_ == Reduction::blocking) return;
   Kokkos::fence();  // the kernels that wrote these gradients have finished
   for (auto& b : buckets_)
     if (!b.started && b.begin >= from) start(b);
@@ -73,7 +86,7 @@ void GradientReducer::ready(std::size_t from) {
   for (auto& b : buckets_) {
     if (!b.started) break;
     int done = 0;
-    MPI_Test(&b.request, &done, MPI_STATUS_IGNORE);
+    MPI_Testall(int(b.requests.size()), b.requests.data(), &done, MPI_STATUSES_IGNORE);
   }
 }
 
@@ -81,20 +94,17 @@ double GradientReducer::finish() {
   if (size_ == 1) return 0;
   Kokkos::fence();
   const auto t0 = std::chrono::steady_clock::now();
-  if (mode_ == Reduction::zero1) {
-    // Into a shard-sized buffer, then into this rank's shard of the gradients.
-    if (staging_.extent(0) > 0) Kokkos::deep_copy(staging_, grads_);
-    MPI_Reduce_scatter(host_pointer(0), reduced_.data(), counts_.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    Kokkos::deep_copy(Kokkos::subview(grads_, std::make_pair(shard_.begin, shard_.end)), reduced_);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  } else {
-    for (auto& b : buckets_) {
-      if (!b.started) start(b);
-      MPI_Wait(&b.request, MPI_STATUS_IGNORE);
-      b.started = false;
-    }
+  for (auto& b : buckets_) {
+    if (!b.started) start(b);
+    MPI_Waitall(int(b.requests.size()), b.requests.data(), MPI_STATUSES_IGNORE);
+    b.requests.clear();
+    b.started = false;
   }
-  if (staging_.extent(0) > 0) Kokkos::deep_copy(grads_, staging_);
+  // The sums: everywhere, or with ZeRO-1 in this rank's shard.
+  if (staging_.extent(0) > 0) {
+    const auto range = std::make_pair(shard_.begin, shard_.end);
+    Kokkos::deep_copy(Kokkos::subview(grads_, range), Kokkos::subview(staging_, range));
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -114,7 +124,8 @@ void GradientReducer::gather_parameters(View1<float> params) const {
 
 double GradientReducer::bytes_sent_per_reduction() const {
   const double bytes = double(grads_.extent(0)) * sizeof(float), r = size_;
-  // Ring allreduce: a reduce-scatter and an allgather, each (r-1)/r of the data.
+  // Ring allreduce: a reduce-scatter and an allgather, each (r-1)/r of the
+  // data; ZeRO-1 needs only the first half (its reduces send about as much).
   return size_ == 1 ? 0 : (mode_ == Reduction::zero1 ? 1 : 2) * (r - 1) / r * bytes;
 }
 

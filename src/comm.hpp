@@ -3,12 +3,12 @@
 // over ranks before the update. GradientReducer does that sum, either in one
 // blocking call after the backward pass, or in buckets started during the
 // backward pass as soon as their gradients are final (layers finish from the
-// top down), or, with the optimizer state sharded (ZeRO-1), as a
-// reduce-scatter that leaves each rank the sum over its own shard.
+// top down). With the optimizer state sharded (ZeRO-1) the buckets are
+// reduced, each part onto the rank whose shard holds it, so that each rank
+// ends with the sum over its own shard.
 #pragma once
 #include <mpi.h>
 
-#include <type_traits>
 #include <vector>
 
 #include "../kernels/views.hpp"
@@ -43,8 +43,8 @@ class GradientReducer {
   int ranks() const { return size_; }
 
   // Gradients in [from, end of buffer) are final for this step: starts the
-  // reductions of the buckets that lie there (overlap mode) and lets MPI make
-  // progress on those already started.
+  // reductions of the buckets that lie there (overlap and ZeRO-1) and lets
+  // MPI make progress on those already started.
   void ready(std::size_t from);
   // Completes the sum of all gradients over ranks (in the shard, with ZeRO-1);
   // returns the seconds spent waiting, i.e. communication not hidden.
@@ -60,7 +60,7 @@ class GradientReducer {
  private:
   struct Bucket {
     std::size_t begin, end;
-    MPI_Request request = MPI_REQUEST_NULL;
+    std::vector<MPI_Request> requests;  // one allreduce, or one reduce per shard it overlaps
     bool started = false;
   };
   void start(Bucket& b);
@@ -75,9 +75,6 @@ class GradientReducer {
   // Staging copy for memory that MPI cannot read (device memory without a
   // GPU-aware MPI); unused where the gradients are host-accessible.
   Kokkos::View<float*, Kokkos::HostSpace> staging_;
-  // ZeRO-1: this rank's reduced shard, where MPI can write it.
-  using ReducedShard = Kokkos::View<float*, std::conditional_t<mpi_reads_memspace, MemSpace, Kokkos::HostSpace>>;
-  ReducedShard reduced_;
 };
 
 }  // namespace sk
