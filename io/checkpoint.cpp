@@ -416,8 +416,10 @@ bool write_data(const std::string& tmp, const std::vector<Chunk>& chunks, const 
   MPI_File file = MPI_FILE_NULL;
   int failed = MPI_File_open(MPI_COMM_WORLD, tmp.c_str(), MPI_MODE_WRONLY, MPI_INFO_NULL, &file) != MPI_SUCCESS;
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  // Closing is collective: where some ranks could not open the file (a folder
+  // not visible from every node), the others leave their handles open rather
+  // than wait in a close the failed ranks never reach.
   const bool opened = !failed;
-  if (!opened && file != MPI_FILE_NULL) MPI_File_close(&file);
   std::vector<float> staging;
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     if (chunks[i].first == 0) test_delay();
@@ -426,7 +428,11 @@ bool write_data(const std::string& tmp, const std::vector<Chunk>& chunks, const 
     if (!failed) failed = !write_chunk(file, addresses[i], bytes, chunks[i].elements * sizeof(float));
   }
   MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE);
-  if (opened && (MPI_File_sync(file) != MPI_SUCCESS || MPI_File_close(&file) != MPI_SUCCESS)) failed = 1;
+  if (opened) {  // both collective: every rank calls both, whatever the first returns
+    const bool synced = MPI_File_sync(file) == MPI_SUCCESS;
+    const bool closed = MPI_File_close(&file) == MPI_SUCCESS;
+    if (!synced || !closed) failed = 1;
+  }
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   return !failed;
 }
@@ -509,7 +515,7 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
   if (rank == 0) {
     try {
       addresses = lay_out_file(tmp, config, data, chunks, datasets);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // any failure: the other ranks wait for word of it
       error = e.what();
       std::remove(tmp.c_str());
     }
@@ -520,7 +526,9 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
     if (rank == 0) std::remove(tmp.c_str());
     throw Error("cannot write " + tmp + " (disk full?)");
   }
-  // The data is on disk (synced by every rank) before the name is, and the
+  // The data is on disk (synced by every rank; rank 0's sync also covers the
+  // metadata it wrote from this node through the layout driver) before the
+  // name is, and the
   // name before anyone is told: a power loss or node crash leaves the old
   // checkpoint or the new one, never a renamed file with missing data.
   int failed = 0;

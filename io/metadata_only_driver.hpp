@@ -20,8 +20,10 @@ namespace sk {
 hid_t metadata_only_access();
 
 // Raw data writes through the driver are skipped while one of these lives
-// (on this thread). Nothing else is: other data the library stores as raw
-// data (variable-length values, huge attributes) is written as usual.
+// (on this thread); outside it everything is written. Keep the scope to the
+// chunk calls, and keep variable-length data out of files laid out this way:
+// the library stores it as raw data too (its global heap), and may write a
+// cached heap collection during any call, a skipped one included.
 class RawDataSkipped {
  public:
   RawDataSkipped();

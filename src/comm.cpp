@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
+#include <string>
 
 #include "error.hpp"
 
@@ -31,7 +33,9 @@ GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t
   const std::size_t n = grads.extent(0);
   if (!mpi_reads_memspace && size_ > 1) staging_ = Kokkos::View<float*, Kokkos::HostSpace>("mpi_staging", n);
   if (mode_ == Reduction::zero1) {
-    if ((n + size_ - 1) / size_ > max_count) throw Error("ZeRO-1 shards above 2^30 parameters are not supported");
+    // MPI takes the shards' sizes and offsets as int.
+    if (n > std::size_t(std::numeric_limits<int>::max()))
+      throw Error("ZeRO-1 supports models of fewer than 2^31 parameters (" + std::to_string(n) + " here)");
     for (int r = 0; r < size_; ++r) {
       const std::size_t begin = n * r / size_, end = n * (r + 1) / size_;
       counts_.push_back(int(end - begin));

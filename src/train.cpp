@@ -148,7 +148,7 @@ void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientRe
   if (ranks > 1)
     std::printf("ranks: %d, %d sequences each per micro-batch; %s; MB sent per rank per step: %.1f gradients, "
                 "%.1f parameters%s\n",
-                ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 reduce-scatter" : cfg.parallel.reduction.c_str(),
+                ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 (bucketed reduces)" : cfg.parallel.reduction.c_str(),
                 reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
                 cfg.optimizer.type == "sophiag" ? " (and the gradients again on Hessian steps)" : "");
 }

@@ -2,7 +2,7 @@
 """Data parallelism changes nothing but rounding: trains the tiny deck for 20
 steps (Hessian refreshes included, two micro-batches per step) on 1, 2 and 3
 ranks with the same global batch, with each gradient reduction (overlapped
-buckets, one blocking call, ZeRO-1 reduce-scatter), and compares the loss at
+buckets, one blocking call, ZeRO-1 bucketed reduces), and compares the loss at
 every step and the final parameters with the 1-rank run.
 Usage: check_equivalence.py OPTIMIZER SHARD_DIR DECK OUT_DIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import json
