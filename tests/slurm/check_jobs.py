@@ -158,6 +158,32 @@ def scenario_successor(slurm):
     assert_matches_reference(run_dir("successor"), "".join(t for _, t in chain) + text)
 
 
+def scenario_mpirun(slurm):
+    """SK_LAUNCH=mpirun, for sites whose srun cannot start MPI programs: Open
+    MPI's launcher inside the allocation passes the warning on to the ranks."""
+    run = run_dir("mpirun")
+    first = {"job": None, "start": 0, "warned": False}
+
+    def warn_first_link(fields):
+        if first["warned"] or fields["JobState"] != "RUNNING":
+            return
+        if first["job"] is None:
+            first.update(job=fields["JobId"], start=steps_done(run))
+        if steps_done(run) >= first["start"] + 30:
+            slurm.run(["scancel", "--batch", "--signal=USR1", first["job"]])
+            first["warned"] = True
+
+    env = job_env(slurm, SK_CHAIN="successor", SK_LAUNCH="mpirun")
+    chain = follow_chain(slurm, submit(slurm, "mpirun", env, "--time=10"), 900, warn_first_link)
+    assert len(chain) == 2, [(f["JobId"], f["JobState"], f["ExitCode"]) for f, _ in chain]
+    (warned, warned_text), (last, last_text) = chain
+    assert warned["ExitCode"] == "75:0" and "received SIGUSR1" in warned_text, warned_text[-2000:]
+    assert last["JobState"] == "COMPLETED" and "done: the run is complete" in last_text, last_text[-3000:]
+    print(f"ok: under mpirun, job {warned['JobId']} was warned, checkpointed and submitted "
+          f"job {last['JobId']}, which finished the run")
+    assert_matches_reference(run, warned_text + last_text)
+
+
 def scenario_kill(slurm):
     run, name = run_dir("killed"), "killed"
     latest = os.path.join(run, "latest")
