@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -103,6 +102,7 @@ struct Chunk {
   int state;
   std::size_t first, count, elements;
   std::size_t bytes() const { return elements * sizeof(float) + 4; }
+  std::size_t flat_first() const { return tensor->offset + first; }  // in the flat layout
 };
 
 // Every chunk of a checkpoint with `states` optimizer buffers, in the order
@@ -327,7 +327,7 @@ bool replicated(const Chunk& c, bool sharded) { return c.state < 0 || !sharded; 
 // replicated data, else those in r's shard.
 std::pair<std::size_t, std::size_t> held_part(const Chunk& c, bool sharded, const std::vector<std::size_t>& bounds,
                                               int r) {
-  const std::size_t x0 = c.tensor->offset + c.first, x1 = x0 + c.count;
+  const std::size_t x0 = c.flat_first(), x1 = x0 + c.count;
   if (replicated(c, sharded)) return {x0, x1};
   const std::size_t a = std::max(x0, bounds[2 * r]), b = std::min(x1, bounds[2 * r + 1]);
   return {a, std::max(a, b)};
@@ -348,7 +348,7 @@ std::vector<int> chunk_writers(const std::vector<Chunk>& chunks, bool sharded, c
       w = int(std::min<std::size_t>(ranks - 1, before * ranks / total));
       before += c.bytes();
     } else {
-      const std::size_t x = c.tensor->offset + c.first;
+      const std::size_t x = c.flat_first();
       while (w + 1 < ranks && !(bounds[2 * w] <= x && x < bounds[2 * w + 1])) ++w;
     }
     writers.push_back(w);
@@ -367,7 +367,7 @@ const float* element(const CheckpointData& data, int state, std::size_t x) {
 // zeros.
 const unsigned char* chunk_bytes(const Chunk& c, const CheckpointData& data, const std::vector<std::size_t>& bounds,
                                  int rank, std::vector<float>& staging) {
-  const std::size_t x0 = c.tensor->offset + c.first;
+  const std::size_t x0 = c.flat_first();
   const auto [a, b] = held_part(c, data.sharded, bounds, rank);
   const float* own = element(data, c.state, a);
   if (a == x0 && b - a == c.elements) return reinterpret_cast<const unsigned char*>(own);
@@ -528,9 +528,9 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
   }
   // The data is on disk (synced by every rank; rank 0's sync also covers the
   // metadata it wrote from this node through the layout driver) before the
-  // name is, and the
-  // name before anyone is told: a power loss or node crash leaves the old
-  // checkpoint or the new one, never a renamed file with missing data.
+  // name is, and the name before anyone is told: a power loss or node crash
+  // leaves the old checkpoint or the new one, never a renamed file with
+  // missing data.
   int failed = 0;
   if (rank == 0 &&
       (std::rename(tmp.c_str(), path.c_str()) != 0 || !sync_file(std::filesystem::path(path).parent_path().string()))) {
