@@ -1,7 +1,9 @@
 // Training data as token shards (llm.c format, see io/tokens.hpp), cut into
 // windows of T+1 tokens: window w gives the inputs tokens[s, s+T) and the
 // targets tokens[s+1, s+T+1). Windows do not cross shard boundaries and do not
-// overlap; shards are read on demand, so data sets larger than memory work.
+// overlap. Each shard is memory-mapped read-only once, when the set is opened,
+// and validated then; the page cache pages it in on demand, so data sets
+// larger than memory work and reading a window costs no system call.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,20 +16,28 @@ class TokenShards {
   // `pattern` is a path or a glob; shards are taken in sorted order. Throws
   // sk::Error when nothing matches or a shard is malformed or empty.
   TokenShards(const std::string& pattern, int T, int vocab_size);
+  ~TokenShards();
+  TokenShards(const TokenShards&) = delete;
+  TokenShards& operator=(const TokenShards&) = delete;
 
   std::uint64_t windows() const { return total_windows_; }
   std::uint64_t tokens() const { return total_tokens_; }
   std::size_t files() const { return shards_.size(); }
   const std::string& pattern() const { return pattern_; }
 
-  // Reads window w's T+1 tokens into out; throws sk::Error naming the shard
-  // and position of a token id >= vocab_size.
+  // Window w's T+1 tokens, in the mapping (valid while this object lives);
+  // throws sk::Error naming the shard and position of a token id >= vocab_size.
+  const std::uint16_t* window(std::uint64_t w) const;
+  // The same, copied to out.
   void read_window(std::uint64_t w, std::uint16_t* out) const;
 
  private:
   struct Shard {
     std::string path;
     std::uint64_t tokens, first_window;
+    void* map;               // the whole file as mapped
+    std::size_t map_bytes;
+    const std::uint16_t* body;  // its first token
   };
   std::string pattern_;
   int T_, vocab_size_;

@@ -9,11 +9,9 @@
 namespace sk {
 
 namespace {
-constexpr std::size_t header_ints = 256;
-constexpr std::size_t header_bytes = header_ints * sizeof(std::int32_t);
-}  // namespace
+constexpr std::size_t header_ints = token_header_bytes / sizeof(std::int32_t);
+constexpr std::size_t header_bytes = token_header_bytes;
 
-namespace {
 // Opens a token file and checks its header against the file size; returns the
 // stream positioned at the first token.
 std::ifstream open_tokens(const std::string& path, std::size_t& stored) {
@@ -21,25 +19,32 @@ std::ifstream open_tokens(const std::string& path, std::size_t& stored) {
   if (!in) throw Error("cannot open token file " + path + ": " + std::strerror(errno));
   const std::size_t file_size = std::size_t(in.tellg());
   in.seekg(0);
+  std::int32_t header[header_ints] = {};
+  if (file_size >= header_bytes) in.read(reinterpret_cast<char*>(header), header_bytes);
+  stored = check_token_header(path, header, file_size);
+  return in;
+}
+}  // namespace
+
+std::size_t check_token_header(const std::string& path, const void* head, std::size_t file_size) {
   if (file_size < header_bytes)
     throw Error("token file " + path + " is truncated: " + std::to_string(file_size) +
                 " bytes, shorter than its 1024-byte header");
-  std::int32_t header[header_ints];
-  in.read(reinterpret_cast<char*>(header), header_bytes);
+  std::int32_t header[3];
+  std::memcpy(header, head, sizeof header);
   if (header[0] != token_file_magic)
     throw Error("token file " + path + " has bad magic " + std::to_string(header[0]) + " (expected " +
                 std::to_string(token_file_magic) + "): not a token file");
   if (header[1] != token_file_version)
     throw Error("token file " + path + " has unsupported version " + std::to_string(header[1]));
   if (header[2] < 0) throw Error("token file " + path + " has a negative token count");
-  stored = std::size_t(header[2]);
+  const std::size_t stored = std::size_t(header[2]);
   const std::size_t body = (file_size - header_bytes) / sizeof(std::uint16_t);
   if (body < stored)
     throw Error("token file " + path + " is truncated: header says " + std::to_string(stored) + " tokens, body holds " +
                 std::to_string(body));
-  return in;
+  return stored;
 }
-}  // namespace
 
 std::size_t token_count(const std::string& path) {
   std::size_t stored = 0;

@@ -11,6 +11,12 @@ namespace sk {
 
 constexpr std::int32_t token_file_magic = 20240520;
 constexpr std::int32_t token_file_version = 1;
+constexpr std::size_t token_header_bytes = 256 * sizeof(std::int32_t);
+
+// The token count of a token file whose first bytes are `head` (read only if
+// file_size covers the header), after checking the header and that the body
+// holds that many tokens. Throws sk::Error naming `path` otherwise.
+std::size_t check_token_header(const std::string& path, const void* head, std::size_t file_size);
 
 // The token count in a token file's header, after checking the header and
 // that the body holds that many tokens. Throws sk::Error otherwise.

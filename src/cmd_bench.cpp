@@ -210,8 +210,9 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   std::mt19937 rng(42 + mpi.rank());  // each rank its own tokens: B per rank (weak scaling)
   std::vector<std::uint16_t> tokens(std::size_t(B) * T + 1);
   for (auto& t : tokens) t = std::uint16_t(rng() % config.vocab_size);
-  Kokkos::View<std::uint64_t*, MemSpace> sequences("sequences", B);
-  const std::vector<SequenceBatch> micro = {{make_batch(tokens, T, B, T), sequences}};
+  StepBatches batches(1, B, T);  // consecutive rows of one random text, sequence numbers 0..B-1
+  for (int b = 0; b < B; ++b) batches.set_row(0, b, tokens.data() + std::size_t(b) * T, std::uint64_t(b));
+  const std::vector<SequenceBatch> micro = batches.upload();
   GradientReducer reducer(model.grads, reduction, std::size_t(bucket_mb * 1e6));
   const auto optimizer =
       full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.shard()) : nullptr;

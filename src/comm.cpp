@@ -56,36 +56,58 @@ float* GradientReducer::host_pointer(std::size_t offset) const {
   return (staging_.extent(0) > 0 ? staging_.data() : grads_.data()) + offset;
 }
 
-// Starts a bucket's sum over ranks: an allreduce, or with ZeRO-1 one reduce
-// per shard that the bucket overlaps, onto that shard's rank, in place.
-void GradientReducer::start(Bucket& b) {
+std::size_t GradientReducer::first_unstarted() const {
+  std::size_t i = 0;
+  while (i < buckets_.size() && buckets_[i].started) ++i;
+  return i;
+}
+
+// Starts the sums over ranks of buckets [i, j), which lie next to each other
+// at [buckets_[j-1].begin, buckets_[i].end): allreduces, or with ZeRO-1 one
+// reduce per shard that a bucket overlaps, onto that shard's rank, in place.
+// MPI reads the gradients on the host side, so the kernels that wrote them
+// must have finished: one fence (or one staging copy, which fences before it
+// reads) for all the buckets that became final together, not one per bucket
+// or per layer. The buckets and MPI calls are the same as with one bucket at
+// a time, so the sums keep their bits.
+void GradientReducer::start(std::size_t i, std::size_t j) {
+  if (i >= j) return;
   if (staging_.extent(0) > 0) {
-    const auto range = std::make_pair(b.begin, b.end);
+    const auto range = std::make_pair(buckets_[j - 1].begin, buckets_[i].end);
     Kokkos::deep_copy(Kokkos::subview(staging_, range), Kokkos::subview(grads_, range));
-  }
-  if (mode_ != Reduction::zero1) {
-    b.requests.emplace_back();
-    MPI_Iallreduce(MPI_IN_PLACE, host_pointer(b.begin), int(b.end - b.begin), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-                   &b.requests.back());
   } else {
-    for (int r = 0; r < size_; ++r) {
-      const std::size_t begin = std::max<std::size_t>(b.begin, displs_[r]);
-      const std::size_t end = std::min<std::size_t>(b.end, std::size_t(displs_[r]) + counts_[r]);
-      if (begin >= end) continue;
-      float* part = host_pointer(begin);
-      b.requests.emplace_back();
-      MPI_Ireduce(r == rank_ ? MPI_IN_PLACE : part, part, int(end - begin), MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD,
-                  &b.requests.back());
-    }
+    Kokkos::fence();
   }
-  b.started = true;
+  for (std::size_t k = i; k < j; ++k) {
+    Bucket& b = buckets_[k];
+    if (mode_ != Reduction::zero1) {
+      b.requests.emplace_back();
+      MPI_Iallreduce(MPI_IN_PLACE, host_pointer(b.begin), int(b.end - b.begin), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                     &b.requests.back());
+    } else {
+      for (int r = 0; r < size_; ++r) {
+        const std::size_t begin = std::max<std::size_t>(b.begin, displs_[r]);
+        const std::size_t end = std::min<std::size_t>(b.end, std::size_t(displs_[r]) + counts_[r]);
+        if (begin >= end) continue;
+        float* part = host_pointer(begin);
+        b.requests.emplace_back();
+        MPI_Ireduce(r == rank_ ? MPI_IN_PLACE : part, part, int(end - begin), MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD,
+                    &b.requests.back());
+      }
+    }
+    b.started = true;
+  }
 }
 
 void GradientReducer::ready(std::size_t from) {
   if (size_ == 1 || mode_ == Reduction::blocking) return;
-  Kokkos::fence();  // the kernels that wrote these gradients have finished
-  for (auto& b : buckets_)
-    if (!b.started && b.begin >= from) start(b);
+  // The backward pass reports layers from the top of the buffer down, so the
+  // started buckets are a prefix and the newly final ones the next few. A
+  // layer that completes no bucket costs no fence: the device keeps running.
+  const std::size_t i = first_unstarted();
+  std::size_t j = i;
+  while (j < buckets_.size() && buckets_[j].begin >= from) ++j;
+  start(i, j);
   // Open MPI progresses non-blocking collectives only inside MPI calls.
   for (auto& b : buckets_) {
     if (!b.started) break;
@@ -96,10 +118,14 @@ void GradientReducer::ready(std::size_t from) {
 
 double GradientReducer::finish() {
   if (size_ == 1) return 0;
-  Kokkos::fence();
+  // Buckets not yet started wait for the backward's last kernels, which is
+  // not time spent communicating. Where ready(0) started them all, the
+  // gradients were fenced then and nothing waits here.
+  const std::size_t i = first_unstarted();
+  if (i < buckets_.size()) Kokkos::fence();
   const auto t0 = std::chrono::steady_clock::now();
+  start(i, buckets_.size());
   for (auto& b : buckets_) {
-    if (!b.started) start(b);
     MPI_Waitall(int(b.requests.size()), b.requests.data(), MPI_STATUSES_IGNORE);
     b.requests.clear();
     b.started = false;
@@ -114,13 +140,17 @@ double GradientReducer::finish() {
 
 void GradientReducer::gather_parameters(View1<float> params) const {
   if (size_ == 1 || mode_ != Reduction::zero1) return;
-  Kokkos::fence();
   if constexpr (!mpi_reads_memspace) {
-    auto host = Kokkos::create_mirror_view(params);
-    Kokkos::deep_copy(host, params);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, host.data(), counts_.data(), displs_.data(), MPI_FLOAT, MPI_COMM_WORLD);
-    Kokkos::deep_copy(params, host);
+    // Through the gradients' staging buffer, free once finish() has copied
+    // the sums back: no allocation per step, and only this rank's shard goes
+    // down (the others' parts arrive from MPI).
+    const auto mine = std::make_pair(shard_.begin, shard_.end);
+    Kokkos::deep_copy(Kokkos::subview(staging_, mine), Kokkos::subview(params, mine));
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, staging_.data(), counts_.data(), displs_.data(), MPI_FLOAT,
+                   MPI_COMM_WORLD);
+    Kokkos::deep_copy(params, staging_);
   } else {
+    Kokkos::fence();  // the update's kernels have written params
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, params.data(), counts_.data(), displs_.data(), MPI_FLOAT,
                    MPI_COMM_WORLD);
   }

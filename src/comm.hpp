@@ -63,7 +63,8 @@ class GradientReducer {
     std::vector<MPI_Request> requests;  // one allreduce, or one reduce per shard it overlaps
     bool started = false;
   };
-  void start(Bucket& b);
+  void start(std::size_t i, std::size_t j);
+  std::size_t first_unstarted() const;
   float* host_pointer(std::size_t offset) const;
 
   View1<float> grads_;

@@ -1,6 +1,7 @@
 // Which windows of the token shards each step reads, and loading them as batches.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "../io/shards.hpp"
 #include "batch.hpp"
@@ -25,13 +26,9 @@ class DataOrder {
   int half_bits_;
 };
 
-// A batch and the global sequence number of each of its rows.
-struct SequenceBatch {
-  Batch batch;
-  Kokkos::View<std::uint64_t*, MemSpace> sequences;  // [B]
-};
-
-// Rows b = 0..B-1 are sequences first + b of the order.
-SequenceBatch load_batch(const TokenShards& shards, const DataOrder& order, std::uint64_t first, int B, int T);
+// Fills `out` and uploads it: row b of micro-batch m is sequence
+// first + m*stride + b of the order. One host-to-device copy.
+const std::vector<SequenceBatch>& load_batches(StepBatches& out, const TokenShards& shards, const DataOrder& order,
+                                               std::uint64_t first, std::uint64_t stride);
 
 }  // namespace sk

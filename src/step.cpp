@@ -69,8 +69,10 @@ StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientRedu
 HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
                               const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key) {
   HessianResult r{};
-  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels("sampled_labels", micro[0].batch.inputs.extent(0),
-                                                            micro[0].batch.inputs.extent(1));
+  // The step buffer's room for labels (StepBatches), not an allocation per refresh.
+  auto labels = micro[0].labels;
+  if (labels.extent(0) == 0)
+    labels = decltype(labels)("sampled_labels", micro[0].batch.inputs.extent(0), micro[0].batch.inputs.extent(1));
   auto sampled = [&](const SequenceBatch& b) {
     // Called after the forward pass of b, while the model holds its softmax.
     sample_labels<float>(labels, model.probabilities(), b.sequences, model.config().vocab_size, key);

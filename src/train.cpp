@@ -48,24 +48,21 @@ void require_windows(const TokenShards& shards, std::uint64_t needed, const std:
                 " needs; use a smaller batch or seq_len, or more data");
 }
 
-// This rank's rows of micro-batches: micro-batch m covers the global sequences
-// first + m*B .. first + m*B + B-1, and rank r of R takes B/R of them in order.
-std::vector<SequenceBatch> rank_batches(const TokenShards& shards, const DataOrder& order, std::uint64_t first,
-                                        int micro_batches, int B, int T, const MpiEnv& mpi) {
-  const int rows = B / mpi.size();
-  std::vector<SequenceBatch> out;
-  for (int m = 0; m < micro_batches; ++m)
-    out.push_back(load_batch(shards, order, first + std::uint64_t(m) * B + std::uint64_t(mpi.rank()) * rows, rows, T));
-  return out;
+// This rank's rows of micro-batches, loaded into `out` (out.micro_batches()
+// of them): micro-batch m covers the global sequences first + m*B ..
+// first + m*B + B-1, and rank r of R takes B/R of them in order.
+const std::vector<SequenceBatch>& rank_batches(StepBatches& out, const TokenShards& shards, const DataOrder& order,
+                                               std::uint64_t first, int B, const MpiEnv& mpi) {
+  const std::uint64_t rows = std::uint64_t(B / mpi.size());
+  return load_batches(out, shards, order, first + std::uint64_t(mpi.rank()) * rows, std::uint64_t(B));
 }
 
-// Mean loss over the first `batches` micro-batches of the validation data.
-double evaluate(GPT2<float>& model, const TokenShards& val, int batches, int B, int T, const MpiEnv& mpi) {
+// Mean loss over the first out.micro_batches() micro-batches of the validation data.
+double evaluate(GPT2<float>& model, const TokenShards& val, StepBatches& out, int B, const MpiEnv& mpi) {
   const DataOrder order(val.windows(), false, 0);
   double sum = 0;
-  for (const auto& b : rank_batches(val, order, 0, batches, B, T, mpi))
-    sum += model.forward(b.batch.inputs, b.batch.targets);
-  return sum_over_ranks(sum) / (double(batches) * mpi.size());
+  for (const auto& b : rank_batches(out, val, order, 0, B, mpi)) sum += model.forward(b.batch.inputs, b.batch.targets);
+  return sum_over_ranks(sum) / (double(out.micro_batches()) * mpi.size());
 }
 
 std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::string& init_from, std::uint64_t seed) {
@@ -217,10 +214,15 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     print_run(cfg, train_data, reducer, mpi.size(), tokens_per_step, coordinates);
   }
 
+  // Device buffers for each step's micro-batches and for the evaluation's, made once.
+  StepBatches step_batches(accum, B / mpi.size(), T);
+  std::unique_ptr<StepBatches> val_batches;
+  if (val_data) val_batches = std::make_unique<StepBatches>(t.eval_batches, B / mpi.size(), T);
+
   double val_loss = std::numeric_limits<double>::quiet_NaN();
   auto run_eval = [&](long step) {
     if (!val_data) return;
-    val_loss = evaluate(*model, *val_data, t.eval_batches, B, T, mpi);
+    val_loss = evaluate(*model, *val_data, *val_batches, B, mpi);
     if (root) {
       std::printf("step %ld: val loss %.4f\n", step, val_loss);
       metrics->write(JsonLine().add("type", std::string("eval")).add("step", step).add("val_loss", val_loss));
@@ -250,7 +252,7 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
   for (long step = state.step; step < t.steps; ++step) {
     const auto t0 = Clock::now();
     const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, t.steps);
-    auto micro = rank_batches(train_data, order, state.data_position, accum, B, T, mpi);
+    std::vector<SequenceBatch> micro = rank_batches(step_batches, train_data, order, state.data_position, B, mpi);
     state.data_position += std::uint64_t(B) * accum;
     const double t_data = seconds_since(t0);
 
