@@ -40,6 +40,9 @@ void crossentropy_forward(Tensor1<T> losses, Tensor2<T> probs, ConstTensor2<T> l
 // dlogits[r, v] = (probs[r, v] - [v == target_r]) * dloss, with dloss the
 // derivative of the loss by losses[r] (1/N for the mean). dlogits may alias
 // probs: each element is read once and then overwritten.
+// dlogits, probs [N, Vp]; targets [B, T] with N = B*T.
+// Elementwise over (r, v), v innermost (Range2D iterates right): the CPU's
+// inner loop and GPU half-warps run over consecutive columns.
 template <class T>
 void crossentropy_backward(Tensor2<T> dlogits, ConstTensor2<T> probs, TokenView targets, T dloss) {
   const int Vp = probs.extent(1), Tn = targets.extent(1);

@@ -1,5 +1,6 @@
 // LayerNorm over the channel dimension, eps = 1e-5 as in GPT-2.
 #pragma once
+#include "reduction.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -35,10 +36,13 @@ void layernorm_forward(Tensor2<T> out, Tensor1<T> mean, Tensor1<T> rstd, ConstTe
 // dinp += d(out)/d(inp) . dout;  dweight += sum_r dout*norm;  dbias += sum_r dout
 // += on dinp because it is the residual stream's running gradient; on the
 // parameter gradients because they accumulate over micro-batches.
+// dinp, dout, inp [N, C]; weight, dweight, dbias [C]; mean, rstd [N];
+// partials: scratch of column_partials_size(N, C, 2) elements (the caller
+// keeps it, so that no call allocates).
 template <class T>
 void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, ConstTensor2<T> dout,
                         ConstTensor2<T> inp, ConstTensor1<T> weight, ConstTensor1<T> mean,
-                        ConstTensor1<T> rstd) {
+                        ConstTensor1<T> rstd, Tensor1<T> partials) {
   const int N = inp.extent(0), C = inp.extent(1);
   Kokkos::parallel_for("layernorm_backward_input", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
@@ -59,17 +63,35 @@ void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, C
       dinp(r, c) += (dout(r, c) * weight(c) - g_mean - norm * gn_mean) * s;
     });
   });
-  // The parameter gradients sum over rows: one thread per channel owns its sum,
-  // so rows are added in a fixed order without atomics.
-  Kokkos::parallel_for("layernorm_backward_params", RangePolicy(0, C), KOKKOS_LAMBDA(const int c) {
-    T dw = 0, db = 0;
-    for (int r = 0; r < N; ++r) {
-      dw += dout(r, c) * (inp(r, c) - mean(r)) * rstd(r);
-      db += dout(r, c);
+
+  // The parameter gradients are column sums over the N rows, in two stages
+  // (kernels/reduction.hpp). Stage 1: a team per (block of kRowBlock rows,
+  // tile of columns) adds its rows in order into its row of the partials;
+  // a thread owns the same columns for every row, so the rows need no barrier.
+  // Threads (on CPUs: the inner loop) run over consecutive columns.
+  const int n_blocks = row_blocks(N), n_tiles = (C + kColumnTile - 1) / kColumnTile;
+  const Tensor2<T> dw_part(partials.data(), n_blocks, C), db_part(partials.data() + std::size_t(n_blocks) * C, n_blocks, C);
+  Kokkos::parallel_for("layernorm_backward_params_blocks", TeamPolicy(n_blocks * n_tiles, Kokkos::AUTO),
+                       KOKKOS_LAMBDA(const Member& team) {
+    const int blk = team.league_rank() / n_tiles, c0 = team.league_rank() % n_tiles * kColumnTile;
+    const int c1 = C - c0 < kColumnTile ? C : c0 + kColumnTile;
+    const int r0 = blk * kRowBlock, r1 = N - r0 < kRowBlock ? N : r0 + kRowBlock;
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, c0, c1), [&](const int c) {
+      dw_part(blk, c) = 0;
+      db_part(blk, c) = 0;
+    });
+    for (int r = r0; r < r1; ++r) {
+      const T m = mean(r), s = rstd(r);
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, c0, c1), [&](const int c) {
+        const T d = dout(r, c);
+        dw_part(blk, c) += d * (inp(r, c) - m) * s;
+        db_part(blk, c) += d;
+      });
     }
-    dweight(c) += dw;
-    dbias(c) += db;
   });
+  // Stage 2: each column adds its blocks' partials in block order.
+  add_column_partials<T>("layernorm_backward_params_sum", dweight, dw_part);
+  add_column_partials<T>("layernorm_backward_params_sum", dbias, db_part);
 }
 
 }  // namespace sk

@@ -74,8 +74,8 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   if (a_.B == B && a_.T_ == Tn) return;
   const std::size_t BT = std::size_t(B) * Tn, C = config_.n_embd, NH = config_.n_head;
   const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer;
-  const std::size_t per_block = 16 * BT * C + NH * BT * Tn + 4 * BT;
-  const std::size_t scratch = 9 * BT * C + NH * BT * Tn + BT;
+  const std::size_t per_block = 16 * BT * C + NH * BT + 4 * BT;
+  const std::size_t scratch = 9 * BT * C + NH * BT + BT;
   const std::size_t total = 4 * BT * C + BT * Vp + 3 * BT + L * per_block + scratch;
   a_ = Activations<T>();
   a_.B = B;
@@ -110,7 +110,7 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
     b.residual_3 = take2(BT, C);
     b.fch = take2(BT, 4 * C);
     b.fch_gelu = take2(BT, 4 * C);
-    b.att = take2(NH * BT, Tn);
+    b.att_lse = take1(NH * BT);
     b.ln_1_mean = take1(BT);
     b.ln_1_rstd = take1(BT);
     b.ln_2_mean = take1(BT);
@@ -120,11 +120,15 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   a_.dln = take2(BT, C);
   a_.datty = take2(BT, C);
   a_.dqkv = take2(BT, 3 * C);
-  a_.dpreatt = take2(NH * BT, Tn);
+  a_.att_delta = take1(NH * BT);
   a_.dfch = take2(BT, 4 * C);
   a_.ones = take1(BT);
   if (next != a_.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
   Kokkos::deep_copy(a_.ones, T(1));
+  a_.column_partials = View1<T>(Kokkos::view_alloc("column_partials", Kokkos::WithoutInitializing),
+                                 column_partials_size(int(BT), int(C), 2));
+  a_.token_scratch = Kokkos::View<int*, MemSpace>(Kokkos::view_alloc("token_scratch", Kokkos::WithoutInitializing),
+                                                  encoder_backward_scratch_size(int(Vp), int(BT)));
 }
 
 template <class T>
@@ -144,7 +148,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
     auto& a = a_.h[l];
     layernorm_forward<T>(a.ln_1, a.ln_1_mean, a.ln_1_rstd, x, w.ln_1_w, w.ln_1_b);
     matmul_forward<T>(a.qkv, a.ln_1, w.attn_w, w.attn_b);
-    attention_forward<T>(a.atty, a.att, a.qkv, shape);
+    attention_forward<T>(a.atty, a.att_lse, a.qkv, shape);
     matmul_forward<T>(a_.proj, a.atty, w.attn_proj_w, w.attn_proj_b);
     residual_forward<T>(a.residual_2, x, a_.proj);
     layernorm_forward<T>(a.ln_2, a.ln_2_mean, a.ln_2_rstd, a.residual_2, w.ln_2_w, w.ln_2_b);
@@ -173,13 +177,15 @@ void GPT2<T>::backward(TokenView targets, const GradientsReady& ready) {
   const Tensor1<T> no_bias;
   const auto ones = a_.ones;
   auto dres = a_.dresidual;  // gradient of the residual stream, carried down
+  const Tensor1<T> partials(a_.column_partials.data(), a_.column_partials.extent(0));
 
   // The probabilities become the logits' gradient (in place): mean loss, so dloss = 1/(B*T).
   crossentropy_backward<T>(a_.logits, a_.logits, targets, T(1) / T(B * Tn));
   matmul_backward<T>(a_.dln, g_.wte, no_bias, a_.logits, a_.ln_f, p_.wte, ones);
   Kokkos::deep_copy(dres, T(0));
   const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;
-  layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd);
+  layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd,
+                        partials);
   if (ready) ready(layout_.find("transformer.ln_f.weight").offset);
 
   for (int l = config_.n_layer - 1; l >= 0; --l) {
@@ -191,15 +197,17 @@ void GPT2<T>::backward(TokenView targets, const GradientsReady& ready) {
     matmul_backward<T>(a_.dfch, dw.mlp_proj_w, dw.mlp_proj_b, dres, a.fch_gelu, w.mlp_proj_w, ones);
     gelu_backward<T>(a_.dfch, a.fch, a_.dfch);
     matmul_backward<T>(a_.dln, dw.fc_w, dw.fc_b, a_.dfch, a.ln_2, w.fc_w, ones);
-    layernorm_backward<T>(dres, dw.ln_2_w, dw.ln_2_b, a_.dln, a.residual_2, w.ln_2_w, a.ln_2_mean, a.ln_2_rstd);
+    layernorm_backward<T>(dres, dw.ln_2_w, dw.ln_2_b, a_.dln, a.residual_2, w.ln_2_w, a.ln_2_mean, a.ln_2_rstd,
+                          partials);
     // Attention branch: residual_2 = x + attn_proj(attention(c_attn(ln_1(x))))
     matmul_backward<T>(a_.datty, dw.attn_proj_w, dw.attn_proj_b, dres, a.atty, w.attn_proj_w, ones);
-    attention_backward<T>(a_.dqkv, a_.dpreatt, a_.datty, a.qkv, a.att, shape);
+    attention_backward<T>(a_.dqkv, a_.att_delta, a_.datty, a.qkv, a.atty, a.att_lse, shape);
     matmul_backward<T>(a_.dln, dw.attn_w, dw.attn_b, a_.dqkv, a.ln_1, w.attn_w, ones);
-    layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, a_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd);
+    layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, a_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd, partials);
     if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);
   }
-  encoder_backward<T>(g_.wte, Kokkos::subview(g_.wpe, std::make_pair(0, Tn), Kokkos::ALL), dres, inputs_);
+  encoder_backward<T>(g_.wte, Kokkos::subview(g_.wpe, std::make_pair(0, Tn), Kokkos::ALL), dres, inputs_,
+                      a_.token_scratch);
   if (ready) ready(0);
 }
 

@@ -42,8 +42,9 @@ struct ModelTensors {
 template <class T>
 struct Activations {
   struct Block {
-    Tensor2<T> ln_1, qkv, atty, att, residual_2, ln_2, fch, fch_gelu, residual_3;
+    Tensor2<T> ln_1, qkv, atty, residual_2, ln_2, fch, fch_gelu, residual_3;
     Tensor1<T> ln_1_mean, ln_1_rstd, ln_2_mean, ln_2_rstd;
+    Tensor1<T> att_lse;  // attention's per-row logsumexp [B*NH*T]
   };
   int B = 0, T_ = 0;
   View1<T> buffer;  // one allocation for all of them
@@ -51,8 +52,13 @@ struct Activations {
   Tensor1<T> ln_f_mean, ln_f_rstd, losses;
   std::vector<Block> h;
   // Gradient scratch, reused by every block on the way down.
-  Tensor2<T> dresidual, dln, dqkv, datty, dpreatt, dfch;
+  Tensor2<T> dresidual, dln, dqkv, datty, dfch;
+  Tensor1<T> att_delta;  // attention backward's dout . out per row [B*NH*T]
   Tensor1<T> ones;  // B*T ones, for bias gradients as gemv
+  // Scratch of the deterministic column reductions (kernels/reduction.hpp):
+  // LayerNorm's per-block partial sums, and the encoder's token grouping.
+  View1<T> column_partials;
+  Kokkos::View<int*, MemSpace> token_scratch;
 };
 
 template <class T>

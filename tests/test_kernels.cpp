@@ -5,12 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstddef>
-#include <functional>
 #include <random>
 #include <vector>
 
-#include "kernels/attention.hpp"
+#include "kernel_checks.hpp"
 #include "kernels/crossentropy.hpp"
 #include "kernels/encoder.hpp"
 #include "kernels/gelu.hpp"
@@ -18,129 +16,7 @@
 #include "kernels/matmul.hpp"
 #include "kernels/residual.hpp"
 
-namespace {
-
-using sk::Tensor1;
-using sk::Tensor2;
-using sk::View1;
-
-// Central-difference step. For these O(1) inputs the truncation error
-// (h^2/6 |L'''|) and the rounding error (~1e-16 |L| / h) are both ~1e-10.
-constexpr double kStep = 1e-5;
-// Backward vs finite differences: max |analytic - fd| over all entries of a
-// gradient <= kFdTol * max(1, max |analytic|). About 100x the expected
-// finite-difference error, and orders of magnitude below any wrong term.
-constexpr double kFdTol = 1e-7;
-// Forward vs a host computation of the same formula (rounding only):
-// max |kernel - host| <= kExactTol * max(1, max |host|).
-constexpr double kExactTol = 1e-12;
-// Value written into outputs before a kernel that should overwrite them, so
-// that a kernel adding to (or skipping) an entry is caught.
-constexpr double kGarbage = 123.25;
-
-// A [rows, cols] tensor of doubles: a managed device buffer, unmanaged views
-// over it of the kernels' types, and a host mirror to set and read values.
-struct Buf {
-  int rows, cols;
-  View1<double> mem;
-  View1<double>::HostMirror host;
-
-  Buf(int r, int c)
-      : rows(r), cols(c), mem("buf", std::size_t(r) * c), host(Kokkos::create_mirror_view(mem)) {}
-  int size() const { return rows * cols; }
-  Tensor2<double> t() const { return Tensor2<double>(mem.data(), rows, cols); }
-  Tensor1<double> t1() const { return Tensor1<double>(mem.data(), size()); }  // all entries as one vector
-  double& operator()(int r, int c) const { return host(std::size_t(r) * cols + c); }
-  double& operator[](int i) const { return host(i); }
-  void upload() const { Kokkos::deep_copy(mem, host); }
-  void download() const { Kokkos::deep_copy(host, mem); }
-  // Device values, read back to the host.
-  std::vector<double> values() const {
-    download();
-    return std::vector<double>(host.data(), host.data() + size());
-  }
-};
-
-void fill_normal(const Buf& b, std::mt19937& rng, double mean = 0, double sd = 1) {
-  std::normal_distribution<double> dist(mean, sd);
-  for (int i = 0; i < b.size(); ++i) b[i] = dist(rng);
-  b.upload();
-}
-
-void fill(const Buf& b, double value) {
-  for (int i = 0; i < b.size(); ++i) b[i] = value;
-  b.upload();
-}
-
-// max that keeps a NaN, so that a NaN anywhere fails the check.
-void update_max(double& m, double v) {
-  if (!(v <= m)) m = v;
-}
-
-// Entrywise after - before: what an accumulating (+=) kernel added.
-std::vector<double> added(const Buf& after, const std::vector<double>& before) {
-  std::vector<double> d = after.values();
-  for (std::size_t i = 0; i < d.size(); ++i) d[i] -= before[i];
-  return d;
-}
-
-// L = sum(out * R) with out's device values.
-double sum_product(const Buf& out, const Buf& r) {
-  out.download();
-  double s = 0;
-  for (int i = 0; i < out.size(); ++i) s += out[i] * r[i];
-  return s;
-}
-
-// Checks got against want entrywise with a bound relative to max(1, max |want|).
-void check_close(const char* what, const std::vector<double>& got, const std::vector<double>& want,
-                 double tol) {
-  REQUIRE(got.size() == want.size());
-  double err = 0, scale = 1;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    update_max(err, std::fabs(got[i] - want[i]));
-    update_max(scale, std::fabs(want[i]));
-  }
-  INFO(what << ": max abs error " << err << ", scale " << scale);
-  CHECK(err <= tol * scale);
-}
-
-// Checks grad = dL/dx against central differences in every entry of x.
-// loss() must recompute L from the device values of x (rerunning the forward).
-void check_fd(const char* what, const Buf& x, const std::vector<double>& grad,
-              const std::function<double()>& loss) {
-  REQUIRE(int(grad.size()) == x.size());
-  x.download();
-  double err = 0, scale = 1;
-  for (int i = 0; i < x.size(); ++i) {
-    const double x0 = x[i];
-    x[i] = x0 + kStep;
-    x.upload();
-    const double lp = loss();
-    x[i] = x0 - kStep;
-    x.upload();
-    const double lm = loss();
-    x[i] = x0;
-    const double fd = (lp - lm) / (2 * kStep);
-    update_max(err, std::fabs(grad[i] - fd));
-    update_max(scale, std::fabs(grad[i]));
-  }
-  x.upload();
-  INFO(what << ": max |analytic - fd| " << err << ", scale max(1, max|grad|) " << scale);
-  CHECK(err <= kFdTol * scale);
-}
-
-// Token ids [B, T] on the device from host values in row-major order.
-sk::TokenView make_tokens(int B, int T, const std::vector<int>& ids) {
-  Kokkos::View<int**, Kokkos::LayoutRight, sk::MemSpace> tok("tokens", B, T);
-  auto h = Kokkos::create_mirror_view(tok);
-  for (int b = 0; b < B; ++b)
-    for (int t = 0; t < T; ++t) h(b, t) = ids[std::size_t(b) * T + t];
-  Kokkos::deep_copy(tok, h);
-  return tok;
-}
-
-}  // namespace
+using namespace sk_test;
 
 TEST_CASE("residual_forward adds its inputs", "[kernels]") {
   std::mt19937 rng(1);
@@ -228,8 +104,9 @@ TEST_CASE("layernorm forward matches the host and backward matches finite differ
   fill_normal(dweight, rng);
   fill_normal(dbias, rng);
   const auto dinp0 = dinp.values(), dweight0 = dweight.values(), dbias0 = dbias.values();
+  Buf partials(1, int(sk::column_partials_size(N, C, 2)));
   sk::layernorm_backward<double>(dinp.t(), dweight.t1(), dbias.t1(), R.t(), inp.t(), weight.t1(), mean.t1(),
-                                 rstd.t1());
+                                 rstd.t1(), partials.t1());
   const auto loss = [&] {
     forward();
     return sum_product(out, R);
@@ -286,62 +163,6 @@ TEST_CASE("matmul forward matches a triple loop and backward matches finite diff
     else
       CHECK(dbias.values() == dbias0);  // no bias: its gradient is left alone
   }
-}
-
-TEST_CASE("attention forward matches the host and backward matches finite differences", "[kernels]") {
-  std::mt19937 rng(5);
-  const sk::AttentionShape shape{2, 5, 3, 4};
-  const int B = shape.B, T = shape.T, NH = shape.NH, HS = shape.HS, C = NH * HS;
-  Buf qkv(B * T, 3 * C), att(B * NH * T, T), out(B * T, C), R(B * T, C);
-  fill_normal(qkv, rng);
-  fill_normal(R, rng);
-  fill(att, kGarbage);
-  fill(out, kGarbage);
-  const auto forward = [&] { sk::attention_forward<double>(out.t(), att.t(), qkv.t(), shape); };
-  forward();
-
-  // Causal softmax(q k^T / sqrt(HS)) v per (batch, head), straight from the formula.
-  std::vector<double> want_att(att.size(), 0.0), want_out(out.size(), 0.0);
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < NH; ++h)
-      for (int t = 0; t < T; ++t) {
-        const int row = (b * NH + h) * T + t;
-        std::vector<double> w(t + 1);
-        double sum = 0;
-        for (int t2 = 0; t2 <= t; ++t2) {
-          double dot = 0;
-          for (int i = 0; i < HS; ++i) dot += qkv(b * T + t, h * HS + i) * qkv(b * T + t2, C + h * HS + i);
-          w[t2] = std::exp(dot / std::sqrt(double(HS)));
-          sum += w[t2];
-        }
-        for (int t2 = 0; t2 <= t; ++t2) {
-          want_att[row * T + t2] = w[t2] / sum;
-          for (int i = 0; i < HS; ++i)
-            want_out[(b * T + t) * C + h * HS + i] += w[t2] / sum * qkv(b * T + t2, 2 * C + h * HS + i);
-        }
-      }
-  const auto got_att = att.values();
-  check_close("attention att", got_att, want_att, kExactTol);
-  check_close("attention out", out.values(), want_out, kExactTol);
-  for (int row = 0; row < att.rows; ++row) {
-    const int t = row % T;
-    double sum = 0;
-    for (int t2 = 0; t2 < T; ++t2) {
-      if (t2 > t) CHECK(got_att[row * T + t2] == 0.0);  // causal mask
-      sum += got_att[row * T + t2];
-    }
-    CHECK(std::fabs(sum - 1) <= kExactTol);
-  }
-
-  // dqkv is overwritten (=); dpreatt is scratch.
-  Buf dqkv(B * T, 3 * C), dpreatt(B * NH * T, T);
-  fill(dqkv, kGarbage);
-  fill(dpreatt, kGarbage);
-  sk::attention_backward<double>(dqkv.t(), dpreatt.t(), R.t(), qkv.t(), att.t(), shape);
-  check_fd("attention dqkv", qkv, dqkv.values(), [&] {
-    forward();
-    return sum_product(out, R);
-  });
 }
 
 TEST_CASE("crossentropy forward matches the host and backward matches finite differences", "[kernels]") {
@@ -420,7 +241,8 @@ TEST_CASE("encoder forward adds the embeddings and backward matches finite diffe
   fill_normal(dwte, rng);
   fill_normal(dwpe, rng);
   const auto dwte0 = dwte.values(), dwpe0 = dwpe.values();
-  sk::encoder_backward<double>(dwte.t(), dwpe.t(), R.t(), tokens);
+  Kokkos::View<int*, sk::MemSpace> scratch("scratch", sk::encoder_backward_scratch_size(Vp, B * T));
+  sk::encoder_backward<double>(dwte.t(), dwpe.t(), R.t(), tokens, scratch);
   const auto loss = [&] {
     forward();
     return sum_product(out, R);

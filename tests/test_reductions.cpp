@@ -1,0 +1,330 @@
+// The deterministic column reductions (LayerNorm's and the embeddings'
+// parameter gradients) and GNB label sampling, at awkward sizes: row counts
+// below, at and off the row block, one and odd channel counts, repeated
+// tokens. Reductions are checked against double host sums and for identical
+// bits on a second call; sampling against the serial inverse CDF.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/encoder.hpp"
+#include "kernels/layernorm.hpp"
+#include "kernels/random.hpp"
+#include "kernels/reduction.hpp"
+#include "kernels/sampling.hpp"
+
+namespace {
+
+using sk::MemSpace;
+
+// A device vector of T with a host copy.
+template <class T>
+struct Vec {
+  sk::View1<T> dev;
+  typename sk::View1<T>::HostMirror host;
+  explicit Vec(std::size_t n) : dev("vec", n), host(Kokkos::create_mirror_view(dev)) {}
+  void upload() const { Kokkos::deep_copy(dev, host); }
+  std::vector<T> values() const {
+    Kokkos::deep_copy(host, dev);
+    return std::vector<T>(host.data(), host.data() + host.extent(0));
+  }
+  sk::Tensor1<T> t1() const { return sk::Tensor1<T>(dev.data(), dev.extent(0)); }
+  sk::Tensor2<T> t2(int rows, int cols) const { return sk::Tensor2<T>(dev.data(), rows, cols); }
+};
+
+template <class T>
+Vec<T> random_vec(std::size_t n, std::mt19937& rng, double mean = 0, double sd = 1) {
+  Vec<T> v(n);
+  std::normal_distribution<double> dist(mean, sd);
+  for (std::size_t i = 0; i < n; ++i) v.host(i) = T(dist(rng));
+  v.upload();
+  return v;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// |got - want| <= tol * (sum of |terms|) entrywise, with the bound given per entry.
+void check_sums(const char* what, const std::vector<float>& got, const std::vector<double>& want,
+                const std::vector<double>& magnitude, double tol) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]), bound = tol * (magnitude[i] + 1e-30);
+    if (!(err <= bound)) ++bad;
+    if (err / (magnitude[i] + 1e-30) > worst) worst = err / (magnitude[i] + 1e-30);
+  }
+  INFO(what << ": " << bad << " entries out of tolerance; worst error / sum|terms| = " << worst);
+  CHECK(bad == 0);
+}
+
+sk::TokenView make_tokens(int B, int T, const std::vector<int>& ids) {
+  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> tok("tokens", B, T);
+  auto h = Kokkos::create_mirror_view(tok);
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < T; ++t) h(b, t) = ids[std::size_t(b) * T + t];
+  Kokkos::deep_copy(tok, h);
+  return tok;
+}
+
+}  // namespace
+
+TEST_CASE("layernorm parameter gradients are deterministic column sums at awkward sizes", "[reductions]") {
+  const int rows[] = {1, 5, sk::kRowBlock - 1, sk::kRowBlock, sk::kRowBlock + 1, 3 * sk::kRowBlock + 7};
+  const int cols[] = {1, 7, 768, sk::kColumnTile + 3};
+  std::mt19937 rng(11);
+  for (int N : rows)
+    for (int C : cols) {
+      INFO("N = " << N << ", C = " << C);
+      const auto inp = random_vec<float>(std::size_t(N) * C, rng, 0.3, 1.5);
+      const auto dout = random_vec<float>(std::size_t(N) * C, rng);
+      const auto weight = random_vec<float>(C, rng, 1.0, 0.2);
+      const auto mean = random_vec<float>(N, rng, 0.3, 0.1);
+      auto rstd = random_vec<float>(N, rng);
+      for (int r = 0; r < N; ++r) rstd.host(r) = 0.5f + std::fabs(rstd.host(r));
+      rstd.upload();
+      const auto dweight0 = random_vec<float>(C, rng), dbias0 = random_vec<float>(C, rng);
+      // Garbage in the scratch: stage 1 must overwrite every partial it uses.
+      Vec<float> partials(sk::column_partials_size(N, C, 2));
+      Kokkos::deep_copy(partials.dev, 1e30f);
+
+      auto run = [&](std::vector<float>& dw, std::vector<float>& db) {
+        Vec<float> dinp(std::size_t(N) * C), dweight(C), dbias(C);
+        Kokkos::deep_copy(dweight.dev, dweight0.dev);
+        Kokkos::deep_copy(dbias.dev, dbias0.dev);
+        sk::layernorm_backward<float>(dinp.t2(N, C), dweight.t1(), dbias.t1(), dout.t2(N, C), inp.t2(N, C),
+                                      weight.t1(), mean.t1(), rstd.t1(), partials.t1());
+        dw = dweight.values();
+        db = dbias.values();
+      };
+      std::vector<float> dw, db, dw2, db2;
+      run(dw, db);
+      run(dw2, db2);
+      CHECK(same_bits(dw, dw2));
+      CHECK(same_bits(db, db2));
+
+      std::vector<double> want_w(C), want_b(C), mag_w(C), mag_b(C);
+      for (int c = 0; c < C; ++c) {
+        want_w[c] = dweight0.host(c);
+        want_b[c] = dbias0.host(c);
+        mag_w[c] = std::fabs(want_w[c]);
+        mag_b[c] = std::fabs(want_b[c]);
+        for (int r = 0; r < N; ++r) {
+          const double d = dout.host(std::size_t(r) * C + c);
+          const double term = d * (double(inp.host(std::size_t(r) * C + c)) - mean.host(r)) * rstd.host(r);
+          want_w[c] += term;
+          want_b[c] += d;
+          mag_w[c] += std::fabs(term);
+          mag_b[c] += std::fabs(d);
+        }
+      }
+      // Float sums of up to ~100 terms in blocks: a few units of 2^-24 per
+      // term's magnitude. A missing or doubled row is off by O(1) relative.
+      check_sums("dweight", dw, want_w, mag_w, 1e-5);
+      check_sums("dbias", db, want_b, mag_b, 1e-5);
+    }
+}
+
+TEST_CASE("encoder backward adds each position once, in position order, at awkward sizes", "[reductions]") {
+  struct Shape {
+    int B, T, C, Vp;
+    const char* tokens;  // "random", "same", "distinct"
+  };
+  const Shape shapes[] = {
+      {1, 1, 1, 5, "random"},      {1, 7, 7, 3, "random"},      {2, 5, 7, 11, "same"},
+      {3, 50, 768, 64, "random"},  {4, 33, 7, 50304, "random"}, {2, 40, 1, 97, "same"},
+      {3, 17, 768, 64, "distinct"}, {1, 31, 128, 50304, "distinct"},
+  };
+  std::mt19937 rng(12);
+  for (const auto& s : shapes) {
+    const int N = s.B * s.T;
+    INFO("B = " << s.B << ", T = " << s.T << ", C = " << s.C << ", Vp = " << s.Vp << ", tokens " << s.tokens);
+    std::vector<int> ids(N);
+    for (int p = 0; p < N; ++p) {
+      if (std::string(s.tokens) == "same") ids[p] = s.Vp - 1;
+      else if (std::string(s.tokens) == "distinct") ids[p] = (p * 7) % s.Vp;  // N <= Vp, 7 coprime with both Vp
+      else ids[p] = int(rng() % std::min(s.Vp, 13));  // few tokens: many repeats
+    }
+    const sk::TokenView tokens = make_tokens(s.B, s.T, ids);
+    const auto dout = random_vec<float>(std::size_t(N) * s.C, rng);
+    const auto dwte0 = random_vec<float>(std::size_t(s.Vp) * s.C, rng);
+    const auto dwpe0 = random_vec<float>(std::size_t(s.T) * s.C, rng);
+    Kokkos::View<int*, MemSpace> scratch("scratch", sk::encoder_backward_scratch_size(s.Vp, N));
+    Kokkos::deep_copy(scratch, -7);  // garbage: the kernel must initialise what it uses
+
+    auto run = [&](std::vector<float>& wte, std::vector<float>& wpe) {
+      Vec<float> dwte(dwte0.dev.extent(0)), dwpe(dwpe0.dev.extent(0));
+      Kokkos::deep_copy(dwte.dev, dwte0.dev);
+      Kokkos::deep_copy(dwpe.dev, dwpe0.dev);
+      sk::encoder_backward<float>(dwte.t2(s.Vp, s.C), dwpe.t2(s.T, s.C), dout.t2(N, s.C), tokens, scratch);
+      wte = dwte.values();
+      wpe = dwpe.values();
+    };
+    std::vector<float> wte, wpe, wte2, wpe2;
+    run(wte, wpe);
+    run(wte2, wpe2);
+    CHECK(same_bits(wte, wte2));
+    CHECK(same_bits(wpe, wpe2));
+
+    // The float result of adding the positions one after another in
+    // ascending order (the documented order), and double references.
+    std::vector<float> serial_wte(dwte0.host.data(), dwte0.host.data() + dwte0.host.extent(0));
+    std::vector<float> serial_wpe(dwpe0.host.data(), dwpe0.host.data() + dwpe0.host.extent(0));
+    std::vector<double> want_wte(serial_wte.begin(), serial_wte.end()), want_wpe(serial_wpe.begin(), serial_wpe.end());
+    std::vector<double> mag_wte(want_wte.size()), mag_wpe(want_wpe.size());
+    for (std::size_t i = 0; i < want_wte.size(); ++i) mag_wte[i] = std::fabs(want_wte[i]);
+    for (std::size_t i = 0; i < want_wpe.size(); ++i) mag_wpe[i] = std::fabs(want_wpe[i]);
+    for (int p = 0; p < N; ++p)
+      for (int c = 0; c < s.C; ++c) {
+        const float d = dout.host(std::size_t(p) * s.C + c);
+        const std::size_t e = std::size_t(ids[p]) * s.C + c, w = std::size_t(p % s.T) * s.C + c;
+        serial_wte[e] += d;
+        serial_wpe[w] += d;
+        want_wte[e] += d;
+        want_wpe[w] += d;
+        mag_wte[e] += std::fabs(d);
+        mag_wpe[w] += std::fabs(d);
+      }
+    CHECK(same_bits(wte, serial_wte));  // also: rows of unused tokens keep their bits
+    CHECK(same_bits(wpe, serial_wpe));
+    check_sums("dwte", wte, want_wte, mag_wte, 1e-5);
+    check_sums("dwpe", wpe, want_wpe, mag_wpe, 1e-5);
+  }
+}
+
+namespace {
+
+// Rows of probabilities for sample_labels, [N, Vp], float as in training;
+// padded columns hold a large value that a kernel reading them would notice.
+struct Probs {
+  int N, V, Vp;
+  Vec<float> p;
+  Probs(int n, int v, int vp) : N(n), V(v), Vp(vp), p(std::size_t(n) * vp) {
+    for (std::size_t i = 0; i < p.host.extent(0); ++i) p.host(i) = 1e6f;
+  }
+  float& operator()(int r, int v) const { return p.host(std::size_t(r) * Vp + v); }
+  void normalise_row(int r) const {
+    float sum = 0;
+    for (int v = 0; v < V; ++v) sum += (*this)(r, v);
+    for (int v = 0; v < V; ++v) (*this)(r, v) /= sum;
+  }
+};
+
+// The uniform that sample_labels draws for (key, sequence, t).
+double draw(std::uint64_t key, std::uint64_t sequence, int t) {
+  return sk::uniform01(sk::hash_key(key, sequence, std::uint64_t(t)));
+}
+
+// The serial inverse CDF in double; `margin` receives the distance from u to
+// the nearest CDF value, below which the blocked sums may round either way.
+int serial_label(const Probs& P, int r, double u, double& margin) {
+  double cdf = 0;
+  margin = u;
+  int label = -1;
+  for (int v = 0; v < P.V; ++v) {
+    cdf += P(r, v);
+    margin = std::min(margin, std::fabs(cdf - u));
+    if (label < 0 && u < cdf) label = v;
+  }
+  return label < 0 ? P.V - 1 : label;
+}
+
+std::vector<int> sample(const Probs& P, int B, int T, const std::vector<std::uint64_t>& seqs, std::uint64_t key,
+                        int row0 = 0) {
+  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels("labels", B, T);
+  Kokkos::deep_copy(labels, -1);
+  Kokkos::View<std::uint64_t*, MemSpace> sequences("sequences", B);
+  auto hs = Kokkos::create_mirror_view(sequences);
+  for (int b = 0; b < B; ++b) hs(b) = seqs[b];
+  Kokkos::deep_copy(sequences, hs);
+  const sk::ConstTensor2<float> rows(P.p.dev.data() + std::size_t(row0) * P.Vp, B * T, P.Vp);
+  sk::sample_labels<float>(labels, rows, sequences, P.V, key);
+  auto h = Kokkos::create_mirror_view(labels);
+  Kokkos::deep_copy(h, labels);
+  return std::vector<int>(h.data(), h.data() + std::size_t(B) * T);
+}
+
+}  // namespace
+
+TEST_CASE("sample_labels agrees with the serial inverse CDF", "[reductions][gnb]") {
+  const int B = 3, T = 21, N = B * T;
+  const std::vector<std::uint64_t> seqs = {5, 900, 77};
+  const std::uint64_t key = sk::hash_key(2024, 3);
+  std::mt19937 rng(13);
+  for (const int V : {1, 7, 50257}) {
+    for (const char* kind : {"random", "peaked", "sparse"}) {
+      INFO("V = " << V << ", " << kind << " rows");
+      Probs P(N, V, V + 47);
+      std::uniform_real_distribution<float> unif(0.f, 1.f);
+      for (int r = 0; r < N; ++r) {
+        for (int v = 0; v < V; ++v) P(r, v) = unif(rng);
+        if (std::string(kind) == "peaked") {  // most mass on one entry, a softmax's typical shape
+          const int top = int(rng() % V);
+          for (int v = 0; v < V; ++v) P(r, v) *= 1e-6f;
+          P(r, top) = 1;
+        } else if (std::string(kind) == "sparse") {  // zeros, whole zero chunks, zero tail
+          for (int v = 0; v < V; ++v)
+            if (v % 3 == 1 || (v / sk::kSampleChunk) % 4 == 2 || v >= V - V / 5) P(r, v) = 0;
+          if (P(r, 0) == 0) P(r, 0) = 1;
+        }
+        P.normalise_row(r);
+      }
+      P.p.upload();
+      const auto labels = sample(P, B, T, seqs, key);
+      CHECK(labels == sample(P, B, T, seqs, key));  // a second call: the same labels
+      int compared = 0, differ = 0;
+      for (int r = 0; r < N; ++r) {
+        const double u = draw(key, seqs[r / T], r % T);
+        double margin = 0;
+        const int want = serial_label(P, r, u, margin);
+        REQUIRE(labels[r] >= 0);
+        REQUIRE(labels[r] < V);
+        CHECK(P(r, labels[r]) > 0);
+        if (margin < 1e-9) continue;  // within rounding of a CDF boundary: either label is right
+        ++compared;
+        if (labels[r] != want) {
+          ++differ;
+          UNSCOPED_INFO("row " << r << ": u " << u << ", label " << labels[r] << ", serial " << want);
+        }
+      }
+      CHECK(differ == 0);
+      CHECK(compared >= N - 2);  // the cases are unambiguous, so the check has teeth
+    }
+  }
+}
+
+TEST_CASE("sample_labels does not depend on micro-batching and keeps to entries with mass", "[reductions][gnb]") {
+  const int V = 50257, T = 9;
+  std::mt19937 rng(14);
+  Probs P(4 * T, V, V);
+  std::uniform_real_distribution<float> unif(0.f, 1.f);
+  for (int r = 0; r < 4 * T; ++r) {
+    for (int v = 0; v < V; ++v) P(r, v) = unif(rng);
+    P.normalise_row(r);
+  }
+  P.p.upload();
+  const std::uint64_t key = 99;
+  const auto whole = sample(P, 4, T, {10, 11, 12, 13}, key);
+  auto first = sample(P, 2, T, {10, 11}, key, 0);
+  const auto second = sample(P, 2, T, {12, 13}, key, 2 * T);
+  first.insert(first.end(), second.begin(), second.end());
+  CHECK(whole == first);
+  // Another key draws other labels.
+  CHECK(sample(P, 4, T, {10, 11, 12, 13}, key + 1) != whole);
+
+  // Rows whose mass falls short of u (rounding, exaggerated here): the label
+  // is the last entry with mass, not a zero-probability entry.
+  Probs Q(T, V, V);
+  for (int r = 0; r < T; ++r)
+    for (int v = 0; v < V; ++v) Q(r, v) = v < 1000 ? 1e-6f : 0.f;  // total 1e-3
+  Q.p.upload();
+  for (int label : sample(Q, 1, T, {3}, key)) CHECK(label == 999);
+}
