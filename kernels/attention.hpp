@@ -255,25 +255,27 @@ void attention_forward(Tensor2<T> out, Tensor1<T> lse, ConstTensor2<T> qkv, Atte
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nq), [&](const int r) {
         T* KOKKOS_RESTRICT p = sc + r * kK;
         const int lim = q0 + r - k0 + 1 < nk ? q0 + r - k0 + 1 : nk;  // causal: keys k0 .. q0+r
+        // Every vector lane reads the old max before one lane overwrites it below.
+        const T m_old = mx[r];
         T m_tile = 0;
         Kokkos::parallel_reduce(Kokkos::ThreadVectorRange(team, lim), [&](const int c, T& m) {
           const T x = p[c] * scale;
           if (x > m) m = x;
         }, Kokkos::Max<T>(m_tile));
-        if (!(m_tile > mx[r])) m_tile = mx[r];  // the running max (also when lim <= 0)
+        const T m_new = m_tile > m_old ? m_tile : m_old;  // the running max (also when lim <= 0)
         T tile_sum = 0;
         Kokkos::parallel_reduce(Kokkos::ThreadVectorRange(team, kK), [&](const int c, T& acc) {
-          const T e = c < lim ? kmath::exp(p[c] * scale - m_tile) : T(0);
+          const T e = c < lim ? kmath::exp(p[c] * scale - m_new) : T(0);
           p[c] = e;
           acc += e;
         }, tile_sum);
         if (lim > 0) {
-          const T alpha = kmath::exp(mx[r] - m_tile);
+          const T alpha = kmath::exp(m_old - m_new);
           T* KOKKOS_RESTRICT orow = o + std::size_t(r) * C;
           Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, HS), [&](const int i) { orow[i] *= alpha; });
           Kokkos::single(Kokkos::PerThread(team), [&]() {
             sum[r] = sum[r] * alpha + tile_sum;
-            mx[r] = m_tile;
+            mx[r] = m_new;
           });
         }
       });
