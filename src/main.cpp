@@ -5,6 +5,11 @@
 #include <string>
 
 #include <Kokkos_Core.hpp>
+#if defined(KOKKOS_ENABLE_CUDA)
+#include <cuda_runtime_api.h>
+#elif defined(KOKKOS_ENABLE_HIP)
+#include <hip/hip_runtime_api.h>
+#endif
 
 #include "commands.hpp"
 #include "error.hpp"
@@ -33,6 +38,25 @@ void print_help() {
             "Kokkos options (--kokkos-...) are accepted by every command.");
 }
 
+// A GPU build needs a visible GPU; without one, Kokkos::initialize would abort.
+// Returns the reason there is none, or "" when there is one (or on CPU builds).
+std::string missing_gpu() {
+  int n = 0;
+#if defined(KOKKOS_ENABLE_CUDA)
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess || n == 0)
+    return std::string("this build runs on CUDA, but no CUDA device is visible (cudaGetDeviceCount: ") +
+           (err != cudaSuccess ? cudaGetErrorString(err) : "0 devices") + ")";
+#elif defined(KOKKOS_ENABLE_HIP)
+  const hipError_t err = hipGetDeviceCount(&n);
+  if (err != hipSuccess || n == 0)
+    return std::string("this build runs on HIP, but no HIP device is visible (hipGetDeviceCount: ") +
+           (err != hipSuccess ? hipGetErrorString(err) : "0 devices") + ")";
+#endif
+  (void)n;
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,6 +65,12 @@ int main(int argc, char** argv) {
   const std::string who = mpi.size() > 1 ? "rank " + std::to_string(mpi.rank()) + ": " : "";
   int status = 0;
   bool failed = false;  // by an exception: the other ranks may be waiting in a collective
+  const std::string no_gpu = missing_gpu();
+  if (!no_gpu.empty()) {
+    std::fprintf(stderr, "sophia-kokkos: %serror: %s\n", who.c_str(), no_gpu.c_str());
+    if (mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
   // Kokkos strips its own --kokkos-* arguments from argv.
   Kokkos::initialize(argc, argv);
   try {
