@@ -75,7 +75,7 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   const std::size_t BT = std::size_t(B) * Tn, C = config_.n_embd, NH = config_.n_head;
   const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer;
   const std::size_t per_block = 16 * BT * C + NH * BT + 4 * BT;
-  const std::size_t scratch = 9 * BT * C + NH * BT + BT;
+  const std::size_t scratch = 9 * BT * C + BT;
   const std::size_t total = 4 * BT * C + BT * Vp + 3 * BT + L * per_block + scratch;
   a_ = Activations<T>();
   a_.B = B;
@@ -120,7 +120,6 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   a_.dln = take2(BT, C);
   a_.datty = take2(BT, C);
   a_.dqkv = take2(BT, 3 * C);
-  a_.att_delta = take1(NH * BT);
   a_.dfch = take2(BT, 4 * C);
   a_.ones = take1(BT);
   if (next != a_.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
@@ -129,6 +128,9 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
                                  column_partials_size(int(BT), int(C), 2));
   a_.token_scratch = Kokkos::View<int*, MemSpace>(Kokkos::view_alloc("token_scratch", Kokkos::WithoutInitializing),
                                                   encoder_backward_scratch_size(int(Vp), int(BT)));
+  const AttentionShape shape{B, Tn, int(NH), int(C / NH)};
+  a_.attention_scratch =
+      View1<T>(Kokkos::view_alloc("attention_scratch", Kokkos::WithoutInitializing), attention_scratch_size(shape));
 }
 
 template <class T>
@@ -139,6 +141,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   inputs_ = inputs;
   targets_ = targets;
   const AttentionShape shape{B, Tn, NH, C / NH};
+  const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
   const Tensor1<T> no_bias;
 
   encoder_forward<T>(a_.encoded, inputs, p_.wte, Kokkos::subview(p_.wpe, std::make_pair(0, Tn), Kokkos::ALL));
@@ -148,7 +151,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
     auto& a = a_.h[l];
     layernorm_forward<T>(a.ln_1, a.ln_1_mean, a.ln_1_rstd, x, w.ln_1_w, w.ln_1_b);
     matmul_forward<T>(a.qkv, a.ln_1, w.attn_w, w.attn_b);
-    attention_forward<T>(a.atty, a.att_lse, a.qkv, shape);
+    attention_forward<T>(a.atty, a.att_lse, att_scratch, a.qkv, shape);
     matmul_forward<T>(a_.proj, a.atty, w.attn_proj_w, w.attn_proj_b);
     residual_forward<T>(a.residual_2, x, a_.proj);
     layernorm_forward<T>(a.ln_2, a.ln_2_mean, a.ln_2_rstd, a.residual_2, w.ln_2_w, w.ln_2_b);
@@ -174,6 +177,7 @@ void GPT2<T>::backward(TokenView targets, const GradientsReady& ready) {
   const int B = a_.B, Tn = a_.T_;
   const int C = config_.n_embd, NH = config_.n_head;
   const AttentionShape shape{B, Tn, NH, C / NH};
+  const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
   const Tensor1<T> no_bias;
   const auto ones = a_.ones;
   auto dres = a_.dresidual;  // gradient of the residual stream, carried down
@@ -201,7 +205,7 @@ void GPT2<T>::backward(TokenView targets, const GradientsReady& ready) {
                           partials);
     // Attention branch: residual_2 = x + attn_proj(attention(c_attn(ln_1(x))))
     matmul_backward<T>(a_.datty, dw.attn_proj_w, dw.attn_proj_b, dres, a.atty, w.attn_proj_w, ones);
-    attention_backward<T>(a_.dqkv, a_.att_delta, a_.datty, a.qkv, a.atty, a.att_lse, shape);
+    attention_backward<T>(a_.dqkv, att_scratch, a_.datty, a.qkv, a.atty, a.att_lse, shape);
     matmul_backward<T>(a_.dln, dw.attn_w, dw.attn_b, a_.dqkv, a.ln_1, w.attn_w, ones);
     layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, a_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd, partials);
     if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);

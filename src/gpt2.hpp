@@ -53,12 +53,12 @@ struct Activations {
   std::vector<Block> h;
   // Gradient scratch, reused by every block on the way down.
   Tensor2<T> dresidual, dln, dqkv, datty, dfch;
-  Tensor1<T> att_delta;  // attention backward's dout . out per row [B*NH*T]
   Tensor1<T> ones;  // B*T ones, for bias gradients as gemv
   // Scratch of the deterministic column reductions (kernels/reduction.hpp):
   // LayerNorm's per-block partial sums, and the encoder's token grouping.
   View1<T> column_partials;
   Kokkos::View<int*, MemSpace> token_scratch;
+  View1<T> attention_scratch;  // attention's own (kernels/attention.hpp): O(T) or O(B*NH*T)
 };
 
 template <class T>

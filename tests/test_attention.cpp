@@ -1,10 +1,11 @@
-// Tests of the tiled attention kernels (kernels/attention.hpp) at awkward
-// sizes: T = 1, 7, 63, 64, 65 and 1024 (around and across the 64-row tiles
-// of the CPU backends and the 32-row tiles of GPUs), head sizes 16, 48, 64
-// and 80, several batches and heads. The forward is checked against a host
-// computation in double straight from the formula, the backward against the
-// analytic gradient computed on the host and against central finite
-// differences of L = sum(out * R).
+// Tests of both attention implementations (kernels/attention.hpp: the tiled
+// team kernels of GPUs and the blocks of BLAS products of CPUs) at awkward
+// sizes: T = 1, 7, 63, 64, 65, 129 and 1024 (around and across the 64-row
+// tiles of host teams, the 32-row tiles of GPUs and the 128-row blocks),
+// head sizes 16, 48, 64 and 80, several batches and heads. The forward is
+// checked against a host computation in double straight from the formula,
+// the backward against the analytic gradient computed on the host and
+// against central finite differences of L = sum(out * R).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -78,6 +79,34 @@ Reference reference(const Buf& qkv, const Buf& R, sk::AttentionShape s) {
 // roundings per term of sums over up to T terms, in double.
 constexpr double kGradTol = 1e-11;
 
+// Both implementations of the attention contract run on the host: the tiled
+// team kernels (the GPU path) and the blocks of BLAS products (the CPU path).
+enum class Impl { tiled, blocked };
+constexpr Impl kImpls[] = {Impl::tiled, Impl::blocked};
+const char* name(Impl impl) { return impl == Impl::tiled ? "tiled" : "blocked"; }
+
+std::size_t scratch_size(Impl impl, sk::AttentionShape s) {
+  return impl == Impl::tiled ? std::size_t(s.B) * s.NH * s.T : sk::attention_blocked_scratch_size(s);
+}
+
+template <class T>
+void forward(Impl impl, sk::Tensor2<T> out, sk::Tensor1<T> lse, sk::Tensor1<T> scratch, sk::ConstTensor2<T> qkv,
+             sk::AttentionShape s) {
+  if (impl == Impl::tiled)
+    sk::attention_forward_tiled<T>(out, lse, qkv, s);
+  else
+    sk::attention_forward_blocked<T>(out, lse, scratch, qkv, s);
+}
+
+template <class T>
+void backward(Impl impl, sk::Tensor2<T> dqkv, sk::Tensor1<T> scratch, sk::ConstTensor2<T> dout,
+              sk::ConstTensor2<T> qkv, sk::ConstTensor2<T> out, sk::ConstTensor1<T> lse, sk::AttentionShape s) {
+  if (impl == Impl::tiled)
+    sk::attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s);
+  else
+    sk::attention_backward_blocked<T>(dqkv, scratch, dout, qkv, out, lse, s);
+}
+
 // Entries of qkv [B*T, 3C] for a sampled finite-difference check: every
 // column of q, k and v in the rows at both ends of the sequence and on both
 // sides of each tile boundary, and `extra` random others.
@@ -98,8 +127,8 @@ std::vector<int> sample_entries(sk::AttentionShape s, std::mt19937& rng, int ext
 // fd: "all" checks every entry of dqkv by finite differences, "sample" some,
 // "none" only compares with the host gradient.
 enum class Fd { all, sample, none };
-void check_attention(sk::AttentionShape s, Fd fd, unsigned seed) {
-  INFO("B=" << s.B << " T=" << s.T << " NH=" << s.NH << " HS=" << s.HS);
+void check_attention(Impl impl, sk::AttentionShape s, Fd fd, unsigned seed) {
+  INFO(name(impl) << " B=" << s.B << " T=" << s.T << " NH=" << s.NH << " HS=" << s.HS);
   std::mt19937 rng(seed);
   const int B = s.B, T = s.T, NH = s.NH, C = NH * s.HS;
   Buf qkv(B * T, 3 * C), out(B * T, C), lse(1, B * NH * T), R(B * T, C);
@@ -107,22 +136,24 @@ void check_attention(sk::AttentionShape s, Fd fd, unsigned seed) {
   fill_normal(R, rng);
   fill(out, kGarbage);  // overwritten
   fill(lse, kGarbage);
-  const auto forward = [&] { sk::attention_forward<double>(out.t(), lse.t1(), qkv.t(), s); };
-  forward();
+  Buf scratch(1, int(scratch_size(impl, s)));
+  fill(scratch, kGarbage);
+  const auto run_forward = [&] { forward<double>(impl, out.t(), lse.t1(), scratch.t1(), qkv.t(), s); };
+  run_forward();
   const Reference ref = reference(qkv, R, s);
   check_close("attention out", out.values(), ref.out, kExactTol);
   check_close("attention lse", lse.values(), ref.lse, kExactTol);
 
-  // dqkv is overwritten (=); delta is scratch.
-  Buf dqkv(B * T, 3 * C), delta(1, B * NH * T);
+  // dqkv is overwritten (=).
+  Buf dqkv(B * T, 3 * C);
   fill(dqkv, kGarbage);
-  fill(delta, kGarbage);
-  sk::attention_backward<double>(dqkv.t(), delta.t1(), R.t(), qkv.t(), out.t(), lse.t1(), s);
+  fill(scratch, kGarbage);
+  backward<double>(impl, dqkv.t(), scratch.t1(), R.t(), qkv.t(), out.t(), lse.t1(), s);
   const auto grad = dqkv.values();
   check_close("attention dqkv vs host", grad, ref.dqkv, kGradTol);
 
   const auto loss = [&] {
-    forward();
+    run_forward();
     return sum_product(out, R);
   };
   if (fd == Fd::all) check_fd("attention dqkv", qkv, grad, loss);
@@ -133,23 +164,32 @@ void check_attention(sk::AttentionShape s, Fd fd, unsigned seed) {
 
 TEST_CASE("attention forward and backward at short sequences match the host and finite differences",
           "[kernels][attention]") {
-  check_attention({2, 5, 3, 4}, Fd::all, 5);   // head size below any register block
-  check_attention({2, 10, 3, 10}, Fd::all, 6);  // the PyTorch reference model's heads
-  unsigned seed = 10;
-  for (const int HS : {16, 48, 64, 80})
-    for (const int T : {1, 7}) check_attention({2, T, 2, HS}, Fd::all, seed++);
+  for (const Impl impl : kImpls) {
+    check_attention(impl, {2, 5, 3, 4}, Fd::all, 5);   // head size below any register block
+    check_attention(impl, {2, 10, 3, 10}, Fd::all, 6);  // the PyTorch reference model's heads
+    unsigned seed = 10;
+    for (const int HS : {16, 48, 64, 80})
+      for (const int T : {1, 7}) check_attention(impl, {2, T, 2, HS}, Fd::all, seed++);
+  }
 }
 
+// Tiles of 64 rows and keys (32 on GPUs) in the tiled kernels, blocks of 128
+// query rows in the blocked ones.
 TEST_CASE("attention forward and backward across tile boundaries match the host and finite differences",
           "[kernels][attention]") {
-  unsigned seed = 20;
-  for (const int T : {63, 64, 65})
-    for (const int HS : {16, 48, 64, 80}) check_attention({2, T, 2, HS}, HS == 64 || HS == 80 ? Fd::sample : Fd::none, seed++);
+  for (const Impl impl : kImpls) {
+    unsigned seed = 20;
+    for (const int T : {63, 64, 65, 129})
+      for (const int HS : {16, 48, 64, 80})
+        check_attention(impl, {2, T, 2, HS}, HS == 64 || HS == 80 ? Fd::sample : Fd::none, seed++);
+  }
 }
 
 TEST_CASE("attention at T=1024 matches the host", "[kernels][attention]") {
-  check_attention({1, 1024, 2, 64}, Fd::none, 30);
-  check_attention({1, 1024, 1, 80}, Fd::none, 31);
+  for (const Impl impl : kImpls) {
+    check_attention(impl, {1, 1024, 2, 64}, Fd::none, 30);
+    check_attention(impl, {1, 1024, 1, 80}, Fd::none, 31);
+  }
 }
 
 // Float, as the model runs it, with scores large enough (|s| up to ~150) that
@@ -173,7 +213,7 @@ TEST_CASE("attention in float at T=1024 with large scores matches the double hos
   REQUIRE(smax > 100);  // exp(s) of float would overflow without the running max
 
   sk::View1<float> fqkv("qkv", qkv.size()), fR("R", R.size()), fout("out", std::size_t(B) * T * C),
-      flse("lse", std::size_t(B) * NH * T), fd("dqkv", qkv.size()), fdelta("delta", std::size_t(B) * NH * T);
+      flse("lse", std::size_t(B) * NH * T), fd("dqkv", qkv.size());
   auto h = Kokkos::create_mirror_view(fqkv);
   for (int i = 0; i < qkv.size(); ++i) h(i) = float(qkv[i]);
   Kokkos::deep_copy(fqkv, h);
@@ -182,39 +222,49 @@ TEST_CASE("attention in float at T=1024 with large scores matches the double hos
   Kokkos::deep_copy(fR, hr);
   const sk::Tensor2<float> tqkv(fqkv.data(), B * T, 3 * C), tR(fR.data(), B * T, C), tout(fout.data(), B * T, C),
       tdqkv(fd.data(), B * T, 3 * C);
-  sk::attention_forward<float>(tout, flse, tqkv, s);
-  sk::attention_backward<float>(tdqkv, fdelta, tR, tqkv, tout, flse, s);
   const auto to_vector = [](const sk::View1<float>& v) {
     auto m = Kokkos::create_mirror_view(v);
     Kokkos::deep_copy(m, v);
     return std::vector<double>(m.data(), m.data() + m.size());
   };
-  // Float: scores of ~150 carry ~1e-5 absolute error into the exponents.
-  check_close("float attention out", to_vector(fout), ref.out, 1e-4);
-  check_close("float attention lse", to_vector(flse), ref.lse, 1e-6);
-  check_close("float attention dqkv", to_vector(fd), ref.dqkv, 1e-3);
+  for (const Impl impl : kImpls) {
+    INFO(name(impl));
+    sk::View1<float> fscratch("scratch", scratch_size(impl, s));
+    const sk::Tensor1<float> tscratch(fscratch.data(), fscratch.size());
+    forward<float>(impl, tout, flse, tscratch, tqkv, s);
+    backward<float>(impl, tdqkv, tscratch, tR, tqkv, tout, flse, s);
+    // Float: scores of ~150 carry ~1e-5 absolute error into the exponents.
+    check_close("float attention out", to_vector(fout), ref.out, 1e-4);
+    check_close("float attention lse", to_vector(flse), ref.lse, 1e-6);
+    check_close("float attention dqkv", to_vector(fd), ref.dqkv, 1e-3);
+  }
 }
 
 TEST_CASE("attention gives the same bits on every run", "[kernels][attention]") {
   const sk::AttentionShape s{2, 130, 3, 48};
   const int B = s.B, T = s.T, NH = s.NH, C = NH * s.HS;
   std::mt19937 rng(50);
-  Buf qkv(B * T, 3 * C), R(B * T, C), out(B * T, C), lse(1, B * NH * T), dqkv(B * T, 3 * C), delta(1, B * NH * T);
+  Buf qkv(B * T, 3 * C), R(B * T, C), out(B * T, C), lse(1, B * NH * T), dqkv(B * T, 3 * C);
   fill_normal(qkv, rng);
   fill_normal(R, rng);
-  std::vector<double> first_out, first_grad;
-  for (int run = 0; run < 3; ++run) {
-    fill(out, kGarbage);
-    fill(dqkv, kGarbage);
-    sk::attention_forward<double>(out.t(), lse.t1(), qkv.t(), s);
-    sk::attention_backward<double>(dqkv.t(), delta.t1(), R.t(), qkv.t(), out.t(), lse.t1(), s);
-    const auto o = out.values(), g = dqkv.values();
-    if (run == 0) {
-      first_out = o;
-      first_grad = g;
-    } else {
-      CHECK(std::memcmp(o.data(), first_out.data(), o.size() * sizeof(double)) == 0);
-      CHECK(std::memcmp(g.data(), first_grad.data(), g.size() * sizeof(double)) == 0);
+  for (const Impl impl : kImpls) {
+    INFO(name(impl));
+    Buf scratch(1, int(scratch_size(impl, s)));
+    std::vector<double> first_out, first_grad;
+    for (int run = 0; run < 3; ++run) {
+      fill(out, kGarbage);
+      fill(dqkv, kGarbage);
+      fill(scratch, kGarbage + run);  // what scratch held before must not matter
+      forward<double>(impl, out.t(), lse.t1(), scratch.t1(), qkv.t(), s);
+      backward<double>(impl, dqkv.t(), scratch.t1(), R.t(), qkv.t(), out.t(), lse.t1(), s);
+      const auto o = out.values(), g = dqkv.values();
+      if (run == 0) {
+        first_out = o;
+        first_grad = g;
+      } else {
+        CHECK(std::memcmp(o.data(), first_out.data(), o.size() * sizeof(double)) == 0);
+        CHECK(std::memcmp(g.data(), first_grad.data(), g.size() * sizeof(double)) == 0);
+      }
     }
   }
 }
