@@ -165,10 +165,22 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   matmul_forward<T>(a_.logits, a_.ln_f, p_.wte, no_bias);
   crossentropy_forward<T>(a_.losses, a_.logits, a_.logits, targets, config_.vocab_size);
 
-  T sum = 0;
+  // The mean in a fixed order, blocks of kRowBlock rows and then the blocks in
+  // turn, so that it has the same bits at every thread count (a plain
+  // parallel_reduce adds in an order that depends on the threads).
   const auto losses = a_.losses;
-  Kokkos::parallel_reduce("mean_loss", RangePolicy(0, losses.extent(0)),
-                          KOKKOS_LAMBDA(const int i, T& acc) { acc += losses(i); }, sum);
+  const int n = int(losses.extent(0)), blocks = row_blocks(n);
+  T* partial = a_.column_partials.data();  // free during the forward
+  Kokkos::parallel_for("mean_loss_blocks", RangePolicy(0, blocks), KOKKOS_LAMBDA(const int b) {
+    const int end = (b + 1) * kRowBlock < n ? (b + 1) * kRowBlock : n;
+    T s = 0;
+    for (int i = b * kRowBlock; i < end; ++i) s += losses(i);
+    partial[b] = s;
+  });
+  T sum = 0;
+  Kokkos::parallel_reduce("mean_loss", RangePolicy(0, 1), KOKKOS_LAMBDA(const int, T& acc) {
+    for (int b = 0; b < blocks; ++b) acc += partial[b];
+  }, sum);
   return sum / T(B * Tn);
 }
 
