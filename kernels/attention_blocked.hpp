@@ -15,6 +15,7 @@
 #include <KokkosBlas3_gemm.hpp>
 
 #include "attention_shape.hpp"
+#include "fast_math.hpp"
 
 namespace sk {
 namespace attention_blocked_detail {
@@ -54,11 +55,13 @@ template <class T>
 void gather_qkv(const HeadBuffers<T>& hb, ConstTensor2<T> qkv, AttentionShape sh, int b, int h) {
   const int Tn = sh.T, HS = sh.HS, C = sh.NH * HS;
   T *q = hb.q, *k = hb.k, *v = hb.v;
-  Kokkos::parallel_for("attention_gather", Range2D({0, 0}, {Tn, HS}), KOKKOS_LAMBDA(const int t, const int i) {
-    const int row = b * Tn + t, col = h * HS + i;
-    q[t * HS + i] = qkv(row, col);
-    k[t * HS + i] = qkv(row, C + col);
-    v[t * HS + i] = qkv(row, 2 * C + col);
+  Kokkos::parallel_for("attention_gather", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+    const T* row = &qkv(b * Tn + t, h * HS);
+    for (int i = 0; i < HS; ++i) {
+      q[t * HS + i] = row[i];
+      k[t * HS + i] = row[C + i];
+      v[t * HS + i] = row[2 * C + i];
+    }
   });
 }
 
@@ -93,7 +96,7 @@ void attention_forward_blocked(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
           T m = p[0] * scale;
           for (int c = 1; c < n; ++c) m = p[c] * scale > m ? p[c] * scale : m;
           T sum = 0;
-          for (int c = 0; c < n; ++c) sum += (p[c] = kmath::exp(p[c] * scale - m));
+          for (int c = 0; c < n; ++c) sum += (p[c] = fast_exp(p[c] * scale - m));
           const T inv = T(1) / sum;
           for (int c = 0; c < nk; ++c) p[c] = c < n ? p[c] * inv : T(0);
           lse_h[q0 + r] = m + kmath::log(sum);
@@ -101,8 +104,9 @@ void attention_forward_blocked(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
         product("N", "N", s, rows(hb.v, 0, nk, HS), T(0), rows(hb.g, q0, nq, HS));
       }
       const T* o = hb.g;
-      Kokkos::parallel_for("attention_scatter", Range2D({0, 0}, {Tn, HS}), KOKKOS_LAMBDA(const int t, const int i) {
-        out(b * Tn + t, h * HS + i) = o[t * HS + i];
+      Kokkos::parallel_for("attention_scatter", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+        T* row = &out(b * Tn + t, h * HS);
+        for (int i = 0; i < HS; ++i) row[i] = o[t * HS + i];
       });
     }
 }
@@ -144,7 +148,7 @@ void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
           const int n = q0 + r + 1;
           const T l = lse_h[q0 + r], d = delta[q0 + r];
           for (int c = 0; c < nk; ++c) {
-            const T e = c < n ? kmath::exp(p(r, c) * scale - l) : T(0);
+            const T e = c < n ? fast_exp(p(r, c) * scale - l) : T(0);
             p(r, c) = e;
             ds(r, c) = e * (ds(r, c) - d) * scale;
           }
@@ -156,13 +160,14 @@ void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
         product("N", "N", ds, rows(hb.k, 0, nk, HS), T(0), rows(hb.dq, q0, nq, HS));
       }
       const T *dq = hb.dq, *dk = hb.dk, *dv = hb.dv;
-      Kokkos::parallel_for("attention_backward_scatter", Range2D({0, 0}, {Tn, HS}),
-                           KOKKOS_LAMBDA(const int t, const int i) {
-                             const int row = b * Tn + t, col = h * HS + i;
-                             dqkv(row, col) = dq[t * HS + i];
-                             dqkv(row, C + col) = dk[t * HS + i];
-                             dqkv(row, 2 * C + col) = dv[t * HS + i];
-                           });
+      Kokkos::parallel_for("attention_backward_scatter", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+        T* row = &dqkv(b * Tn + t, h * HS);
+        for (int i = 0; i < HS; ++i) {
+          row[i] = dq[t * HS + i];
+          row[C + i] = dk[t * HS + i];
+          row[2 * C + i] = dv[t * HS + i];
+        }
+      });
     }
 }
 

@@ -3,10 +3,9 @@
 // (decay applies to matmul weights and embeddings, not to biases or LayerNorm).
 // Each coordinate is independent, so every kernel is a plain parallel_for.
 #pragma once
-#include <KokkosBlas1_dot.hpp>
-#include <KokkosBlas1_nrm1.hpp>
 #include <cmath>
 
+#include "reduction.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -78,17 +77,15 @@ void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, T ghat_s
 }
 
 // sum(x^2) and sum(|x|) over a buffer (gradient-norm clipping, Hessian
-// diagnostics), through BLAS: a plain reduction into one accumulator runs at
-// the latency of its additions, several times slower than BLAS's vectorised,
-// threaded dot and asum on CPUs.
+// diagnostics), in a fixed order (kernels/reduction.hpp).
 template <class T>
 double sum_of_squares(ConstTensor1<T> x) {
-  return double(KokkosBlas::dot(x, x));
+  return blocked_sum<T>("sum_of_squares", x, KOKKOS_LAMBDA(T v) { return v * v; });
 }
 
 template <class T>
 double sum_of_abs(ConstTensor1<T> x) {
-  return double(KokkosBlas::nrm1(x));
+  return blocked_sum<T>("sum_of_abs", x, KOKKOS_LAMBDA(T v) { return kmath::fabs(v); });
 }
 
 }  // namespace sk

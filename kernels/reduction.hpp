@@ -7,6 +7,7 @@
 // bit-exact restarts rely on.
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "views.hpp"
 
@@ -30,6 +31,57 @@ inline std::size_t column_partials_size(int rows, int cols, int sums = 1) {
 // ThreadVectorRange: a warp's worth on GPUs, so that lanes read consecutive
 // addresses; 1 on CPUs, where each thread runs its inner loop itself.
 inline int vector_lanes() { return Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible ? 1 : 32; }
+
+// Columns per lane group of row loops. A team thread walks whole groups and
+// keeps kLanes partial results, one per column of a group: CPU compilers turn
+// a group into vector instructions, and the order of the additions is fixed by
+// the team size alone, never by the backend's thread count.
+constexpr int kLanes = 16;
+
+// f(v, j) for the columns v in [0, n) of a row that this team thread owns:
+// whole groups of kLanes columns, j being v's place in its group, then the
+// columns after the last whole group (thread 0, j = 0).
+template <class F>
+KOKKOS_INLINE_FUNCTION void for_lane_groups(const Member& team, int n, F f) {
+  const int groups = n / kLanes;
+  for (int g = team.team_rank(); g < groups; g += team.team_size())
+    for (int j = 0; j < kLanes; ++j) f(g * kLanes + j, j);
+  if (team.team_rank() == 0)
+    for (int v = groups * kLanes; v < n; ++v) f(v, 0);
+}
+
+// Elements per block of blocked_sum.
+constexpr int kSumBlock = 8192;
+
+// The sum over a buffer of f(x[i]) in a fixed order: a team per block of
+// kSumBlock elements adds them in float lanes (for_lane_groups), the lanes and
+// threads are added into the block's sum in double, and the block sums are
+// added in block order. For the gradient norm and the Hessian's diagnostics:
+// one pass at memory speed (a single running sum is bound by the latency of
+// its additions instead), and the same bits at every thread count.
+template <class T, class F>
+double blocked_sum(const char* label, ConstTensor1<T> x, F f) {
+  const long n = long(x.extent(0));
+  const int blocks = int((n + kSumBlock - 1) / kSumBlock);
+  const View1<double> partials(Kokkos::view_alloc(std::string(label), Kokkos::WithoutInitializing), std::size_t(blocks));
+  Kokkos::parallel_for(label, TeamPolicy(blocks, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+    const long lo = long(team.league_rank()) * kSumBlock;
+    const T* block = x.data() + lo;
+    T lane[kLanes];
+    for (int j = 0; j < kLanes; ++j) lane[j] = 0;
+    for_lane_groups(team, n - lo < kSumBlock ? int(n - lo) : kSumBlock,
+                    [&](int i, int j) { lane[j] += f(block[i]); });
+    double sum = 0;
+    for (int j = 0; j < kLanes; ++j) sum += double(lane[j]);
+    team.team_reduce(Kokkos::Sum<double>(sum));
+    if (team.team_rank() == 0) partials(team.league_rank()) = sum;
+  });
+  double total = 0;
+  Kokkos::parallel_reduce(label, RangePolicy(0, 1), KOKKOS_LAMBDA(const int, double& acc) {
+    for (int b = 0; b < blocks; ++b) acc += partials(b);
+  }, total);
+  return total;
+}
 
 // Stage 2: out[c] += sum over blocks b, in order, of partials[b, c].
 // partials [n_blocks, C]; out [C]. A thread per column: consecutive threads

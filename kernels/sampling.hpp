@@ -12,11 +12,12 @@ namespace sk {
 // the team size.
 constexpr int kSampleChunk = 256;
 
-// labels[b, t] ~ probs[b*T+t, :V], by inverse CDF from a uniform keyed on
+// labels[b, t] ~ probs[b*T+t - n0, :V] for the rows b*T+t = n0 .. n0+n of the
+// batch that probs holds, by inverse CDF from a uniform keyed on
 // (key, sequences[b], t): `key` identifies the draw (seed and step) and
 // sequences[b] is row b's global sequence number, so the labels do not depend
-// on how sequences are split into micro-batches or ranks.
-// probs [B*T, Vp] from crossentropy_forward; labels [B, T]; sequences [B].
+// on how sequences are split into micro-batches, ranks or chunks of rows.
+// probs [n, Vp] from crossentropy_forward; labels [B, T]; sequences [B].
 //
 // The label is the first v with cdf(v) > u, found by a blocked scan in double:
 // a team per row sums chunks of kSampleChunk entries (thread per chunk, vector
@@ -26,9 +27,10 @@ constexpr int kSampleChunk = 256;
 // like the serial loop); the rounds change only the work, not the sums.
 template <class T>
 void sample_labels(Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels, ConstTensor2<T> probs,
-                   Kokkos::View<const std::uint64_t*, MemSpace> sequences, int V, std::uint64_t key) {
+                   Kokkos::View<const std::uint64_t*, MemSpace> sequences, int V, std::uint64_t key,
+                   int n0 = 0) {
   using Scratch = Kokkos::View<double*, ExecSpace::scratch_memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
-  const int Tn = labels.extent(1), N = labels.extent(0) * Tn;
+  const int Tn = labels.extent(1), N = probs.extent(0);
   const int n_chunks = (V + kSampleChunk - 1) / kSampleChunk;
   const int lanes = vector_lanes();
   const int round = lanes == 1 ? 1 : n_chunks;  // chunks summed before u is looked for
@@ -36,7 +38,7 @@ void sample_labels(Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels, Co
   const std::size_t scratch_bytes = Scratch::shmem_size(round) + Scratch::shmem_size(kSampleChunk);
   const auto policy = TeamPolicy(N, Kokkos::AUTO, lanes).set_scratch_size(0, Kokkos::PerTeam(scratch_bytes));
   Kokkos::parallel_for("sample_labels", policy, KOKKOS_LAMBDA(const Member& team) {
-    const int r = team.league_rank(), b = r / Tn, t = r % Tn;
+    const int r = team.league_rank(), b = (n0 + r) / Tn, t = (n0 + r) % Tn;
     const Scratch sums(team.team_scratch(0), round), prefix(team.team_scratch(0), kSampleChunk);
     const double u = uniform01(hash_key(key, sequences(b), std::uint64_t(t)));
     // Every thread runs the same serial additions over the same sums, so all

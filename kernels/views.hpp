@@ -22,6 +22,9 @@ template <class T> using ConstTensor2 = Kokkos::View<const T**, Kokkos::LayoutRi
 
 // Token ids of a batch, [B, T].
 using TokenView = Kokkos::View<const int**, Kokkos::LayoutRight, MemSpace>;
+// Token ids of rows n0 .. n0+n of a batch's B*T rows, [n] (the rows of a chunk).
+using RowTokens = Kokkos::View<const int*, Kokkos::LayoutRight, MemSpace, Unmanaged>;
+inline RowTokens row_tokens(const TokenView& tokens, int n0, int n) { return RowTokens(tokens.data() + n0, n); }
 
 // A contiguous 2-D tensor seen as one row of all its elements, so elementwise
 // kernels index it directly instead of dividing by the row length.
@@ -30,7 +33,10 @@ Kokkos::View<typename View::value_type*, Kokkos::LayoutRight, MemSpace, Unmanage
   return Kokkos::View<typename View::value_type*, Kokkos::LayoutRight, MemSpace, Unmanaged>(v.data(), v.size());
 }
 
-using RangePolicy = Kokkos::RangePolicy<ExecSpace>;
+// int indices, the type kernels take: with the default (the space's size_type)
+// the host loop runs over 64-bit indices that each kernel narrows to int, and
+// compilers then no longer see consecutive accesses and do not vectorise.
+using RangePolicy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<int>>;
 // Iterating right (the last index innermost, as in LayoutRight) is the CPU
 // default; named here so that every backend and Kokkos version gives the last
 // index the widest tile (CUDA tiles of 2 x 16 in Kokkos 4.6: half-warps read 16

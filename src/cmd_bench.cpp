@@ -59,6 +59,15 @@ std::string blas_threads() {
   return "library default";
 }
 
+// The environment settings that decide how our kernels' threads and the BLAS
+// library's share the cores (jobs/README.md), as set for this run.
+std::string thread_settings() {
+  std::string s;
+  for (const char* var : {"OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS"})
+    if (const char* v = std::getenv(var)) s += std::string(s.empty() ? "" : " ") + var + "=" + v;
+  return s.empty() ? "none set" : s;
+}
+
 // The process's peak resident memory so far (VmHWM), in bytes.
 double peak_resident_bytes() {
   std::ifstream status("/proc/self/status");
@@ -259,6 +268,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
               model.layout().stored_count() / 1e6, B, T);
   std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
               ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), mpi.size());
+  std::printf("thread settings: %s\n", thread_settings().c_str());
   std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n",
               full ? ("training step (" + oc.type + ")").c_str() : "forward+backward", step_s * 1e3, iters,
               *std::min_element(t.step.begin(), t.step.end()) * 1e3,
@@ -281,6 +291,8 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
               gemm_s * 1e3);
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
   std::printf("peak resident memory: %.2f GB\n", resident / 1e9);
+  std::printf("LM head logits: %.3f GB in chunks of rows (all B*T rows at once would take %.3f GB)\n",
+              model.lm_head_bytes(B, T) / 1e9, double(B) * T * config.padded_vocab() * sizeof(float) / 1e9);
   std::fputs(checkpoint_line.c_str(), stdout);
   if (opts.flag("--breakdown")) print_breakdown(step, iters);
   return 0;

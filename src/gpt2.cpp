@@ -5,12 +5,13 @@
 #include <stdexcept>
 
 #include "../kernels/attention.hpp"
-#include "../kernels/crossentropy.hpp"
 #include "../kernels/encoder.hpp"
 #include "../kernels/gelu.hpp"
 #include "../kernels/layernorm.hpp"
+#include "../kernels/lm_head.hpp"
 #include "../kernels/matmul.hpp"
 #include "../kernels/residual.hpp"
+#include "../kernels/sampling.hpp"
 
 namespace sk {
 
@@ -69,14 +70,30 @@ void GPT2<T>::init_random(std::uint64_t seed) {
   Kokkos::deep_copy(params, host);
 }
 
+// Rows per chunk of the LM head (kernels/lm_head.hpp). Its memory is
+// kHeadChunkRows x padded vocab floats, 206 MB for GPT-2's vocabulary, whatever
+// B*T. On the 2-core machine 1024 rows ran the quick-start step at 0.78 of the
+// gemm rate against 0.77 for 512 and 0.75 for 256 (bench, medians of 3): the
+// weight gradient's gemm sums over the chunk's rows, and short sums run slower.
+constexpr std::size_t kHeadChunkRows = 1024;
+
+namespace {
+std::size_t head_chunk_rows(std::size_t BT) { return BT < kHeadChunkRows ? BT : kHeadChunkRows; }
+}  // namespace
+
+template <class T>
+std::size_t GPT2<T>::lm_head_bytes(int B, int Tn) const {
+  return head_chunk_rows(std::size_t(B) * Tn) * config_.padded_vocab() * sizeof(T);
+}
+
 template <class T>
 void GPT2<T>::ensure_activations(int B, int Tn) {
   if (a_.B == B && a_.T_ == Tn) return;
   const std::size_t BT = std::size_t(B) * Tn, C = config_.n_embd, NH = config_.n_head;
-  const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer;
+  const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer, R = head_chunk_rows(BT);
   const std::size_t per_block = 16 * BT * C + NH * BT + 4 * BT;
   const std::size_t scratch = 9 * BT * C + BT;
-  const std::size_t total = 4 * BT * C + BT * Vp + 3 * BT + L * per_block + scratch;
+  const std::size_t total = 4 * BT * C + R * Vp + 3 * BT + L * per_block + scratch;
   a_ = Activations<T>();
   a_.B = B;
   a_.T_ = Tn;
@@ -96,7 +113,7 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   a_.proj = take2(BT, C);
   a_.ln_f = take2(BT, C);
   a_.dresidual = take2(BT, C);
-  a_.logits = take2(BT, Vp);
+  a_.head_logits = take2(R, Vp);
   a_.ln_f_mean = take1(BT);
   a_.ln_f_rstd = take1(BT);
   a_.losses = take1(BT);
@@ -134,7 +151,7 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
 }
 
 template <class T>
-T GPT2<T>::forward(TokenView inputs, TokenView targets) {
+void GPT2<T>::trunk_forward(TokenView inputs, TokenView targets) {
   const int B = inputs.extent(0), Tn = inputs.extent(1);
   const int C = config_.n_embd, NH = config_.n_head;
   ensure_activations(B, Tn);
@@ -142,7 +159,6 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   targets_ = targets;
   const AttentionShape shape{B, Tn, NH, C / NH};
   const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
-  const Tensor1<T> no_bias;
 
   encoder_forward<T>(a_.encoded, inputs, p_.wte, Kokkos::subview(p_.wpe, std::make_pair(0, Tn), Kokkos::ALL));
   Tensor2<T> x = a_.encoded;  // the residual stream entering each block
@@ -162,15 +178,51 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
     x = a.residual_3;
   }
   layernorm_forward<T>(a_.ln_f, a_.ln_f_mean, a_.ln_f_rstd, x, p_.ln_f_w, p_.ln_f_b);
-  matmul_forward<T>(a_.logits, a_.ln_f, p_.wte, no_bias);
-  crossentropy_forward<T>(a_.losses, a_.logits, a_.logits, targets, config_.vocab_size);
+}
 
-  // The mean in a fixed order, blocks of kRowBlock rows and then the blocks in
-  // turn, so that it has the same bits at every thread count (a plain
-  // parallel_reduce adds in an order that depends on the threads).
+template <class T>
+T GPT2<T>::evaluate(TokenView inputs, TokenView targets) {
+  trunk_forward(inputs, targets);
+  lm_head_forward<T>(a_.losses, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, a_.B * a_.T_),
+                     config_.vocab_size);
+  return mean_loss();
+}
+
+template <class T>
+T GPT2<T>::forward(TokenView inputs, TokenView targets) {
+  trunk_forward(inputs, targets);
+  return head_forward_backward([targets](int n0, int n, ConstTensor2<T>) { return row_tokens(targets, n0, n); });
+}
+
+template <class T>
+T GPT2<T>::forward(TokenView inputs, TokenView targets, const SampledLabels& sampled) {
+  trunk_forward(inputs, targets);
+  const int V = config_.vocab_size;
+  return head_forward_backward([&sampled, V](int n0, int n, ConstTensor2<T> probs) {
+    sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, n0);
+    return RowTokens(sampled.labels.data() + n0, n);
+  });
+}
+
+// The LM head with its backward against chunk_labels (kernels/lm_head.hpp):
+// mean loss, so dloss = 1/(B*T); ln_f's output gradient goes to dln.
+template <class T>
+template <class ChunkLabels>
+T GPT2<T>::head_forward_backward(ChunkLabels chunk_labels) {
+  const int N = a_.B * a_.T_;
+  lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte,
+                              row_tokens(targets_, 0, N), config_.vocab_size, T(1) / T(N), chunk_labels);
+  return mean_loss();
+}
+
+// The mean of the losses in a fixed order, blocks of kRowBlock rows and then
+// the blocks in turn, so that it has the same bits at every thread count (a
+// plain parallel_reduce adds in an order that depends on the threads).
+template <class T>
+T GPT2<T>::mean_loss() {
   const auto losses = a_.losses;
   const int n = int(losses.extent(0)), blocks = row_blocks(n);
-  T* partial = a_.column_partials.data();  // free during the forward
+  T* partial = a_.column_partials.data();  // free outside the backward
   Kokkos::parallel_for("mean_loss_blocks", RangePolicy(0, blocks), KOKKOS_LAMBDA(const int b) {
     const int end = (b + 1) * kRowBlock < n ? (b + 1) * kRowBlock : n;
     T s = 0;
@@ -181,23 +233,20 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   Kokkos::parallel_reduce("mean_loss", RangePolicy(0, 1), KOKKOS_LAMBDA(const int, T& acc) {
     for (int b = 0; b < blocks; ++b) acc += partial[b];
   }, sum);
-  return sum / T(B * Tn);
+  return sum / T(n);
 }
 
 template <class T>
-void GPT2<T>::backward(TokenView targets, const GradientsReady& ready) {
+void GPT2<T>::backward(const GradientsReady& ready) {
   const int B = a_.B, Tn = a_.T_;
   const int C = config_.n_embd, NH = config_.n_head;
   const AttentionShape shape{B, Tn, NH, C / NH};
   const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
-  const Tensor1<T> no_bias;
   const auto ones = a_.ones;
   auto dres = a_.dresidual;  // gradient of the residual stream, carried down
   const Tensor1<T> partials(a_.column_partials.data(), a_.column_partials.extent(0));
 
-  // The probabilities become the logits' gradient (in place): mean loss, so dloss = 1/(B*T).
-  crossentropy_backward<T>(a_.logits, a_.logits, targets, T(1) / T(B * Tn));
-  matmul_backward<T>(a_.dln, g_.wte, no_bias, a_.logits, a_.ln_f, p_.wte, ones);
+  // The LM head's backward ran in the forward: dln holds ln_f's output gradient.
   Kokkos::deep_copy(dres, T(0));
   const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;
   layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd,

@@ -4,6 +4,10 @@
 //   for each block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 //   logits = ln_f(x) . wte^T          (LM head tied to the token embedding)
 //   loss = mean cross-entropy(logits, targets)
+//
+// The LM head and its loss run chunk by chunk of rows (kernels/lm_head.hpp),
+// with their backward fused into the forward pass: the [B*T, vocab] logits
+// never exist whole.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -48,10 +52,12 @@ struct Activations {
   };
   int B = 0, T_ = 0;
   View1<T> buffer;  // one allocation for all of them
-  Tensor2<T> encoded, proj, ln_f, logits;  // logits hold probabilities after the forward
+  Tensor2<T> encoded, proj, ln_f;
+  Tensor2<T> head_logits;  // one chunk of the LM head's logits, [head_chunk_rows, padded vocab]
   Tensor1<T> ln_f_mean, ln_f_rstd, losses;
   std::vector<Block> h;
   // Gradient scratch, reused by every block on the way down.
+  // dln holds ln_f's output gradient from the forward (the fused LM head) to the backward.
   Tensor2<T> dresidual, dln, dqkv, datty, dfch;
   Tensor1<T> ones;  // B*T ones, for bias gradients as gemv
   // Scratch of the deterministic column reductions (kernels/reduction.hpp):
@@ -71,6 +77,9 @@ class GPT2 {
   explicit GPT2(const GPT2Config& config);
 
   const GPT2Config& config() const { return config_; }
+  // Bytes the LM head's logits take for a batch of B x T: one chunk of rows
+  // (kernels/lm_head.hpp), at most kHeadChunkRows x padded vocab.
+  std::size_t lm_head_bytes(int B, int T_) const;
   const ParameterLayout& layout() const { return layout_; }
 
   // Flat buffers of layout().size() elements, in the default memory space.
@@ -80,28 +89,42 @@ class GPT2 {
   // scaled by 1/sqrt(2 n_layer), zero biases, unit LayerNorm weights.
   void init_random(std::uint64_t seed);
 
-  // Mean loss over the batch. inputs and targets are [B, T] token ids; T must
-  // not exceed block_size and ids must be below vocab_size (the caller checks).
+  // Mean loss over the batch, and nothing kept for a backward (evaluation).
+  // inputs and targets are [B, T] token ids; T must not exceed block_size and
+  // ids must be below vocab_size (the caller checks).
+  T evaluate(TokenView inputs, TokenView targets);
+
+  // Mean loss over the batch, keeping what the backward needs. The LM head's
+  // backward runs here already and adds its part of wte's gradient to grads,
+  // so zero_grad() comes before the forward.
   T forward(TokenView inputs, TokenView targets);
+  // Labels drawn from the model's own softmax, for Sophia-G's estimator.
+  struct SampledLabels {
+    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels;  // [B, T], written
+    Kokkos::View<const std::uint64_t*, MemSpace> sequences;     // [B]: each row's global sequence number
+    std::uint64_t key;                                          // the draw (seed and step)
+  };
+  // The same, but the gradient is that of the mean loss against labels
+  // sampled from the softmax (kernels/sampling.hpp); the returned loss is
+  // still against targets.
+  T forward(TokenView inputs, TokenView targets, const SampledLabels& sampled);
+
   // Gradients of the flat buffer from `offset` to its end are final (for data
   // parallelism: their reduction over ranks may start).
   using GradientsReady = std::function<void(std::size_t offset)>;
 
-  // Adds d(mean loss)/d(params) of the last forward to grads. `ready`, if
-  // given, hears as the gradients become final from the top layer down: ln_f,
-  // then each block, then the embeddings (offset 0).
-  void backward(const GradientsReady& ready = {}) { backward(targets_, ready); }
-  // The same against other labels for the last forward's inputs (Sophia-G
-  // backpropagates labels sampled from the model).
-  void backward(TokenView targets, const GradientsReady& ready = {});
+  // Adds the rest of d(mean loss)/d(params) of the last forward to grads.
+  // `ready`, if given, hears as the gradients become final from the top layer
+  // down: ln_f, then each block, then the embeddings (offset 0).
+  void backward(const GradientsReady& ready = {});
   void zero_grad();
-
-  // The softmax of the last forward, [B*T, padded_vocab], until the next
-  // backward overwrites it.
-  ConstTensor2<T> probabilities() const { return a_.logits; }
 
  private:
   void ensure_activations(int B, int T_);
+  void trunk_forward(TokenView inputs, TokenView targets);  // up to ln_f
+  template <class ChunkLabels>
+  T head_forward_backward(ChunkLabels chunk_labels);
+  T mean_loss();
 
   ModelTensors<T> p_, g_;
   Activations<T> a_;

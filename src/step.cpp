@@ -3,28 +3,28 @@
 #include <cmath>
 
 #include "../kernels/optimizer.hpp"
-#include "../kernels/sampling.hpp"
 #include "timer.hpp"
 
 namespace sk {
 namespace {
 
-// Forward and backward over the micro-batches, against `labels(m)` if given
-// (else the data's targets); the reductions over ranks start during the last
-// backward. Returns the sum of the micro-batches' mean losses on this rank.
-template <class Labels>
+// Forward and backward over the micro-batches, the forward being
+// forward(model, micro-batch) (which chooses the labels the gradient is
+// against); the reductions over ranks start during the last backward.
+// Returns the sum of the micro-batches' mean losses on this rank.
+template <class Forward>
 double accumulate_gradients(GPT2<float>& model, GradientReducer& reducer, const std::vector<SequenceBatch>& micro,
-                            Labels labels, StepTimes& times) {
+                            Forward forward, StepTimes& times) {
   model.zero_grad();
   double loss = 0;
   for (std::size_t m = 0; m < micro.size(); ++m) {
     auto t0 = Clock::now();
-    loss += model.forward(micro[m].batch.inputs, micro[m].batch.targets);
+    loss += forward(model, micro[m]);
     times.forward += seconds_since(t0);
     t0 = Clock::now();
     const bool last = m + 1 == micro.size();
     const GPT2<float>::GradientsReady ready = [&reducer](std::size_t from) { reducer.ready(from); };
-    model.backward(labels(micro[m]), last ? ready : GPT2<float>::GradientsReady());
+    model.backward(last ? ready : GPT2<float>::GradientsReady());
     times.backward += seconds_since(t0);
   }
   times.comm_wait += reducer.finish();
@@ -52,8 +52,10 @@ GradScale clip_scale(const View1<float>& grads, const GradientReducer& reducer, 
 StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
                           const std::vector<SequenceBatch>& micro, double lr, double clip, long step) {
   StepResult r{0, NAN, -1, {}};
-  const double local = accumulate_gradients(
-      model, reducer, micro, [](const SequenceBatch& b) { return TokenView(b.batch.targets); }, r.times);
+  const auto against_targets = [](GPT2<float>& model, const SequenceBatch& b) {
+    return model.forward(b.batch.inputs, b.batch.targets);
+  };
+  const double local = accumulate_gradients(model, reducer, micro, against_targets, r.times);
   r.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
   if (!std::isfinite(r.loss)) return r;  // the caller stops; nothing is updated
   const auto t0 = Clock::now();
@@ -73,10 +75,8 @@ HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, Gradient
   auto labels = micro[0].labels;
   if (labels.extent(0) == 0)
     labels = decltype(labels)("sampled_labels", micro[0].batch.inputs.extent(0), micro[0].batch.inputs.extent(1));
-  auto sampled = [&](const SequenceBatch& b) {
-    // Called after the forward pass of b, while the model holds its softmax.
-    sample_labels<float>(labels, model.probabilities(), b.sequences, model.config().vocab_size, key);
-    return TokenView(labels);
+  const auto sampled = [&](GPT2<float>& model, const SequenceBatch& b) {
+    return model.forward(b.batch.inputs, b.batch.targets, {labels, b.sequences, key});
   };
   accumulate_gradients(model, reducer, micro, sampled, r.times);
   const auto t0 = Clock::now();

@@ -61,7 +61,7 @@ const std::vector<SequenceBatch>& rank_batches(StepBatches& out, const TokenShar
 double evaluate(GPT2<float>& model, const TokenShards& val, StepBatches& out, int B, const MpiEnv& mpi) {
   const DataOrder order(val.windows(), false, 0);
   double sum = 0;
-  for (const auto& b : rank_batches(out, val, order, 0, B, mpi)) sum += model.forward(b.batch.inputs, b.batch.targets);
+  for (const auto& b : rank_batches(out, val, order, 0, B, mpi)) sum += model.evaluate(b.batch.inputs, b.batch.targets);
   return sum_over_ranks(sum) / (double(out.micro_batches()) * mpi.size());
 }
 

@@ -16,9 +16,10 @@ using namespace sk;
 
 namespace {
 
-// A fresh folder for one test's shards.
+// A fresh folder for one test's shards, in the system's temporary folder
+// (not wherever the tests are started from).
 std::string shard_dir(const std::string& name) {
-  const std::string dir = "data_test_" + name;
+  const std::string dir = (std::filesystem::temp_directory_path() / ("sophia_data_test_" + name)).string();
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -9,7 +9,6 @@
 #include "io/tokens.hpp"
 #include "io/weights.hpp"
 #include "kernels/random.hpp"
-#include "kernels/sampling.hpp"
 #include "reference_data.hpp"
 #include "src/batch.hpp"
 #include "src/gpt2.hpp"
@@ -39,10 +38,8 @@ TEST_CASE("N times the mean of ghat^2 over sampled labels is the Gauss-Newton di
   const auto grads = model.grads;
   for (int s = 0; s < samples; ++s) {
     model.zero_grad();
-    model.forward(batch.inputs, batch.targets);
-    sample_labels<double>(labels, model.probabilities(), sequences, model.config().vocab_size,
-                          hash_key(2024, std::uint64_t(s)));
-    model.backward(labels);
+    model.forward(batch.inputs, batch.targets, {labels, sequences, hash_key(2024, std::uint64_t(s))});
+    model.backward();
     Kokkos::parallel_for("accumulate_ghat_squared", RangePolicy(0, estimate.extent(0)), KOKKOS_LAMBDA(const int i) {
       estimate(i) += N * grads(i) * grads(i) / samples;
     });

@@ -166,54 +166,55 @@ TEST_CASE("matmul forward matches a triple loop and backward matches finite diff
 }
 
 TEST_CASE("crossentropy forward matches the host and backward matches finite differences", "[kernels]") {
-  std::mt19937 rng(6);
-  const int B = 2, T = 5, N = B * T, V = 11, Vp = 16;
-  const std::vector<int> ids = {0, 10, 3, 3, 7, 1, 10, 5, 0, 9};  // all < V, both ends included
-  const sk::TokenView targets = make_tokens(B, T, ids);
-  Buf logits(N, Vp), probs(N, Vp), losses(1, N);
-  std::normal_distribution<double> dist(0.0, 2.0);
-  for (int r = 0; r < N; ++r)
-    for (int v = 0; v < Vp; ++v) logits(r, v) = v < V ? dist(rng) : 50.0;  // padding would dominate
-  logits.upload();
-  fill(probs, kGarbage);  // overwritten, padding included
-  const auto forward = [&] { sk::crossentropy_forward<double>(losses.t1(), probs.t(), logits.t(), targets, V); };
-  forward();
-
-  std::vector<double> want_loss(N), want_probs(N * Vp, 0.0);
-  for (int r = 0; r < N; ++r) {
-    double m = logits(r, 0), sum = 0;
-    for (int v = 1; v < V; ++v) m = std::max(m, logits(r, v));
-    for (int v = 0; v < V; ++v) sum += std::exp(logits(r, v) - m);
-    for (int v = 0; v < V; ++v) want_probs[r * Vp + v] = std::exp(logits(r, v) - m) / sum;
-    want_loss[r] = m + std::log(sum) - logits(r, ids[r]);
-  }
-  check_close("crossentropy probs", probs.values(), want_probs, kExactTol);
-  check_close("crossentropy losses", losses.values(), want_loss, kExactTol);
-
-  // In place, as the model calls it: probs aliases logits.
-  Buf inplace(N, Vp);
-  Kokkos::deep_copy(inplace.mem, logits.mem);
-  sk::crossentropy_forward<double>(losses.t1(), inplace.t(), inplace.t(), targets, V);
-  CHECK(inplace.values() == probs.values());
-  check_close("crossentropy losses in place", losses.values(), want_loss, kExactTol);
-
-  // The loss is the mean over rows, so dloss = 1/N and L = sum(losses) / N.
-  const double dloss = 1.0 / N;
-  Buf dlogits(N, Vp), R(1, N);
-  fill(R, dloss);
-  fill(dlogits, kGarbage);  // overwritten (=)
-  sk::crossentropy_backward<double>(dlogits.t(), probs.t(), targets, dloss);
-  const auto grad = dlogits.values();
-  for (int r = 0; r < N; ++r)
-    for (int v = V; v < Vp; ++v) CHECK(grad[r * Vp + v] == 0.0);  // padded columns
-  check_fd("crossentropy dlogits", logits, grad, [&] {
+  // V below one lane group (kernels/crossentropy.hpp's kLanes), whole groups,
+  // and groups with a tail.
+  for (const int V : {11, 48, 53}) {
+    INFO("V = " << V);
+    std::mt19937 rng(6 + V);
+    const int B = 2, T = 5, N = B * T, Vp = (V + 15) / 16 * 16 + 16;
+    std::vector<int> ids(N);
+    for (int r = 0; r < N; ++r) ids[r] = int(rng() % V);
+    ids[1] = 0;
+    ids[3] = V - 1;  // both ends of the vocabulary
+    const sk::TokenView targets = make_tokens(B, T, ids);
+    const sk::RowTokens rows = sk::row_tokens(targets, 0, N);
+    Buf logits(N, Vp), probs(N, Vp), losses(1, N);
+    std::normal_distribution<double> dist(0.0, 2.0);
+    for (int r = 0; r < N; ++r)
+      for (int v = 0; v < Vp; ++v) logits(r, v) = v < V ? dist(rng) : 50.0;  // padding would dominate
+    logits.upload();
+    // In place: probs starts as a copy of the logits.
+    const auto forward = [&] {
+      Kokkos::deep_copy(probs.mem, logits.mem);
+      sk::crossentropy_forward<double>(losses.t1(), probs.t(), rows, V);
+    };
     forward();
-    return sum_product(losses, R);
-  });
 
-  // In place: the gradient overwrites the probabilities.
-  sk::crossentropy_backward<double>(inplace.t(), inplace.t(), targets, dloss);
-  CHECK(inplace.values() == grad);
+    std::vector<double> want_loss(N), want_probs(N * Vp, 0.0);
+    for (int r = 0; r < N; ++r) {
+      double m = logits(r, 0), sum = 0;
+      for (int v = 1; v < V; ++v) m = std::max(m, logits(r, v));
+      for (int v = 0; v < V; ++v) sum += std::exp(logits(r, v) - m);
+      for (int v = 0; v < V; ++v) want_probs[r * Vp + v] = std::exp(logits(r, v) - m) / sum;
+      want_loss[r] = m + std::log(sum) - logits(r, ids[r]);
+    }
+    check_close("crossentropy probs", probs.values(), want_probs, kExactTol);
+    check_close("crossentropy losses", losses.values(), want_loss, kExactTol);
+
+    // The loss is the mean over rows, so dloss = 1/N and L = sum(losses) / N.
+    // The backward overwrites the probabilities with the gradient.
+    const double dloss = 1.0 / N;
+    Buf R(1, N);
+    fill(R, dloss);
+    sk::crossentropy_backward<double>(probs.t(), rows, dloss);
+    const auto grad = probs.values();
+    for (int r = 0; r < N; ++r)
+      for (int v = V; v < Vp; ++v) CHECK(grad[r * Vp + v] == 0.0);  // padded columns
+    check_fd("crossentropy dlogits", logits, grad, [&] {
+      forward();
+      return sum_product(losses, R);
+    });
+  }
 }
 
 TEST_CASE("encoder forward adds the embeddings and backward matches finite differences", "[kernels]") {

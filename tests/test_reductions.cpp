@@ -15,6 +15,7 @@
 
 #include "kernels/encoder.hpp"
 #include "kernels/layernorm.hpp"
+#include "kernels/optimizer.hpp"
 #include "kernels/random.hpp"
 #include "kernels/reduction.hpp"
 #include "kernels/sampling.hpp"
@@ -327,4 +328,27 @@ TEST_CASE("sample_labels does not depend on micro-batching and keeps to entries 
     for (int v = 0; v < V; ++v) Q(r, v) = v < 1000 ? 1e-6f : 0.f;  // total 1e-3
   Q.p.upload();
   for (int label : sample(Q, 1, T, {3}, key)) CHECK(label == 999);
+}
+
+TEST_CASE("sum_of_squares and sum_of_abs match double host sums at block edges", "[reductions]") {
+  std::mt19937 rng(31);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  for (const int n : {0, 1, 17, sk::kSumBlock - 1, sk::kSumBlock, 3 * sk::kSumBlock + 5}) {
+    INFO("n = " << n);
+    const Vec<float> x{std::size_t(n)};
+    double squares = 0, abs = 0;
+    for (int i = 0; i < n; ++i) {
+      x.host(i) = dist(rng);
+      squares += double(x.host(i)) * x.host(i);
+      abs += std::fabs(double(x.host(i)));
+    }
+    x.upload();
+    const sk::ConstTensor1<float> xs(x.dev.data(), n);
+    const double got_squares = sk::sum_of_squares<float>(xs), got_abs = sk::sum_of_abs<float>(xs);
+    // Float lanes over at most kSumBlock / kLanes terms each: ~1e-5 relative at worst.
+    CHECK(std::fabs(got_squares - squares) <= 1e-5 * squares);
+    CHECK(std::fabs(got_abs - abs) <= 1e-5 * abs);
+    CHECK(sk::sum_of_squares<float>(xs) == got_squares);  // the same bits again
+    if (n == 0) CHECK(got_squares == 0.0);
+  }
 }
