@@ -2,11 +2,11 @@
 // (the LM head, kernels/lm_head.hpp, feeds it one chunk of rows at a time).
 // The logits may be padded to Vp >= V columns for faster matmuls; the padded
 // columns never enter the softmax and get zero probability and zero gradient.
-// Rows are walked in lane groups (for_lane_groups, kernels/reduction.hpp): the
+// Rows are walked in lane groups (kernels/lanes.hpp): the
 // exp vectorises on CPUs (fast_math.hpp) and the sums have a fixed order.
 #pragma once
 #include "fast_math.hpp"
-#include "reduction.hpp"
+#include "lanes.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -32,14 +32,7 @@ void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens target
     for (int j = 1; j < kLanes; ++j) maxval = lane[j] > maxval ? lane[j] : maxval;
     team.team_reduce(Kokkos::Max<T>(maxval));
 
-    for (int j = 0; j < kLanes; ++j) lane[j] = 0;
-    for_lane_groups(team, V, [&](int v, int j) {
-      x[v] = fast_exp(x[v] - maxval);
-      lane[j] += x[v];
-    });
-    T sum = 0;
-    for (int j = 0; j < kLanes; ++j) sum += lane[j];
-    team.team_reduce(Kokkos::Sum<T>(sum));
+    const T sum = team_lane_sum<T>(team, V, [&](int v) { return x[v] = fast_exp(x[v] - maxval); });
 
     const T inv = T(1) / sum;
     for_lane_groups(team, Vp, [&](int v, int) { x[v] = v < V ? x[v] * inv : T(0); });

@@ -7,29 +7,24 @@ namespace sk {
 
 // out[r, :] = (inp[r, :] - mean_r) * rstd_r * weight + bias
 // out, inp [N, C]; weight, bias [C]; mean, rstd [N] are kept for the backward.
-// One team per row: the row's mean and variance are team reductions.
+// One team per row: the row's mean and variance are team sums in lane groups
+// (kernels/lanes.hpp), which vectorise on CPUs.
 template <class T>
 void layernorm_forward(Tensor2<T> out, Tensor1<T> mean, Tensor1<T> rstd, ConstTensor2<T> inp,
                        ConstTensor1<T> weight, ConstTensor1<T> bias) {
   const int N = inp.extent(0), C = inp.extent(1);
   Kokkos::parallel_for("layernorm_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
-    T sum = 0;
-    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, C), [&](const int c, T& acc) { acc += inp(r, c); }, sum);
-    const T m = sum / C;
-    T sq = 0;
-    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, C), [&](const int c, T& acc) {
-      const T d = inp(r, c) - m;
-      acc += d * d;
-    }, sq);
-    const T s = T(1) / kmath::sqrt(sq / C + T(1e-5));
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C), [&](const int c) {
-      out(r, c) = (inp(r, c) - m) * s * weight(c) + bias(c);
-    });
-    Kokkos::single(Kokkos::PerTeam(team), [&]() {
+    const T* x = &inp(r, 0);
+    T* y = &out(r, 0);
+    const T m = team_lane_sum<T>(team, C, [&](int c) { return x[c]; }) / C;
+    const T var = team_lane_sum<T>(team, C, [&](int c) { return (x[c] - m) * (x[c] - m); }) / C;
+    const T s = T(1) / kmath::sqrt(var + T(1e-5));
+    for_lane_groups(team, C, [&](int c, int) { y[c] = (x[c] - m) * s * weight(c) + bias(c); });
+    if (team.team_rank() == 0) {
       mean(r) = m;
       rstd(r) = s;
-    });
+    }
   });
 }
 
@@ -47,20 +42,15 @@ void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, C
   Kokkos::parallel_for("layernorm_backward_input", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
     const T m = mean(r), s = rstd(r);
-    // Means over c of g = dout*weight and of g*norm (two reductions: nested
-    // reductions of several values at once need Kokkos 4.2).
-    T g_mean = 0, gn_mean = 0;
-    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, C), [&](const int c, T& acc) {
-      acc += dout(r, c) * weight(c);
-    }, g_mean);
-    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, C), [&](const int c, T& acc) {
-      acc += dout(r, c) * weight(c) * (inp(r, c) - m) * s;
-    }, gn_mean);
-    g_mean /= C;
-    gn_mean /= C;
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C), [&](const int c) {
-      const T norm = (inp(r, c) - m) * s;
-      dinp(r, c) += (dout(r, c) * weight(c) - g_mean - norm * gn_mean) * s;
+    const T* x = &inp(r, 0);
+    const T* dy = &dout(r, 0);
+    T* dx = &dinp(r, 0);
+    // Means over c of g = dout*weight and of g*norm.
+    const T g_mean = team_lane_sum<T>(team, C, [&](int c) { return dy[c] * weight(c); }) / C;
+    const T gn_mean = team_lane_sum<T>(team, C, [&](int c) { return dy[c] * weight(c) * (x[c] - m) * s; }) / C;
+    for_lane_groups(team, C, [&](int c, int) {
+      const T norm = (x[c] - m) * s;
+      dx[c] += (dy[c] * weight(c) - g_mean - norm * gn_mean) * s;
     });
   });
 

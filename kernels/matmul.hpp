@@ -3,6 +3,7 @@
 #pragma once
 #include <KokkosBlas3_gemm.hpp>
 
+#include "lanes.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -15,8 +16,11 @@ void matmul_forward(Tensor2<T> out, ConstTensor2<T> inp, ConstTensor2<T> weight,
   T beta = 0;
   if (bias.extent(0) > 0) {
     // Start from the broadcast bias and let gemm add the product to it.
-    Kokkos::parallel_for("matmul_forward_bias", Range2D({0, 0}, {int(out.extent(0)), OC}),
-                         KOKKOS_LAMBDA(const int r, const int o) { out(r, o) = bias(o); });
+    Kokkos::parallel_for("matmul_forward_bias", TeamPolicy(out.extent(0), Kokkos::AUTO),
+                         KOKKOS_LAMBDA(const Member& team) {
+      T* row = &out(team.league_rank(), 0);
+      for_lane_groups(team, OC, [&](int o, int) { row[o] = bias(o); });
+    });
     beta = 1;
   }
   KokkosBlas::gemm("N", "T", T(1), inp, weight, beta, out);

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 
+#include "lanes.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -31,24 +32,6 @@ inline std::size_t column_partials_size(int rows, int cols, int sums = 1) {
 // ThreadVectorRange: a warp's worth on GPUs, so that lanes read consecutive
 // addresses; 1 on CPUs, where each thread runs its inner loop itself.
 inline int vector_lanes() { return Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible ? 1 : 32; }
-
-// Columns per lane group of row loops. A team thread walks whole groups and
-// keeps kLanes partial results, one per column of a group: CPU compilers turn
-// a group into vector instructions, and the order of the additions is fixed by
-// the team size alone, never by the backend's thread count.
-constexpr int kLanes = 16;
-
-// f(v, j) for the columns v in [0, n) of a row that this team thread owns:
-// whole groups of kLanes columns, j being v's place in its group, then the
-// columns after the last whole group (thread 0, j = 0).
-template <class F>
-KOKKOS_INLINE_FUNCTION void for_lane_groups(const Member& team, int n, F f) {
-  const int groups = n / kLanes;
-  for (int g = team.team_rank(); g < groups; g += team.team_size())
-    for (int j = 0; j < kLanes; ++j) f(g * kLanes + j, j);
-  if (team.team_rank() == 0)
-    for (int v = groups * kLanes; v < n; ++v) f(v, 0);
-}
 
 // Elements per block of blocked_sum.
 constexpr int kSumBlock = 8192;
