@@ -11,13 +11,14 @@
 
 namespace sk {
 
-// logits[r, :] becomes softmax(logits[r, :V]) (0 in the padded columns);
+// logits[r, :] becomes scale * softmax(logits[r, :V]) (0 in the padded columns);
 // losses[r] = logsumexp(logits[r, :V]) - logits[r, targets[r]].
 // logits [N, Vp]; targets, losses [N]. In place: the backward and the label
 // sampler read probabilities without another exp, and no second [N, Vp]
-// buffer exists.
+// buffer exists. With scale = dloss, the result is already the logits'
+// gradient but at the labels (crossentropy_backward_scaled).
 template <class T>
-void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens targets, int V) {
+void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens targets, int V, T scale = 1) {
   const int N = logits.extent(0), Vp = logits.extent(1);
   Kokkos::parallel_for("crossentropy_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
@@ -34,7 +35,7 @@ void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens target
 
     const T sum = team_lane_sum<T>(team, V, [&](int v) { return x[v] = fast_exp(x[v] - maxval); });
 
-    const T inv = T(1) / sum;
+    const T inv = scale / sum;
     for_lane_groups(team, Vp, [&](int v, int) { x[v] = v < V ? x[v] * inv : T(0); });
     if (team.team_rank() == 0) losses(r) = maxval + kmath::log(sum) - target_logit;
   });
@@ -56,6 +57,16 @@ void crossentropy_backward(Tensor2<T> probs, RowTokens labels, T dloss) {
     team.team_barrier();
     if (team.team_rank() == 0) p[label] = at_label;
   });
+}
+
+// The same for probabilities that crossentropy_forward already scaled by
+// dloss: only each row's label entry changes, by -dloss. This saves the pass
+// over [N, Vp] that crossentropy_backward makes, where the labels are known
+// before the softmax (the data's targets).
+template <class T>
+void crossentropy_backward_scaled(Tensor2<T> scaled_probs, RowTokens labels, T dloss) {
+  Kokkos::parallel_for("crossentropy_backward_scaled", RangePolicy(0, scaled_probs.extent(0)),
+                       KOKKOS_LAMBDA(const int r) { scaled_probs(r, labels(r)) -= dloss; });
 }
 
 }  // namespace sk

@@ -14,18 +14,19 @@
 namespace sk {
 
 // For each chunk of rows n0 .. n0+n: logits[:n] = x[rows] . wte^T, then
-// crossentropy_forward on them, then chunk_done(n0, n, probs, x_rows).
+// crossentropy_forward on them (probabilities times `scale`), then
+// chunk_done(n0, n, probs, x_rows).
 // x [N, C]; wte [Vp, C]; targets, losses [N]; logits [R, Vp] scratch.
 template <class T, class ChunkDone>
 void lm_head_chunks(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, ConstTensor2<T> wte,
-                    RowTokens targets, int V, ChunkDone chunk_done) {
+                    RowTokens targets, int V, T scale, ChunkDone chunk_done) {
   const int N = x.extent(0), C = x.extent(1), R = logits.extent(0), Vp = logits.extent(1);
   for (int n0 = 0; n0 < N; n0 += R) {
     const int n = N - n0 < R ? N - n0 : R;
     const ConstTensor2<T> x_rows(x.data() + std::size_t(n0) * C, n, C);
     const Tensor2<T> chunk(logits.data(), n, Vp);
     KokkosBlas::gemm("N", "T", T(1), x_rows, wte, T(0), chunk);
-    crossentropy_forward<T>(Tensor1<T>(losses.data() + n0, n), chunk, RowTokens(targets.data() + n0, n), V);
+    crossentropy_forward<T>(Tensor1<T>(losses.data() + n0, n), chunk, RowTokens(targets.data() + n0, n), V, scale);
     chunk_done(n0, n, chunk, x_rows);
   }
 }
@@ -34,28 +35,46 @@ void lm_head_chunks(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, Con
 template <class T>
 void lm_head_forward(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, ConstTensor2<T> wte,
                      RowTokens targets, int V) {
-  lm_head_chunks<T>(losses, logits, x, wte, targets, V, [](int, int, Tensor2<T>, ConstTensor2<T>) {});
+  lm_head_chunks<T>(losses, logits, x, wte, targets, V, T(1), [](int, int, Tensor2<T>, ConstTensor2<T>) {});
 }
 
-// The forward above and the backward of sum_r dloss * loss_r(labels[r]):
-//   dx[N, C]     = dlogits . wte      (overwritten)
-//   dwte[Vp, C] += dlogits^T . x      (+=: accumulates over micro-batches, and
-//                                      the encoder adds its part to the tied wte)
-// Labels may differ from the targets the losses use: chunk_labels(n0, n, probs)
-// returns the chunk's labels [n], called after the chunk's softmax (Sophia-G
-// samples them from it).
+// The backward gemms of one chunk from its logits' gradient:
+//   dx[rows]     = dlogits . wte      (overwritten)
+//   dwte[Vp, C] += dlogits^T . x      (+=: accumulates over chunks and
+//                                      micro-batches, and the encoder adds its
+//                                      part to the tied wte)
+template <class T>
+void lm_head_chunk_backward(Tensor2<T> dx, Tensor2<T> dwte, ConstTensor2<T> dlogits, ConstTensor2<T> x_rows,
+                            ConstTensor2<T> wte, int n0) {
+  const int n = dlogits.extent(0), C = x_rows.extent(1);
+  KokkosBlas::gemm("N", "N", T(1), dlogits, wte, T(0), Tensor2<T>(dx.data() + std::size_t(n0) * C, n, C));
+  KokkosBlas::gemm("T", "N", T(1), dlogits, x_rows, T(1), dwte);
+}
+
+// The forward above and the backward of sum_r dloss * loss_r: dx [N, C]
+// overwritten, dwte [Vp, C] added to. The softmax pass writes dloss times the
+// probabilities, so only the targets' entries change before the gemms.
+template <class T>
+void lm_head_forward_backward(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte, Tensor2<T> logits,
+                              ConstTensor2<T> x, ConstTensor2<T> wte, RowTokens targets, int V, T dloss) {
+  lm_head_chunks<T>(losses, logits, x, wte, targets, V, dloss,
+                    [&](int n0, int n, Tensor2<T> chunk, ConstTensor2<T> x_rows) {
+                      crossentropy_backward_scaled<T>(chunk, RowTokens(targets.data() + n0, n), dloss);
+                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0);
+                    });
+}
+
+// The same, but the gradient is against other labels than the losses' targets:
+// chunk_labels(n0, n, probs) returns the chunk's labels [n], called after the
+// chunk's softmax (Sophia-G samples them from it).
 template <class T, class ChunkLabels>
 void lm_head_forward_backward(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte, Tensor2<T> logits,
                               ConstTensor2<T> x, ConstTensor2<T> wte, RowTokens targets, int V, T dloss,
                               ChunkLabels chunk_labels) {
-  const int C = x.extent(1);
-  lm_head_chunks<T>(losses, logits, x, wte, targets, V,
+  lm_head_chunks<T>(losses, logits, x, wte, targets, V, T(1),
                     [&](int n0, int n, Tensor2<T> chunk, ConstTensor2<T> x_rows) {
                       crossentropy_backward<T>(chunk, chunk_labels(n0, n, ConstTensor2<T>(chunk)), dloss);
-                      const ConstTensor2<T> dlogits(chunk);
-                      KokkosBlas::gemm("N", "N", T(1), dlogits, wte, T(0),
-                                       Tensor2<T>(dx.data() + std::size_t(n0) * C, n, C));
-                      KokkosBlas::gemm("T", "N", T(1), dlogits, x_rows, T(1), dwte);
+                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0);
                     });
 }
 

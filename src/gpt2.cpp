@@ -151,12 +151,11 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
 }
 
 template <class T>
-void GPT2<T>::trunk_forward(TokenView inputs, TokenView targets) {
+void GPT2<T>::trunk_forward(TokenView inputs) {
   const int B = inputs.extent(0), Tn = inputs.extent(1);
   const int C = config_.n_embd, NH = config_.n_head;
   ensure_activations(B, Tn);
   inputs_ = inputs;
-  targets_ = targets;
   const AttentionShape shape{B, Tn, NH, C / NH};
   const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
 
@@ -182,36 +181,32 @@ void GPT2<T>::trunk_forward(TokenView inputs, TokenView targets) {
 
 template <class T>
 T GPT2<T>::evaluate(TokenView inputs, TokenView targets) {
-  trunk_forward(inputs, targets);
+  trunk_forward(inputs);
   lm_head_forward<T>(a_.losses, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, a_.B * a_.T_),
                      config_.vocab_size);
   return mean_loss();
 }
 
+// The LM head runs with its backward (kernels/lm_head.hpp): mean loss, so
+// dloss = 1/(B*T); ln_f's output gradient goes to dln for the backward pass.
 template <class T>
 T GPT2<T>::forward(TokenView inputs, TokenView targets) {
-  trunk_forward(inputs, targets);
-  return head_forward_backward([targets](int n0, int n, ConstTensor2<T>) { return row_tokens(targets, n0, n); });
+  trunk_forward(inputs);
+  const int N = a_.B * a_.T_;
+  lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, N),
+                              config_.vocab_size, T(1) / T(N));
+  return mean_loss();
 }
 
 template <class T>
 T GPT2<T>::forward(TokenView inputs, TokenView targets, const SampledLabels& sampled) {
-  trunk_forward(inputs, targets);
-  const int V = config_.vocab_size;
-  return head_forward_backward([&sampled, V](int n0, int n, ConstTensor2<T> probs) {
-    sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, n0);
-    return RowTokens(sampled.labels.data() + n0, n);
-  });
-}
-
-// The LM head with its backward against chunk_labels (kernels/lm_head.hpp):
-// mean loss, so dloss = 1/(B*T); ln_f's output gradient goes to dln.
-template <class T>
-template <class ChunkLabels>
-T GPT2<T>::head_forward_backward(ChunkLabels chunk_labels) {
-  const int N = a_.B * a_.T_;
-  lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte,
-                              row_tokens(targets_, 0, N), config_.vocab_size, T(1) / T(N), chunk_labels);
+  trunk_forward(inputs);
+  const int N = a_.B * a_.T_, V = config_.vocab_size;
+  lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, N),
+                              V, T(1) / T(N), [&sampled, V](int n0, int n, ConstTensor2<T> probs) {
+                                sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, n0);
+                                return RowTokens(sampled.labels.data() + n0, n);
+                              });
   return mean_loss();
 }
 

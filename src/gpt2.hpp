@@ -121,14 +121,12 @@ class GPT2 {
 
  private:
   void ensure_activations(int B, int T_);
-  void trunk_forward(TokenView inputs, TokenView targets);  // up to ln_f
-  template <class ChunkLabels>
-  T head_forward_backward(ChunkLabels chunk_labels);
+  void trunk_forward(TokenView inputs);  // up to ln_f
   T mean_loss();
 
   ModelTensors<T> p_, g_;
   Activations<T> a_;
-  TokenView inputs_, targets_;
+  TokenView inputs_;
 };
 
 }  // namespace sk

@@ -214,6 +214,15 @@ TEST_CASE("crossentropy forward matches the host and backward matches finite dif
       forward();
       return sum_product(losses, R);
     });
+
+    // With the probabilities scaled by dloss in the forward, only the label
+    // entries change after it: the same gradient.
+    Buf scaled(N, Vp);
+    Kokkos::deep_copy(scaled.mem, logits.mem);
+    sk::crossentropy_forward<double>(losses.t1(), scaled.t(), rows, V, dloss);
+    check_close("crossentropy losses, scaled forward", losses.values(), want_loss, kExactTol);
+    sk::crossentropy_backward_scaled<double>(scaled.t(), rows, dloss);
+    check_close("crossentropy dlogits, scaled forward", scaled.values(), grad, kExactTol);
   }
 }
 

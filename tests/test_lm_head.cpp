@@ -42,17 +42,23 @@ struct HeadOut {
 };
 
 // The fused head with `chunk` rows of scratch, against the targets; dwte
-// starts from `dwte0` to show that it accumulates.
-HeadOut run_head(const Head& h, int chunk, double dwte0) {
+// starts from `dwte0` to show that it accumulates. per_chunk_labels: the
+// overload that takes the labels chunk by chunk after the softmax (here the
+// targets again), else the one that knows them before it.
+HeadOut run_head(const Head& h, int chunk, double dwte0, bool per_chunk_labels) {
   Buf losses(1, h.N), dx(h.N, h.C), dwte(h.Vp, h.C), logits(chunk, h.Vp);
   fill(dx, kGarbage);
   fill(dwte, dwte0);
   fill(logits, kGarbage);
   const auto targets = h.targets;
-  sk::lm_head_forward_backward<double>(losses.t1(), dx.t(), dwte.t(), logits.t(), h.x.t(), h.wte.t(), h.rows(), h.V,
-                                       1.0 / h.N, [targets](int n0, int n, sk::ConstTensor2<double>) {
-                                         return sk::row_tokens(targets, n0, n);
-                                       });
+  if (per_chunk_labels)
+    sk::lm_head_forward_backward<double>(losses.t1(), dx.t(), dwte.t(), logits.t(), h.x.t(), h.wte.t(), h.rows(),
+                                         h.V, 1.0 / h.N, [targets](int n0, int n, sk::ConstTensor2<double>) {
+                                           return sk::row_tokens(targets, n0, n);
+                                         });
+  else
+    sk::lm_head_forward_backward<double>(losses.t1(), dx.t(), dwte.t(), logits.t(), h.x.t(), h.wte.t(), h.rows(),
+                                         h.V, 1.0 / h.N);
   return {losses.values(), dx.values(), dwte.values()};
 }
 
@@ -81,23 +87,24 @@ TEST_CASE("chunked LM head matches the whole logits on the host, for every chunk
       }
     }
   }
-  for (const int chunk : {h.N, 5, 1}) {
-    INFO("chunk of " << chunk << " rows of " << h.N);
-    const HeadOut out = run_head(h, chunk, 0.5);
-    check_close("lm_head losses", out.losses, want_loss, kExactTol);
-    check_close("lm_head dx", out.dx, want_dx, kExactTol);
-    check_close("lm_head dwte (+= onto 0.5)", out.dwte, want_dwte, kExactTol);
-    // Loss only: the same losses.
-    Buf losses(1, h.N), logits(chunk, h.Vp);
-    sk::lm_head_forward<double>(losses.t1(), logits.t(), h.x.t(), h.wte.t(), h.rows(), h.V);
-    CHECK(losses.values() == out.losses);
-  }
+  for (const int chunk : {h.N, 5, 1})
+    for (const bool per_chunk_labels : {false, true}) {
+      INFO("chunk of " << chunk << " rows of " << h.N << (per_chunk_labels ? ", labels per chunk" : ", targets"));
+      const HeadOut out = run_head(h, chunk, 0.5, per_chunk_labels);
+      check_close("lm_head losses", out.losses, want_loss, kExactTol);
+      check_close("lm_head dx", out.dx, want_dx, kExactTol);
+      check_close("lm_head dwte (+= onto 0.5)", out.dwte, want_dwte, kExactTol);
+      // Loss only: the same losses.
+      Buf losses(1, h.N), logits(chunk, h.Vp);
+      sk::lm_head_forward<double>(losses.t1(), logits.t(), h.x.t(), h.wte.t(), h.rows(), h.V);
+      CHECK(losses.values() == out.losses);
+    }
 }
 
 TEST_CASE("chunked LM head backward matches finite differences", "[kernels][lm_head]") {
   std::mt19937 rng(22);
   const Head h(2, 3, 4, 19, rng);
-  const HeadOut out = run_head(h, 4, 0.0);  // chunks of 4 and 2 rows
+  const HeadOut out = run_head(h, 4, 0.0, false);  // chunks of 4 and 2 rows
   const auto loss = [&] {
     Buf losses(1, h.N), logits(4, h.Vp);
     sk::lm_head_forward<double>(losses.t1(), logits.t(), h.x.t(), h.wte.t(), h.rows(), h.V);
