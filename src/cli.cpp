@@ -66,7 +66,8 @@ std::string Options::help() const {
     else left += "\n" + std::string(26, ' ');
     out += left + s.help + (s.default_value.empty() ? "" : " (default: " + s.default_value + ")") + "\n";
   }
-  out += "  --help                  show this help and exit\n";
+  out += "  --help                  show this help and exit\n"
+         "  --kokkos-...            Kokkos options ('sophia-kokkos --kokkos-help' lists them)\n";
   return out;
 }
 

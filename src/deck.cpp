@@ -1,5 +1,6 @@
 #include "deck.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -94,11 +95,21 @@ const char* kind_name(Kind k) {
   }
 }
 
+// The shortest decimal that reads back as the same double (0.965, 3e-4), not
+// the 17 digits that show binary rounding (0.96499999999999997).
 std::string format_number(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  std::string out = s.str();
+  char buf[64];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  std::string out(buf, end);
+  const auto e = out.find('e');
+  if (e != std::string::npos) {  // exponent without '+' and leading zeros: 3e-4, 1e20
+    std::size_t digits = e + 1;
+    const bool negative = out[digits] == '-';
+    if (out[digits] == '+' || negative) ++digits;
+    std::size_t first = digits;
+    while (first + 1 < out.size() && out[first] == '0') ++first;
+    out = out.substr(0, e + 1) + (negative ? "-" : "") + out.substr(first);
+  }
   if (out.find_first_of(".eEn") == std::string::npos) out += ".0";  // stays a TOML float
   return out;
 }

@@ -1,5 +1,6 @@
 // sophia-kokkos: GPT-2 pretraining with the Sophia optimizer on Kokkos and MPI.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -35,8 +36,33 @@ void print_help() {
   std::puts("usage: sophia-kokkos [--help] COMMAND [options]\n\ncommands:");
   for (const auto& s : subcommands) std::printf("  %-8s %s\n", s.name, s.summary);
   std::puts("\n'sophia-kokkos COMMAND --help' describes a command's options.\n"
-            "Kokkos options (--kokkos-...) are accepted by every command.");
+            "Kokkos options (--kokkos-threads=N, --kokkos-device-id=N, ...) are accepted by every command;\n"
+            "'sophia-kokkos --kokkos-help' lists them.");
 }
+
+// Kokkos prints its whole option list when it sees --help (or -h), ahead of
+// ours. The help arguments are hidden from Kokkos::initialize and put back
+// after it, so that --help prints our help alone; --kokkos-help still prints
+// Kokkos' own.
+class HelpHiddenFromKokkos {
+ public:
+  HelpHiddenFromKokkos(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+      if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+        help_ = argv[i];
+        argv[i] = placeholder_;
+      }
+  }
+  // After Kokkos has removed its own arguments from argv.
+  void restore(int argc, char** argv) const {
+    for (int i = 1; i < argc; ++i)
+      if (argv[i] == placeholder_) argv[i] = help_;
+  }
+
+ private:
+  char placeholder_[32] = "--help-hidden-from-kokkos";
+  char* help_ = nullptr;
+};
 
 // A GPU build needs a visible GPU; without one, Kokkos::initialize would abort.
 // Returns the reason there is none, or "" when there is one (or on CPU builds).
@@ -57,6 +83,23 @@ std::string missing_gpu() {
   return "";
 }
 
+// Kokkos' OpenMP backend prints a block of advice when OMP_PROC_BIND is unset.
+// The OpenMP runtime has read its settings already (threads stay unpinned,
+// its default), so one line says that and what to set instead; OMP_PROC_BIND
+// is then set to what the runtime does, which keeps Kokkos quiet.
+void explain_unset_binding(int rank) {
+#if defined(KOKKOS_ENABLE_OPENMP)
+  if (std::getenv("OMP_PROC_BIND")) return;
+  if (rank == 0)
+    std::fputs("sophia-kokkos: note: OMP_PROC_BIND is not set, so OpenMP threads are not pinned to cores; "
+               "for speed set OMP_PROC_BIND=spread OMP_PLACES=threads (the jobs/ scripts do)\n",
+               stderr);
+  setenv("OMP_PROC_BIND", "false", 0);
+#else
+  (void)rank;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,8 +114,17 @@ int main(int argc, char** argv) {
     if (mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
     return 1;
   }
+  bool kokkos_help = false;
+  for (int i = 1; i < argc; ++i) kokkos_help = kokkos_help || !std::strcmp(argv[i], "--kokkos-help");
   // Kokkos strips its own --kokkos-* arguments from argv.
+  const HelpHiddenFromKokkos hidden(argc, argv);
+  explain_unset_binding(mpi.rank());
   Kokkos::initialize(argc, argv);
+  hidden.restore(argc, argv);
+  if (kokkos_help) {  // Kokkos has printed its options: nothing else to do
+    Kokkos::finalize();
+    return 0;
+  }
   try {
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
       if (mpi.rank() == 0) print_help();

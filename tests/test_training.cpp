@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include <filesystem>
@@ -159,4 +160,28 @@ TEST_CASE("checkpoint keep policy and the latest pointer", "[checkpoint]") {
   CHECK(latest == "ckpt_00000020.h5");
   CHECK_FALSE(fs::exists(dir / "latest.tmp"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("deck: numbers are printed in their shortest form and read back bit for bit", "[deck]") {
+  const std::vector<std::string> sets = {
+      "optimizer.lr=0.00029999999999999997", "optimizer.beta1=0.965", "optimizer.rho=0.04",
+      "optimizer.weight_decay=0.2", "optimizer.eps=1e-15", "optimizer.grad_clip=0.1",
+      "schedule.min_lr=3.3333333333333335e-05", "parallel.bucket_mb=25", "checkpoint.minutes=1234567.875"};
+  const Deck d = Deck::parse("", "test.toml", sets);
+  const std::string text = d.to_toml();
+  for (const char* line : {"lr = 3e-4", "beta1 = 0.965", "rho = 0.04", "weight_decay = 0.2", "eps = 1e-15",
+                           "grad_clip = 0.1", "min_lr = 3.3333333333333335e-5", "bucket_mb = 25.0",
+                           "minutes = 1234567.875"}) {
+    INFO(text);
+    CHECK(text.find(std::string("\n") + line + "\n") != std::string::npos);
+  }
+  CHECK(text.find("99999") == std::string::npos);
+  const Deck again = Deck::parse(text, "resolved", {});
+  for (const auto& set : sets) {
+    const std::string key = set.substr(0, set.find('='));
+    INFO(key);
+    const double a = d.number(key), b = again.number(key);
+    CHECK(std::memcmp(&a, &b, sizeof a) == 0);  // the same bits
+  }
+  CHECK(again.to_toml() == text);
 }
