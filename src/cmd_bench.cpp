@@ -1,7 +1,6 @@
 // sophia-kokkos bench: forward+backward (and optionally full training steps)
 // against the gemm rate measured in the same run on the same matrix shapes
 // (the practical peak of the machine).
-#include <KokkosBlas3_gemm.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +16,7 @@
 #include "deck.hpp"
 #include "error.hpp"
 #include "flops.hpp"
+#include "gemm_rate.hpp"
 #include "gpt2.hpp"
 #include "kernel_timer.hpp"
 #include "step.hpp"
@@ -29,28 +29,6 @@ namespace {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// Times the three gemms of every linear layer (forward NT, input gradient NN,
-// weight gradient TN), as often as one forward+backward runs them.
-double time_step_gemms(const std::vector<LinearShape>& shapes) {
-  double total = 0;
-  for (const auto& s : shapes) {
-    View2<float> x("x", s.rows, s.in), w("w", s.out, s.in), y("y", s.rows, s.out);
-    View2<float> dx("dx", s.rows, s.in), dw("dw", s.out, s.in);
-    Kokkos::deep_copy(x, 0.01f);
-    Kokkos::deep_copy(w, 0.01f);
-    Kokkos::deep_copy(y, 0.01f);
-    KokkosBlas::gemm("N", "T", 1.0f, x, w, 0.0f, y);  // first touch outside the timing
-    const auto t0 = Clock::now();
-    for (int i = 0; i < s.count; ++i) {
-      KokkosBlas::gemm("N", "T", 1.0f, x, w, 0.0f, y);
-      KokkosBlas::gemm("N", "N", 1.0f, y, w, 0.0f, dx);
-      KokkosBlas::gemm("T", "N", 1.0f, y, x, 1.0f, dw);
-    }
-    total += seconds_since(t0);
-  }
-  return total;
 }
 
 std::string blas_threads() {

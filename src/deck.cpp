@@ -62,6 +62,8 @@ const std::vector<Key>& schema() {
       {"train.eval_interval", Kind::integer, std::int64_t(100), 0, 1e12, {}, "steps between validations, 0: only at the end"},
       {"train.eval_batches", Kind::integer, std::int64_t(10), 1, 1e9, {}, "micro-batches per validation"},
       {"train.log_interval", Kind::integer, std::int64_t(1), 1, 1e12, {}, "steps between progress lines"},
+      {"train.peak_flops", Kind::number, 0.0, 0, inf, {},
+       "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at start"},
       {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
       {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, 1e12, {}, "steps between checkpoints, 0: none by count"},
       {"checkpoint.minutes", Kind::number, 0.0, 0, 1e7, {}, "wall-clock minutes between checkpoints, 0: none by time"},
@@ -294,6 +296,7 @@ TrainConfig TrainConfig::from(const Deck& d) {
   t.eval_interval = int(d.integer("train.eval_interval"));
   t.eval_batches = int(d.integer("train.eval_batches"));
   t.log_interval = int(d.integer("train.log_interval"));
+  t.peak_flops = d.number("train.peak_flops");
   t.seed = std::uint64_t(d.integer("train.seed"));
   c.output_dir = d.str("output.dir");
   c.parallel = {d.str("parallel.reduction"), d.number("parallel.bucket_mb"), d.boolean("parallel.zero1")};

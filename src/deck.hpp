@@ -64,6 +64,7 @@ struct DataConfig {
 struct TrainLoopConfig {
   int steps, batch_size, seq_len, grad_accum, eval_interval, eval_batches, log_interval;
   std::uint64_t seed;
+  double peak_flops;  // per rank, for MFU; 0: measure the gemm rate at start
 };
 
 struct ParallelConfig {

@@ -14,6 +14,8 @@
 #include "../kernels/random.hpp"
 #include "data.hpp"
 #include "error.hpp"
+#include "flops.hpp"
+#include "gemm_rate.hpp"
 #include "gpt2.hpp"
 #include "checkpointing.hpp"
 #include "comm.hpp"
@@ -152,15 +154,39 @@ void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientRe
 
 // Rank 0's progress line after `step`; clip_rate < 0: not Sophia.
 void print_step(long step, int steps, const StepResult& r, double lr, double clip_rate, double tokens_per_s,
-                double seconds_so_far) {
+                double mfu, double seconds_so_far) {
   const double eta = seconds_so_far / (step + 1) * (steps - step - 1);
   char clip[32] = "";
   if (clip_rate >= 0) std::snprintf(clip, sizeof clip, " | clip %5.1f%%", 100 * clip_rate);
-  std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | fwd %.0f bwd %.0f comm %.0f "
-              "opt %.0f ms | eta %s\n",
-              step + 1, steps, r.loss, lr, r.grad_norm, clip, tokens_per_s, r.times.forward * 1e3,
+  std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | mfu %.1f%% | fwd %.0f bwd %.0f "
+              "comm %.0f opt %.0f ms | eta %s\n",
+              step + 1, steps, r.loss, lr, r.grad_norm, clip, tokens_per_s, 100 * mfu, r.times.forward * 1e3,
               r.times.backward * 1e3, r.times.comm_wait * 1e3, r.times.optimizer * 1e3, duration(eta).c_str());
   std::fflush(stdout);
+}
+
+// Model FLOP utilisation: the FLOPs of a step's forward and backward passes on
+// one rank (linear layers and attention, as `bench` counts them; not the
+// Hessian refresh's extra pass) over the step's time, against a per-rank peak.
+struct Utilisation {
+  double step_flops, peak;
+  std::string peak_source;
+};
+Utilisation utilisation(const TrainConfig& cfg, int ranks, bool root) {
+  const int B = cfg.train.batch_size / ranks, T = cfg.train.seq_len;
+  Utilisation u;
+  u.step_flops = cfg.train.grad_accum * (linear_flops(cfg.model, B, T) + attention_flops(cfg.model, B, T));
+  if (cfg.train.peak_flops > 0) {
+    u.peak = cfg.train.peak_flops;
+    u.peak_source = "train.peak_flops";
+  } else {  // every rank at once, as the ranks share the node while training
+    u.peak = measured_gemm_rate(cfg.model, B, T);
+    u.peak_source = "the gemm rate of this run's shapes, measured at start";
+  }
+  if (root)
+    std::printf("mfu: model FLOPs per second on a rank (%.4g GFLOP per step) against %.1f GFLOP/s, %s\n",
+                u.step_flops / 1e9, u.peak / 1e9, u.peak_source.c_str());
+  return u;
 }
 
 }  // namespace
@@ -213,6 +239,7 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     metrics = open_metrics(cfg.output_dir, resumed_from, state, deck);
     print_run(cfg, train_data, reducer, mpi.size(), tokens_per_step, coordinates);
   }
+  const Utilisation util = utilisation(cfg, mpi.size(), root);
 
   // Device buffers for each step's micro-batches and for the evaluation's, made once.
   StepBatches step_batches(accum, B / mpi.size(), T);
@@ -274,12 +301,13 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
       line.add("hessian_l1", h.h_l1).add("hessian_l2", h.h_l2).add("ghat_norm", h.ghat_norm);
     }
     const double dt = seconds_since(t0);
-    line.add("tokens_per_s", tokens_per_step / dt).add("step_time", dt);
+    const double mfu = util.step_flops / dt / util.peak;
+    line.add("tokens_per_s", tokens_per_step / dt).add("mfu", mfu).add("step_time", dt);
     add_times(line, t_data, r.times, t_hessian);
     if (root) {
       metrics->write(line);
       if (step % t.log_interval == 0 || step == t.steps - 1)
-        print_step(step, t.steps, r, lr, sophia ? r.clipped / coordinates : -1, tokens_per_step / dt,
+        print_step(step, t.steps, r, lr, sophia ? r.clipped / coordinates : -1, tokens_per_step / dt, mfu,
                    seconds_since(start));
     }
     if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) run_eval(step + 1);

@@ -43,6 +43,7 @@ TEST_CASE("deck: every mistake names its key", "[deck][errors]") {
   CHECK_THROWS_WITH(parse("[train]\nsteps = \"many\"\n"), Catch::Contains("train.steps must be an integer"));
   CHECK_THROWS_WITH(parse("[train]\nsteps = 2.5\n"), Catch::Contains("train.steps must be an integer"));
   CHECK_THROWS_WITH(parse("[optimizer]\nbeta1 = 1.5\n"), Catch::Contains("optimizer.beta1 = 1.5 is out of range"));
+  CHECK_THROWS_WITH(parse("[train]\npeak_flops = -1e12\n"), Catch::Contains("train.peak_flops = -1e12 is out of range"));
   CHECK_THROWS_WITH(parse("[optimizer]\ntype = \"sgd\"\n"), Catch::Contains("is not one of: sophiag, adamw"));
   CHECK_THROWS_WITH(parse("[train\nsteps = 1\n"), Catch::Contains("deck.toml:1:"));
   CHECK_THROWS_WITH(parse("steps = 1\n"), Catch::Contains("'steps' is not a section"));

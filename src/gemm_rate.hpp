@@ -1,0 +1,21 @@
+// The machine's practical peak for a model: the rate of the gemm calls that
+// one forward+backward makes, with the same shapes and transposes, timed on
+// buffers of their own. `bench` compares whole steps with it; training
+// reports model FLOP utilisation against it (or against a peak the deck gives).
+#pragma once
+#include <vector>
+
+#include "config.hpp"
+#include "flops.hpp"
+
+namespace sk {
+
+// Seconds of the three gemms of every linear layer (forward NT, input
+// gradient NN, weight gradient TN), as often as one forward+backward runs them.
+double time_step_gemms(const std::vector<LinearShape>& shapes);
+
+// FLOP/s of those gemms for a batch of B x T: one untimed round, then the
+// best of `rounds` timed ones (the least disturbed by other processes).
+double measured_gemm_rate(const GPT2Config& config, int B, int T, int rounds = 2);
+
+}  // namespace sk
