@@ -36,7 +36,10 @@ assert sep == "--", __doc__
 work = os.path.join(work_root, scenario)
 reference = os.path.join(work_root, "reference")
 deck = os.path.join(repo, "configs", "tiny.toml")
-STEPS, EVERY, KEEP_LAST = 250, 50, 2
+# Long enough (about a minute on 2 ranks of the 2-core machine) that the chain
+# scenario outlasts its 1-minute limit: Slurm's warning comes late by up to
+# its time-limit check interval.
+STEPS, EVERY, KEEP_LAST = 600, 50, 2
 SETS = [f"data.train_data={shards}/train_*.bin", f"data.val_data={shards}/val_*.bin", f"train.steps={STEPS}",
         f"checkpoint.interval={EVERY}", f"checkpoint.keep_last={KEEP_LAST}", f"checkpoint.keep_every={EVERY}",
         "train.eval_interval=100", "train.eval_batches=4", "train.log_interval=25"]
