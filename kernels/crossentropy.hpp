@@ -7,6 +7,7 @@
 #pragma once
 #include "fast_math.hpp"
 #include "lanes.hpp"
+#include "reduction.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -67,6 +68,26 @@ template <class T>
 void crossentropy_backward_scaled(Tensor2<T> scaled_probs, RowTokens labels, T dloss) {
   Kokkos::parallel_for("crossentropy_backward_scaled", RangePolicy(0, scaled_probs.extent(0)),
                        KOKKOS_LAMBDA(const int r) { scaled_probs(r, labels(r)) -= dloss; });
+}
+
+// The mean of losses [N] in a fixed order: blocks of kRowBlock rows, then the
+// blocks in turn, so that it has the same bits at every thread count (a plain
+// parallel_reduce adds in an order that depends on the threads).
+// partial: scratch of row_blocks(N) elements.
+template <class T>
+T mean_loss(ConstTensor1<T> losses, T* partial) {
+  const int n = int(losses.extent(0)), blocks = row_blocks(n);
+  Kokkos::parallel_for("mean_loss_blocks", RangePolicy(0, blocks), KOKKOS_LAMBDA(const int b) {
+    const int end = (b + 1) * kRowBlock < n ? (b + 1) * kRowBlock : n;
+    T s = 0;
+    for (int i = b * kRowBlock; i < end; ++i) s += losses(i);
+    partial[b] = s;
+  });
+  T sum = 0;
+  Kokkos::parallel_reduce("mean_loss", RangePolicy(0, 1), KOKKOS_LAMBDA(const int, T& acc) {
+    for (int b = 0; b < blocks; ++b) acc += partial[b];
+  }, sum);
+  return sum / T(n);
 }
 
 }  // namespace sk

@@ -184,7 +184,7 @@ T GPT2<T>::evaluate(TokenView inputs, TokenView targets) {
   trunk_forward(inputs);
   lm_head_forward<T>(a_.losses, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, a_.B * a_.T_),
                      config_.vocab_size);
-  return mean_loss();
+  return mean_loss<T>(a_.losses, a_.column_partials.data());
 }
 
 // The LM head runs with its backward (kernels/lm_head.hpp): mean loss, so
@@ -195,7 +195,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   const int N = a_.B * a_.T_;
   lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, N),
                               config_.vocab_size, T(1) / T(N));
-  return mean_loss();
+  return mean_loss<T>(a_.losses, a_.column_partials.data());
 }
 
 template <class T>
@@ -207,28 +207,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets, const SampledLabels& sam
                                 sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, n0);
                                 return RowTokens(sampled.labels.data() + n0, n);
                               });
-  return mean_loss();
-}
-
-// The mean of the losses in a fixed order, blocks of kRowBlock rows and then
-// the blocks in turn, so that it has the same bits at every thread count (a
-// plain parallel_reduce adds in an order that depends on the threads).
-template <class T>
-T GPT2<T>::mean_loss() {
-  const auto losses = a_.losses;
-  const int n = int(losses.extent(0)), blocks = row_blocks(n);
-  T* partial = a_.column_partials.data();  // free outside the backward
-  Kokkos::parallel_for("mean_loss_blocks", RangePolicy(0, blocks), KOKKOS_LAMBDA(const int b) {
-    const int end = (b + 1) * kRowBlock < n ? (b + 1) * kRowBlock : n;
-    T s = 0;
-    for (int i = b * kRowBlock; i < end; ++i) s += losses(i);
-    partial[b] = s;
-  });
-  T sum = 0;
-  Kokkos::parallel_reduce("mean_loss", RangePolicy(0, 1), KOKKOS_LAMBDA(const int, T& acc) {
-    for (int b = 0; b < blocks; ++b) acc += partial[b];
-  }, sum);
-  return sum / T(n);
+  return mean_loss<T>(a_.losses, a_.column_partials.data());
 }
 
 template <class T>

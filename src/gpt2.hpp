@@ -122,7 +122,6 @@ class GPT2 {
  private:
   void ensure_activations(int B, int T_);
   void trunk_forward(TokenView inputs);  // up to ln_f
-  T mean_loss();
 
   ModelTensors<T> p_, g_;
   Activations<T> a_;
