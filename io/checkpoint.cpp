@@ -229,6 +229,7 @@ void read_part(hid_t group, const std::string& group_name, const TensorSpec& t, 
   H5Handle mspace = memory_space(dims, a, b);
   if (H5Dread(d.get(), H5T_NATIVE_FLOAT, mspace.get(), fspace.get(), H5P_DEFAULT, shifted(out, a)) < 0)
     throw Error(where + " cannot be read: damaged (checksum mismatch or truncated file)");
+  require_finite(where, out, b - a, a);
 }
 
 H5Handle open_checkpoint(const std::string& path) { return open_hdf5_readonly(path, "checkpoint"); }

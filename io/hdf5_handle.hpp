@@ -3,6 +3,8 @@
 #pragma once
 #include <hdf5.h>
 
+#include <cmath>
+#include <cstddef>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -52,6 +54,18 @@ inline H5Handle open_hdf5_readonly(const std::string& path, const std::string& w
   H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!f.valid()) throw Error("cannot open " + what + " " + path + ": damaged or truncated");
   return f;
+}
+
+// Refuses values read from a file that are not finite (a diverged run's
+// weights, or damage that kept the checksums): `where` names the tensor, the
+// message gives the first such element. x holds n elements, x[0] being the
+// tensor's element `first`.
+template <class T>
+void require_finite(const std::string& where, const T* x, std::size_t n, std::size_t first = 0) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
+      throw Error(where + " holds " + (std::isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf") + " at element " +
+                  std::to_string(first + i) + "; only finite values are accepted");
 }
 
 }  // namespace sk

@@ -138,6 +138,7 @@ void read_weights(const std::string& path, const ParameterLayout& layout, T* hos
     std::fill(host + t.offset, host + t.offset + t.size(), T(0));
     if (H5Dread(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, host + t.offset) < 0)
       throw Error(where + " cannot be read (damaged file?)");
+    require_finite(where, host + t.offset, t.size());
   }
 }
 

@@ -61,31 +61,38 @@ void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt
 }
 
 // Loads a checkpoint into the model and optimizer after checking that it
-// fits the deck; the loading is also the verification of every checksum. All
-// ranks agree on the outcome, so a file damaged only in one rank's shard is
-// refused everywhere.
+// fits the deck; the loading is also the verification of every checksum. The
+// file is read into staging copies (never into the model: on host backends a
+// mirror view would be the model's own memory) and the ranks agree on the
+// outcome before any rank commits, so a file damaged only in one rank's shard
+// is refused everywhere and leaves every rank's state as it was.
 TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt,
                               const GradientReducer& reducer, const TrainConfig& cfg) {
   std::string problem;
   CheckpointInfo info;
+  const auto views = opt.state();
+  View1<float>::HostMirror params;
+  std::vector<View1<float>::HostMirror> state;
   try {
     info = read_checkpoint_info(path);
     const std::string shape = shape_differences(info.config, cfg.model);
     if (!shape.empty()) throw Error(path + ": model shape differs from the deck's [model]: " + shape);
     if (info.optimizer_type != cfg.optimizer.type)
       throw Error(path + ": optimizer is " + info.optimizer_type + ", the deck says " + cfg.optimizer.type);
-    HostState host(model, opt);
+    params = Kokkos::create_mirror(model.params);
     std::vector<std::pair<std::string, float*>> buffers;
-    for (auto& [name, view] : host.optimizer) buffers.emplace_back(name, view.data());
-    read_checkpoint(path, model.layout(), host.params.data(), buffers, reducer.shard().begin, reducer.shard().end);
-    Kokkos::deep_copy(model.params, host.params);
-    auto views = opt.state();
-    for (std::size_t i = 0; i < views.size(); ++i) Kokkos::deep_copy(views[i].second, host.optimizer[i].second);
-  } catch (const Error& e) {
+    for (const auto& [name, view] : views) {
+      state.push_back(Kokkos::create_mirror(view));
+      buffers.emplace_back(name, state.back().data());
+    }
+    read_checkpoint(path, model.layout(), params.data(), buffers, reducer.shard().begin, reducer.shard().end);
+  } catch (const std::exception& e) {  // also the library's and the file system's: every rank must reach the vote
     problem = e.what();
   }
   if (sum_over_ranks(long(problem.empty() ? 0 : 1)) > 0)
     throw Error(problem.empty() ? path + ": damaged on another rank" : problem);
+  Kokkos::deep_copy(model.params, params);
+  for (std::size_t i = 0; i < views.size(); ++i) Kokkos::deep_copy(views[i].second, state[i]);
   return info.state;
 }
 

@@ -1,6 +1,8 @@
 #include "cli.hpp"
 
-#include <stdexcept>
+#include <charconv>
+#include <cstdio>
+#include <system_error>
 
 #include "error.hpp"
 
@@ -82,19 +84,36 @@ std::string Options::str(const std::string& name) const {
   return s.default_value;
 }
 
+namespace {
+// The whole of `text` as a number (std::from_chars: no leading blanks or '+',
+// no trailing characters); false if it is not one or does not fit.
+template <class N>
+bool parse_whole(const std::string& text, N& x) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, x);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+}  // namespace
+
 long Options::integer(const std::string& name, long min, long max) const {
   const std::string v = str(name);
-  std::size_t used = 0;
   long x = 0;
-  try {
-    x = std::stol(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size()) throw UsageError(command_ + ": option " + name + " needs an integer, got '" + v + "'");
+  if (!parse_whole(v, x)) throw UsageError(command_ + ": option " + name + " needs an integer, got '" + v + "'");
   if (x < min || x > max)
     throw UsageError(command_ + ": option " + name + " must be in [" + std::to_string(min) + ", " +
                      std::to_string(max) + "], got " + v);
+  return x;
+}
+
+double Options::number(const std::string& name, double min, double max) const {
+  const std::string v = str(name);
+  double x = 0;
+  if (!parse_whole(v, x)) throw UsageError(command_ + ": option " + name + " needs a number, got '" + v + "'");
+  if (!(x >= min && x <= max)) {  // also refuses nan
+    char range[64];
+    std::snprintf(range, sizeof range, "[%g, %g]", min, max);
+    throw UsageError(command_ + ": option " + name + " must be in " + range + ", got " + v);
+  }
   return x;
 }
 

@@ -23,7 +23,9 @@ class Options {
 
   bool has(const std::string& name) const;  // given, or has a default
   std::string str(const std::string& name) const;
+  // The option as a number in [min, max]; a UsageError naming it otherwise.
   long integer(const std::string& name, long min, long max) const;
+  double number(const std::string& name, double min, double max) const;
   bool flag(const std::string& name) const;
   std::vector<std::string> list(const std::string& name) const;
 

@@ -190,7 +190,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
     throw UsageError("bench: --reduction must be overlap, blocking or zero1, got '" + mode + "'");
   const Reduction reduction = mode == "zero1" ? Reduction::zero1 : mode == "blocking" ? Reduction::blocking
                                                                                       : Reduction::overlap;
-  const double bucket_mb = std::stod(opts.str("--bucket-mb"));
+  const double bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
 
   GPT2<float> model(config);
   model.init_random(1337);

@@ -47,19 +47,6 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-double val_fraction(const std::string& value) {
-  std::size_t used = 0;
-  double f = -1;
-  try {
-    f = std::stod(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || !(f >= 0 && f < 1))
-    throw UsageError("prepare: option --val-fraction needs a number in [0, 1), got '" + value + "'");
-  return f;
-}
-
 // One split's token stream, cut into files PREFIX_000000.bin, ... of at most `limit` tokens.
 class ShardWriter {
  public:
@@ -131,7 +118,8 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
   }
   if (opts.list("--input").empty()) throw UsageError("prepare: give the text to tokenize with --input FILE");
   const std::string out = opts.str("--out");
-  const double fraction = val_fraction(opts.str("--val-fraction"));
+  const double fraction = opts.number("--val-fraction", 0, 1);
+  if (fraction == 1) throw UsageError("prepare: option --val-fraction must be below 1 (some text must be left to train on)");
   const auto shard_tokens = std::size_t(opts.integer("--shard-tokens", 1, INT32_MAX));
   if (mpi.rank() != 0) return 0;
 

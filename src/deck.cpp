@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -25,6 +26,8 @@ struct Key {
 };
 
 constexpr double inf = std::numeric_limits<double>::infinity();
+// The largest value of the keys stored in an int (TrainConfig's counts).
+constexpr double int_max = std::numeric_limits<int>::max();
 
 const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
@@ -54,18 +57,18 @@ const std::vector<Key>& schema() {
       {"data.train_data", Kind::string, std::string(""), 0, 0, {}, "training token shards: a path or a glob"},
       {"data.val_data", Kind::string, std::string(""), 0, 0, {}, "validation token shards, empty: no validation"},
       {"data.order", Kind::string, std::string("shuffled"), 0, 0, {"sequential", "shuffled"}, "order of the windows"},
-      {"train.steps", Kind::integer, std::int64_t(1000), 1, 1e12, {}, "optimizer steps"},
+      {"train.steps", Kind::integer, std::int64_t(1000), 1, int_max, {}, "optimizer steps"},
       {"train.batch_size", Kind::integer, std::int64_t(8), 1, 1 << 20, {}, "sequences per micro-batch"},
       {"train.seq_len", Kind::integer, std::int64_t(64), 1, 1 << 20, {}, "tokens per sequence (at most block_size)"},
       {"train.grad_accum", Kind::integer, std::int64_t(1), 1, 1 << 20, {}, "micro-batches per optimizer step"},
       {"train.seed", Kind::integer, std::int64_t(1337), 0, 9.2e18, {}, "seed of initialisation, data order and sampling"},
-      {"train.eval_interval", Kind::integer, std::int64_t(100), 0, 1e12, {}, "steps between validations, 0: only at the end"},
+      {"train.eval_interval", Kind::integer, std::int64_t(100), 0, int_max, {}, "steps between validations, 0: only at the end"},
       {"train.eval_batches", Kind::integer, std::int64_t(10), 1, 1e9, {}, "micro-batches per validation"},
-      {"train.log_interval", Kind::integer, std::int64_t(1), 1, 1e12, {}, "steps between progress lines"},
+      {"train.log_interval", Kind::integer, std::int64_t(1), 1, int_max, {}, "steps between progress lines"},
       {"train.peak_flops", Kind::number, 0.0, 0, inf, {},
        "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at start"},
       {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
-      {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, 1e12, {}, "steps between checkpoints, 0: none by count"},
+      {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, int_max, {}, "steps between checkpoints, 0: none by count"},
       {"checkpoint.minutes", Kind::number, 0.0, 0, 1e7, {}, "wall-clock minutes between checkpoints, 0: none by time"},
       {"checkpoint.keep_last", Kind::integer, std::int64_t(3), 1, 1e6, {}, "how many of the newest checkpoints to keep"},
       {"checkpoint.keep_every", Kind::integer, std::int64_t(0), 0, 1e12, {},
@@ -169,6 +172,8 @@ DeckValue convert(const Key& key, const toml::node& node, const std::string& ori
 Deck Deck::load(const std::string& path, const std::vector<std::string>& overrides) {
   std::string text;
   if (!path.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw Error("deck " + path + " is a directory, not a TOML file");
     std::ifstream in(path);
     if (!in) throw Error("cannot open deck " + path);
     std::ostringstream s;

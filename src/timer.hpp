@@ -13,4 +13,11 @@ inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// Seconds left after step `step` (0-based) of `steps`, at the pace of this
+// process: `elapsed` seconds for the steps it ran, from `first_step` on (a
+// resumed run starts past 0, and its earlier steps took none of `elapsed`).
+inline double eta_seconds(double elapsed, long first_step, long step, long steps) {
+  return elapsed / double(step + 1 - first_step) * double(steps - step - 1);
+}
+
 }  // namespace sk

@@ -153,9 +153,10 @@ void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientRe
 }
 
 // Rank 0's progress line after `step`; clip_rate < 0: not Sophia.
-void print_step(long step, int steps, const StepResult& r, double lr, double clip_rate, double tokens_per_s,
-                double mfu, double seconds_so_far) {
-  const double eta = seconds_so_far / (step + 1) * (steps - step - 1);
+// first_step: the step this process started at (after a resume, not 0).
+void print_step(long step, long first_step, int steps, const StepResult& r, double lr, double clip_rate,
+                double tokens_per_s, double mfu, double seconds_so_far) {
+  const double eta = eta_seconds(seconds_so_far, first_step, step, steps);
   char clip[32] = "";
   if (clip_rate >= 0) std::snprintf(clip, sizeof clip, " | clip %5.1f%%", 100 * clip_rate);
   std::printf("step %ld/%d | loss %.4f | lr %.2e | grad norm %.3f%s | %.0f tok/s | mfu %.1f%% | fwd %.0f bwd %.0f "
@@ -257,24 +258,31 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
   };
 
   // Saves at `step` (steps done); false if that failed and the deck says stop.
+  // Every rank learns the outcome, also of rank 0's own work on the folder.
   auto checkpoint = [&](long step) {
     const std::string path = checkpoint_path(cfg.output_dir, step);
+    std::string problem;
     try {
       save_checkpoint(path, *model, *optimizer, reducer, cfg, {step, state.data_position, t.seed, toml});
+      if (root) after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
+    } catch (const std::exception& e) {  // also the file system's, e.g. from the folder's `latest`
+      problem = e.what();
+    }
+    if (sum_over_ranks(long(problem.empty() ? 0 : 1)) == 0) {
       if (root) {
-        after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
         std::printf("checkpoint: %s\n", path.c_str());
         std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
       }
       return true;
-    } catch (const Error& e) {
-      if (root) std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", e.what());
-      return cfg.checkpoint.continue_on_failure;
     }
+    if (root)  // the writing's errors reach every rank alike (io/checkpoint.cpp); rank 0 says them
+      std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", problem.empty() ? "on another rank" : problem.c_str());
+    return cfg.checkpoint.continue_on_failure;
   };
 
   if (resumed_from.empty()) run_eval(0);  // the untrained model's loss: the baseline of the curve
   const auto start = Clock::now();
+  const long first_step = state.step;
   auto last_checkpoint = start;
   for (long step = state.step; step < t.steps; ++step) {
     const auto t0 = Clock::now();
@@ -307,7 +315,7 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     if (root) {
       metrics->write(line);
       if (step % t.log_interval == 0 || step == t.steps - 1)
-        print_step(step, t.steps, r, lr, sophia ? r.clipped / coordinates : -1, tokens_per_step / dt, mfu,
+        print_step(step, first_step, t.steps, r, lr, sophia ? r.clipped / coordinates : -1, tokens_per_step / dt, mfu,
                    seconds_since(start));
     }
     if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) run_eval(step + 1);

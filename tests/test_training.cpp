@@ -14,6 +14,7 @@
 #include "src/deck.hpp"
 #include "src/optimizer.hpp"
 #include "src/schedule.hpp"
+#include "src/timer.hpp"
 
 using namespace sk;
 
@@ -33,6 +34,25 @@ TEST_CASE("deck: defaults, file values, overrides and derived defaults", "[deck]
   const TrainConfig c = TrainConfig::from(d);
   CHECK(c.optimizer.lr == 1e-3);
   CHECK(c.model.n_embd == 64);
+}
+
+TEST_CASE("deck: counts kept in an int are refused beyond its range", "[deck][errors]") {
+  for (const std::string key : {"train.steps", "train.eval_interval", "train.log_interval", "checkpoint.interval",
+                                "train.batch_size", "train.seq_len", "train.grad_accum", "train.eval_batches",
+                                "optimizer.hessian_interval", "optimizer.hessian_batch", "schedule.warmup_steps",
+                                "checkpoint.keep_last", "model.vocab_size", "model.block_size", "model.n_layer",
+                                "model.n_head", "model.n_embd"})
+    CHECK_THROWS_WITH(Deck::parse("", "deck", {key + "=2147483648"}), Catch::Contains(key + " = 2147483648 is out of range"));
+  const TrainConfig c = TrainConfig::from(Deck::parse("", "deck", {"data.train_data=x", "train.steps=2147483647",
+                                                                   "checkpoint.interval=2147483647"}));
+  CHECK(c.train.steps == 2147483647);
+  CHECK(c.checkpoint.interval == 2147483647);
+}
+
+TEST_CASE("eta: at the pace of this process's own steps, also after a resume", "[train]") {
+  CHECK(eta_seconds(10.0, 0, 9, 100) == Approx(90.0));   // 10 steps in 10 s, 90 to go
+  CHECK(eta_seconds(10.0, 90, 94, 100) == Approx(10.0));  // resumed at 90: 5 steps in 10 s, 5 to go
+  CHECK(eta_seconds(10.0, 90, 99, 100) == 0.0);
 }
 
 TEST_CASE("deck: every mistake names its key", "[deck][errors]") {

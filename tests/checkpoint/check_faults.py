@@ -5,7 +5,8 @@ kill the checkpoint `latest` names opens and verifies, and resuming until done
 ends bit-identical to an uninterrupted run. Then the disk fills up during a
 checkpoint write (a small tmpfs): the write fails with a message, the previous
 checkpoint is untouched, and the run stops with exit code 74, or continues
-when the deck says so. Last, another program fills the disk while a checkpoint
+when the deck says so; the same when the file system refuses to update
+`latest`. Last, another program fills the disk while a checkpoint
 is being written: that checkpoint completes into the space it reserved.
 Usage: check_faults.py SHARD_DIR DECK WORKDIR -- SOPHIA_KOKKOS"""
 import os
@@ -84,6 +85,19 @@ assert inside == KILLS // 2, f"only {inside} of the kills meant for a checkpoint
 assert_same_files(os.path.join(full, "final.h5"), os.path.join(run, "final.h5"), f"after {kills} kills")
 assert losses(full) == losses(run), "loss history differs"
 print(f"ok: {kills} kills ({inside} inside a checkpoint write); latest always verified; final state identical")
+
+# A folder named `latest` in the output folder: updating it fails in the file
+# system (an exception of the standard library, not of our writer); the deck's
+# checkpoint.on_failure still decides.
+for policy, code in (("stop", 74), ("continue", 0)):
+    out = os.path.join(work, f"latest_is_a_folder_{policy}")
+    os.makedirs(os.path.join(out, "latest", "inside"))
+    p = subprocess.run(cmd(out, "train.steps=4", f"checkpoint.on_failure={policy}"), capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == code, f"{policy}: exit {p.returncode}, expected {code}: {p.stderr[-1000:]}"
+    assert "checkpoint failed" in p.stderr and "latest" in p.stderr, p.stderr
+    assert os.path.exists(os.path.join(out, "final.h5")) == (policy == "continue")
+    print(f"ok: `latest` is a folder, on_failure = {policy}: exit {code} with a message")
 
 # Disk full: a tmpfs that holds one checkpoint of the tiny model (40 MB) but
 # not two.

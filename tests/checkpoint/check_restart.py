@@ -5,8 +5,9 @@ history), for Sophia-G with K just before and just after a Hessian refresh, for
 AdamW, and on 2 ranks with ZeRO-1; a 2-rank checkpoint resumes on 1 rank
 (elastic) within rounding; SIGUSR1 stops a run with exit code 75 after a
 checkpoint, and the resumed run ends identical; `--resume auto` skips a damaged
-newest checkpoint; damaged, incomplete or mismatched checkpoints are refused
-with a message.
+newest checkpoint, and with ZeRO-1 a checkpoint damaged in one rank's shard
+only sends every rank to a fresh start together; damaged, incomplete,
+non-finite or mismatched checkpoints are refused with a message.
 Usage: check_restart.py SHARD_DIR DECK WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import os
 import shutil
@@ -123,6 +124,18 @@ assert "skipping damaged checkpoint" in p.stderr and "ckpt_00000019.h5" in p.std
 assert "resume: " + os.path.join(fallback, "ckpt_00000018.h5") in p.stdout, p.stdout[-500:]
 print("ok: --resume auto skips the damaged newest checkpoint")
 
+# ZeRO-1, a checkpoint damaged only in rank 1's shard of the optimizer state
+# (ln_f is the last tensor: rank 1's) and no older one: the ranks refuse it
+# together, before either has taken anything from it, and start fresh, so the
+# run ends as the uninterrupted one did.
+split = os.path.join(work, "zero1_damaged_shard")
+os.makedirs(split)
+shutil.copy(os.path.join(zero, "ckpt_00000005.h5"), split)
+flip_bytes(os.path.join(split, "ckpt_00000005.h5"), "optimizer/hessian/transformer.ln_f.bias")
+p = train(split, 2, "parallel.zero1=true", resume="auto")
+assert "skipping damaged checkpoint" in p.stderr and "starting fresh" in p.stdout, p.stderr + p.stdout[-500:]
+assert_identical(zero, split, "ZeRO-1, checkpoint damaged in rank 1's shard only: both ranks started fresh")
+
 # Damaged or mismatched checkpoints are refused, by name.
 source = os.path.join(full, "ckpt_00000010.h5")
 
@@ -162,6 +175,10 @@ refused("wrong_shape", edit(lambda f: (f.__delitem__("model/transformer.wpe.weig
 refused("wrong_type", edit(lambda f: (f.__delitem__("model/transformer.wpe.weight"),
                                       f.create_dataset("model/transformer.wpe.weight", data=np.zeros((64, 64), "i4")))),
         "/model/transformer.wpe.weight is not floating point")
+refused("nan_in_model", edit(lambda f: f["model/transformer.wte.weight"].__setitem__((0, 5), np.nan)),
+        "/model/transformer.wte.weight holds nan at element 5")
+refused("inf_in_state", edit(lambda f: f["optimizer/hessian/transformer.ln_f.bias"].__setitem__(7, np.inf)),
+        "/optimizer/hessian/transformer.ln_f.bias holds inf at element 7")
 refused("not_hdf5", lambda p: open(p, "w").write("not a checkpoint\n"), "is not an HDF5 file")
 refused("other_optimizer", lambda p: None, "optimizer is sophiag, the deck says adamw", "optimizer.type=adamw")
 refused("other_shape", lambda p: None, "model shape differs from the deck's [model]: n_layer 2 (file) vs 3 (deck)",

@@ -58,12 +58,14 @@ weights_copy("wrong_shape.h5", reshape_tensor)
 weights_copy("bad_heads.h5", bad_heads)
 
 # For `train` (with the reference model's shape): an empty shard, a deck that
-# does not parse, weights that make the loss NaN, and an earlier run's output
+# does not parse, weights that are not finite or make the loss NaN, and an earlier run's output
 # that a failed run must leave alone.
 token_file("empty.bin", [])
 with open(os.path.join(out, "bad_syntax.toml"), "w") as f:
     f.write("[train]\nsteps = = 3\n")
-weights_copy("nan_weights.h5", lambda f: f["model/transformer.ln_f.bias"].__setitem__(0, np.nan))
+weights_copy("nan_weights.h5", lambda f: f["model/transformer.ln_f.bias"].__setitem__(3, np.nan))
+weights_copy("inf_weights.h5", lambda f: f["model/transformer.wpe.weight"].__setitem__((1, 2), -np.inf))
+weights_copy("huge_weights.h5", lambda f: f["model/transformer.wte.weight"].__setitem__(slice(None), 3e38))
 os.makedirs(os.path.join(out, "earlier_run"), exist_ok=True)
 with open(os.path.join(out, "earlier_run", "final.h5"), "w") as f:
     f.write("weights of an earlier run\n")
