@@ -42,7 +42,8 @@ KOKKOS_INLINE_FUNCTION float exp_poly(float x) {
   // (2^128 for hi is reached as 2 * 2^127 through p's range).
   const std::int32_t n_int = tbits - magic_bits;
   const std::int32_t half = n_int >> 1;
-  const std::int32_t bits_a = (half + 127) << 23, bits_b = (n_int - half + 127) << 23;
+  // Shifted as unsigned: a NaN x gives any n_int, and the result is NaN anyway.
+  const std::uint32_t bits_a = std::uint32_t(half + 127) << 23, bits_b = std::uint32_t(n_int - half + 127) << 23;
   float scale_a, scale_b;
   std::memcpy(&scale_a, &bits_a, sizeof scale_a);
   std::memcpy(&scale_b, &bits_b, sizeof scale_b);
