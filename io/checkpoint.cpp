@@ -25,12 +25,6 @@ namespace {
 // Elements per chunk (16 MB): the unit of Fletcher32 checksums and of I/O.
 constexpr hsize_t chunk_elements = hsize_t(1) << 22;
 
-std::size_t stored_size(const TensorSpec& t) {
-  std::size_t n = 1;
-  for (auto d : t.stored) n *= d;
-  return n;
-}
-
 // Selects the row-major flat range [a, b) of a dataset (rank 1 or 2) in `space`.
 void select_flat(hid_t space, const std::vector<hsize_t>& dims, std::size_t a, std::size_t b) {
   H5Sselect_none(space);
@@ -84,7 +78,7 @@ hid_t dataset_creation(const std::vector<hsize_t>& dims) {
 }
 
 // Elements in a row of a tensor's stored shape (1 for a vector).
-std::size_t row_size(const TensorSpec& t) { return stored_size(t) / t.stored[0]; }
+std::size_t row_size(const TensorSpec& t) { return t.stored_size() / t.stored[0]; }
 
 // Elements in one of a tensor's chunks. Chunks span whole rows, so each one is
 // a contiguous run of the tensor.
@@ -111,7 +105,7 @@ std::vector<Chunk> file_chunks(const ParameterLayout& layout, std::size_t states
   std::vector<Chunk> chunks;
   for (int s = -1; s < int(states); ++s)
     for (const auto& t : layout.tensors()) {
-      const std::size_t per_chunk = chunk_size(t), total = stored_size(t);
+      const std::size_t per_chunk = chunk_size(t), total = t.stored_size();
       for (std::size_t first = 0; first < total; first += per_chunk)
         chunks.push_back({&t, s, first, std::min(per_chunk, total - first), per_chunk});
     }
@@ -218,12 +212,13 @@ void read_part(hid_t group, const std::string& group_name, const TensorSpec& t, 
   H5Handle d(H5Dopen2(group, t.name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d.valid()) throw Error(where + " is not a dataset");
   H5Handle type(H5Dget_type(d.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_FLOAT) throw Error(where + " is not floating point");
+  require_ieee_float(type.get(), where);
   H5Handle fspace(H5Dget_space(d.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(fspace.get());
   std::vector<hsize_t> dims(std::max(rank, 0));
   if (rank > 0) H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr);
   if (std::vector<std::size_t>(dims.begin(), dims.end()) != t.stored) throw Error(where + " has the wrong shape");
+  require_stored_size(d.get(), type.get(), t.stored_size(), where);
   if (a >= b) return;
   select_flat(fspace.get(), dims, a, b);
   H5Handle mspace = memory_space(dims, a, b);
@@ -567,7 +562,7 @@ void read_checkpoint(const std::string& path, const ParameterLayout& layout, flo
   H5Handle model = open_group(f.get(), "model", path);
   for (const auto& t : layout.tensors()) {
     std::fill(params + t.offset, params + t.offset + t.size(), 0.0f);  // wte's padding rows
-    read_part(model.get(), "model", t, params + t.offset, 0, stored_size(t), path);
+    read_part(model.get(), "model", t, params + t.offset, 0, t.stored_size(), path);
   }
   H5Handle opt = open_group(f.get(), "optimizer", path);
   for (const auto& [name, buffer] : optimizer_state) {
@@ -575,7 +570,7 @@ void read_checkpoint(const std::string& path, const ParameterLayout& layout, flo
     std::fill(buffer, buffer + (shard_end - shard_begin), 0.0f);
     for (const auto& t : layout.tensors()) {
       const std::size_t a = std::max(t.offset, shard_begin) - t.offset;
-      std::size_t b = std::min(t.offset + stored_size(t), shard_end);
+      std::size_t b = std::min(t.offset + t.stored_size(), shard_end);
       b = b > t.offset ? b - t.offset : 0;
       float* to = buffer + (t.offset + a - shard_begin);
       read_part(g.get(), "optimizer/" + name, t, b > a ? to : nullptr, a, b, path);

@@ -56,6 +56,30 @@ inline H5Handle open_hdf5_readonly(const std::string& path, const std::string& w
   return f;
 }
 
+// Refuses a dataset type other than 32- or 64-bit IEEE floats (either byte
+// order), which is all the readers convert from: a damaged file can declare
+// float types of other sizes and layouts that the library's conversion reads
+// past its buffers (found by tests/fuzz).
+inline void require_ieee_float(hid_t type, const std::string& where) {
+  if (H5Tget_class(type) != H5T_FLOAT) throw Error(where + " is not floating point");
+  for (hid_t ieee : {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE})
+    if (H5Tequal(type, ieee) > 0) return;
+  throw Error(where + " is not stored as 32- or 64-bit IEEE floats");
+}
+
+// Refuses a dataset whose stored bytes do not match its shape: a damaged
+// header can declare compact or contiguous storage smaller than the data,
+// and the library would then copy from memory it never allocated (found by
+// tests/fuzz). Chunked storage is checked chunk by chunk by the library.
+inline void require_stored_size(hid_t dataset, hid_t type, std::size_t elements, const std::string& where) {
+  H5Handle plist(H5Dget_create_plist(dataset), H5Pclose);
+  const H5D_layout_t layout = H5Pget_layout(plist.get());
+  if (layout == H5D_CHUNKED) return;
+  if ((layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) ||
+      H5Dget_storage_size(dataset) != hsize_t(elements) * H5Tget_size(type))
+    throw Error(where + " is damaged: its storage does not match its shape");
+}
+
 // Refuses values read from a file that are not finite (a diverged run's
 // weights, or damage that kept the checksums): `where` names the tensor, the
 // message gives the first such element. x holds n elements, x[0] being the

@@ -127,7 +127,7 @@ void read_weights(const std::string& path, const ParameterLayout& layout, T* hos
     H5Handle d(H5Dopen2(g.get(), t.name.c_str(), H5P_DEFAULT), H5Dclose);
     if (!d.valid()) throw Error(where + " is not a dataset");
     H5Handle type(H5Dget_type(d.get()), H5Tclose);
-    if (H5Tget_class(type.get()) != H5T_FLOAT) throw Error(where + " is not floating point");
+    require_ieee_float(type.get(), where);
     H5Handle space(H5Dget_space(d.get()), H5Sclose);
     const int rank = H5Sget_simple_extent_ndims(space.get());
     std::vector<hsize_t> dims(rank > 0 ? rank : 0);
@@ -135,6 +135,7 @@ void read_weights(const std::string& path, const ParameterLayout& layout, T* hos
     const std::vector<std::size_t> got(dims.begin(), dims.end());
     if (got != t.stored)
       throw Error(where + " has shape " + shape_string(got) + ", expected " + shape_string(t.stored));
+    require_stored_size(d.get(), type.get(), t.stored_size(), where);
     std::fill(host + t.offset, host + t.offset + t.size(), T(0));
     if (H5Dread(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, host + t.offset) < 0)
       throw Error(where + " cannot be read (damaged file?)");

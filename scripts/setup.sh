@@ -12,6 +12,7 @@ packages=(
   python3-torch python3-h5py python3-numpy python3-matplotlib
   libpcre2-dev nlohmann-json3-dev
   slurm-wlm munge                      # for the tests of jobs/ (a one-node Slurm they start themselves)
+  clang libclang-rt-14-dev             # libFuzzer, for the fuzzing harnesses (scripts/fuzz.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

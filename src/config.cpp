@@ -13,8 +13,17 @@ void GPT2Config::validate() const {
   positive("n_layer", n_layer);
   positive("n_head", n_head);
   positive("n_embd", n_embd);
-  if (vocab_size > 65536)
-    throw Error("model: vocab_size " + std::to_string(vocab_size) + " exceeds 65536, the range of uint16 token files");
+  if (vocab_size > max_vocab)
+    throw Error("model: vocab_size " + std::to_string(vocab_size) + " exceeds " + std::to_string(max_vocab) +
+                ", the range of uint16 token files");
+  // The deck's limits ([model] in src/deck.cpp), also for shapes read from files.
+  auto at_most = [](const char* name, int v, int max) {
+    if (v > max) throw Error(std::string("model: ") + name + " " + std::to_string(v) + " exceeds " + std::to_string(max));
+  };
+  at_most("block_size", block_size, max_block_size);
+  at_most("n_layer", n_layer, max_layers);
+  at_most("n_head", n_head, max_heads);
+  at_most("n_embd", n_embd, max_embd);
   if (n_embd % n_head != 0)
     throw Error("model: n_embd (" + std::to_string(n_embd) + ") is not divisible by n_head (" +
                 std::to_string(n_head) + ")");

@@ -5,6 +5,13 @@
 
 namespace sk {
 
+// The largest model shape accepted from a deck or a file.
+constexpr int max_vocab = 65536;  // token files hold uint16 ids
+constexpr int max_block_size = 1 << 20;
+constexpr int max_layers = 1000;
+constexpr int max_heads = 1000;
+constexpr int max_embd = 1 << 16;
+
 struct GPT2Config {
   int vocab_size = 0;
   int block_size = 0;  // maximum sequence length T

@@ -4,11 +4,16 @@
 
 namespace sk {
 
-std::size_t TensorSpec::size() const {
+namespace {
+std::size_t product(const std::vector<std::size_t>& dims) {
   std::size_t n = 1;
-  for (auto d : shape) n *= d;
+  for (auto d : dims) n *= d;
   return n;
 }
+}  // namespace
+
+std::size_t TensorSpec::size() const { return product(shape); }
+std::size_t TensorSpec::stored_size() const { return product(stored); }
 
 ParameterLayout::ParameterLayout(const GPT2Config& cfg) {
   const std::size_t C = cfg.n_embd;

@@ -17,6 +17,7 @@ struct TensorSpec {
   std::vector<std::size_t> stored;  // shape in files (wte has vocab_size rows)
   std::size_t offset = 0;           // first element in the flat buffer
   std::size_t size() const;         // elements in memory
+  std::size_t stored_size() const;  // elements in files
 };
 
 class ParameterLayout {

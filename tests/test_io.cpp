@@ -121,6 +121,16 @@ TEST_CASE("malformed weights files are refused with a clear message", "[io][weig
     });
     CHECK_THROWS_WITH(read_config(path), Catch::Contains("n_embd (6) is not divisible by n_head (4)"));
   }
+  SECTION("config too large to build") {  // else a small file could ask for 2e9 layers
+    write_small_weights(path);
+    edit_file(path, [&](hid_t f) {
+      H5Handle g(H5Gopen2(f, "config", H5P_DEFAULT), H5Gclose);
+      H5Handle a(H5Aopen(g.get(), "n_layer", H5P_DEFAULT), H5Aclose);
+      const long layers = 2000000000;
+      REQUIRE(H5Awrite(a.get(), H5T_NATIVE_LONG, &layers) >= 0);
+    });
+    CHECK_THROWS_WITH(read_config(path), Catch::Contains("n_layer 2000000000 exceeds 1000"));
+  }
   std::remove(path.c_str());
 }
 

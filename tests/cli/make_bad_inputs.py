@@ -61,6 +61,7 @@ weights_copy("bad_heads.h5", bad_heads)
 # does not parse, weights that are not finite or make the loss NaN, and an earlier run's output
 # that a failed run must leave alone.
 token_file("empty.bin", [])
+token_file("small_vocab.bin", [i % 8 for i in range(40)])  # for the 8-token models of tests/fuzz/regressions
 with open(os.path.join(out, "bad_syntax.toml"), "w") as f:
     f.write("[train]\nsteps = = 3\n")
 weights_copy("nan_weights.h5", lambda f: f["model/transformer.ln_f.bias"].__setitem__(3, np.nan))
