@@ -13,9 +13,9 @@ shift || true
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(tokens deck weights checkpoint tokenizer cli)
 
+mkdir -p build-fuzz
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_FUZZ=ON \
-  -DSK_SANITIZE=address,undefined > build-fuzz.configure.log || { cat build-fuzz.configure.log; exit 1; }
-rm -f build-fuzz.configure.log
+  -DSK_SANITIZE=address,undefined > build-fuzz/configure.log || { cat build-fuzz/configure.log; exit 1; }
 cmake --build build-fuzz --target fuzzers -j"$(nproc)"
 
 # Leaks inside Open MPI and HDF5 are not ours (tests/sanitizers/lsan.supp). A
