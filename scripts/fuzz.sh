@@ -5,6 +5,7 @@
 # seeds stay as they are), after replaying the inputs of earlier findings in
 # tests/fuzz/regressions/. Prints each harness's executions and exits non-zero
 # on any finding; libFuzzer leaves the input in build-fuzz/findings/HARNESS/.
+# SECONDS 0: only replay the seeds and the earlier findings, no new inputs.
 # Usage: scripts/fuzz.sh [SECONDS [HARNESS...]]   (run from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,9 @@ run_one() {
     tail -n 30 "$log"
     return 1
   fi
-  if build-fuzz/tests/fuzz/fuzz_"$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  local limit=(-max_total_time="$seconds")
+  [ "$seconds" -gt 0 ] || limit=(-runs=0)
+  if build-fuzz/tests/fuzz/fuzz_"$name" "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
       -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$name/" \
       "build-fuzz/corpus/$name" "tests/fuzz/corpus/$name" > "$log" 2>&1; then
     printf '%-11s %12s executions in %ss, corpus %s inputs, no findings\n' "$name" \
