@@ -62,8 +62,11 @@ inline H5Handle open_hdf5_readonly(const std::string& path, const std::string& w
 // past its buffers (found by tests/fuzz).
 inline void require_ieee_float(hid_t type, const std::string& where) {
   if (H5Tget_class(type) != H5T_FLOAT) throw Error(where + " is not floating point");
-  for (hid_t ieee : {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE})
-    if (H5Tequal(type, ieee) > 0) return;
+  // One comparison each: the H5T_ constants are macros with a call in them,
+  // which nvcc's front end cannot take in a braced list.
+  if (H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0 ||
+      H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0)
+    return;
   throw Error(where + " is not stored as 32- or 64-bit IEEE floats");
 }
 
