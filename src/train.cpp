@@ -268,7 +268,7 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
     } catch (const std::exception& e) {  // also the file system's, e.g. from the folder's `latest`
       problem = e.what();
     }
-    if (sum_over_ranks(long(problem.empty() ? 0 : 1)) == 0) {
+    if (!failed_on_any_rank(!problem.empty())) {
       if (root) {
         std::printf("checkpoint: %s\n", path.c_str());
         std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
