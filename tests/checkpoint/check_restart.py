@@ -46,9 +46,19 @@ def train(out, ranks=1, *sets, resume=None, expect=0):
 
 
 def assert_identical(a, b, what):
+    """Run b ended as run a did; b is removed once compared."""
     assert_same_files(os.path.join(a, "ckpt_00000020.h5"), os.path.join(b, "ckpt_00000020.h5"), what)
     assert losses(a) == losses(b), f"{what}: loss history differs"
     print(f"ok: {what}: parameters, optimizer state and loss history bit-identical")
+    shutil.rmtree(b)
+
+
+def keep_only(run, *steps):
+    """Remove a run's checkpoints but those of `steps`: every run here saves one
+    per step (40 MB each), and three builds run this test on one disk."""
+    for name in os.listdir(run):
+        if name.startswith("ckpt_") and name not in [f"ckpt_{s:08d}.h5" for s in steps]:
+            os.remove(os.path.join(run, name))
 
 
 def resumed_from(full, step, name, ranks=1, *sets):
@@ -66,17 +76,21 @@ full = os.path.join(work, "sophiag_full")
 train(full)
 assert_identical(full, resumed_from(full, 4, "sophiag_k4"), "sophiag resumed at step 4 (before a refresh)")
 assert_identical(full, resumed_from(full, 5, "sophiag_k5"), "sophiag resumed at step 5 (just after a refresh)")
+keep_only(full, 10, 18, 19, 20)
 
 adamw = os.path.join(work, "adamw_full")
 train(adamw, 1, "optimizer.type=adamw")
 assert_identical(adamw, resumed_from(adamw, 7, "adamw_k7", 1, "optimizer.type=adamw"), "adamw resumed at step 7")
+shutil.rmtree(adamw)
 
 zero = os.path.join(work, "zero1_2ranks_full")
 train(zero, 2, "parallel.zero1=true")
 assert_identical(zero, resumed_from(zero, 5, "zero1_2ranks_k5", 2, "parallel.zero1=true"), "2 ranks, ZeRO-1, at step 5")
+keep_only(zero, 5, 20)
 plain = os.path.join(work, "2ranks_full")
 train(plain, 2)
 assert_identical(plain, resumed_from(plain, 6, "2ranks_k6", 2), "2 ranks at step 6")
+shutil.rmtree(plain)
 
 # Elastic: the sharded 2-rank checkpoint continues on 1 rank; the losses follow
 # within the rounding of a different reduction order.
@@ -84,6 +98,7 @@ elastic = resumed_from(zero, 5, "elastic_2to1", 1)
 for (ta, sa, la), (tb, sb, lb) in zip(losses(zero), losses(elastic)):
     assert (ta, sa) == (tb, sb) and abs(la - lb) <= 2e-5 * abs(lb), (ta, sa, la, lb)
 print("ok: a 2-rank ZeRO-1 checkpoint resumes on 1 rank, losses within 2e-5")
+shutil.rmtree(elastic)
 
 # A signal: finish the step, checkpoint, exit 75; the resumed run ends identical.
 sig = os.path.join(work, "signal")
@@ -135,6 +150,7 @@ flip_bytes(os.path.join(split, "ckpt_00000005.h5"), "optimizer/hessian/transform
 p = train(split, 2, "parallel.zero1=true", resume="auto")
 assert "skipping damaged checkpoint" in p.stderr and "starting fresh" in p.stdout, p.stderr + p.stdout[-500:]
 assert_identical(zero, split, "ZeRO-1, checkpoint damaged in rank 1's shard only: both ranks started fresh")
+shutil.rmtree(zero)
 
 # Damaged or mismatched checkpoints are refused, by name.
 source = os.path.join(full, "ckpt_00000010.h5")
@@ -190,3 +206,4 @@ train(timed, 1, "train.steps=4", "checkpoint.interval=0", "checkpoint.minutes=0.
 names = sorted(n for n in os.listdir(timed) if n.startswith("ckpt_"))
 assert names == [f"ckpt_{s:08d}.h5" for s in (1, 2, 3, 4)], names
 print("ok: checkpoint.minutes saves by wall time")
+shutil.rmtree(work)  # kept when a check fails, to look at
