@@ -198,9 +198,7 @@ T read_attribute(hid_t object, const char* name, hid_t mem_type, const std::stri
 
 H5Handle open_group(hid_t parent, const std::string& name, const std::string& where) {
   if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + ": group /" + name + " is missing");
-  H5Handle g(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), H5Gclose);
-  if (!g.valid()) throw Error(where + ": /" + name + " is not a group");
-  return g;
+  return open_object(parent, name, H5I_GROUP, where + ": /" + name);
 }
 
 // Reads the flat range [a, b) of a tensor's dataset, checking its type and
@@ -209,8 +207,7 @@ void read_part(hid_t group, const std::string& group_name, const TensorSpec& t, 
                std::size_t b, const std::string& path) {
   const std::string where = path + ": /" + group_name + "/" + t.name;
   if (H5Lexists(group, t.name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + " is missing");
-  H5Handle d(H5Dopen2(group, t.name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!d.valid()) throw Error(where + " is not a dataset");
+  H5Handle d = open_object(group, t.name, H5I_DATASET, where);
   H5Handle type(H5Dget_type(d.get()), H5Tclose);
   require_ieee_float(type.get(), where);
   H5Handle fspace(H5Dget_space(d.get()), H5Sclose);

@@ -1,5 +1,7 @@
 #include "metadata_only_driver.hpp"
 
+#include "hdf5_handle.hpp"
+
 #if H5_VERSION_GE(1, 13, 0)
 #include <H5FDdevelop.h>  // the driver interface moved here
 #endif
@@ -162,7 +164,7 @@ hid_t metadata_only_access() {
   static const H5FD_class_t cls = driver_class();
   static const hid_t driver = H5FDregister(&cls);
   const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (driver < 0 || H5Pset_driver(fapl, driver, nullptr) < 0) {
+  if (driver < 0 || H5Pset_driver(fapl, driver, nullptr) < 0 || !use_checksummed_format(fapl)) {
     H5Pclose(fapl);
     return -1;
   }

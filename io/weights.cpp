@@ -39,7 +39,9 @@ void write_file_atomically(const std::string& path, Body body) {
   hdf5_quiet();
   const std::string tmp = path + ".tmp";
   {
-    H5Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    if (!use_checksummed_format(fapl.get())) throw Error("cannot create " + tmp + ": HDF5 refused its file format");
+    H5Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
     if (!f.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
     try {
       body(f.get());
@@ -93,7 +95,7 @@ void write_config_group(hid_t file, const GPT2Config& config) {
 GPT2Config read_config(const std::string& path) {
   H5Handle f = open_file(path);
   if (H5Lexists(f.get(), "config", H5P_DEFAULT) <= 0) throw Error(path + ": missing group /config");
-  H5Handle g(H5Gopen2(f.get(), "config", H5P_DEFAULT), H5Gclose);
+  H5Handle g = open_object(f.get(), "config", H5I_GROUP, path + ": /config");
   GPT2Config c;
   for (int i = 0; i < 5; ++i) {
     const std::string where = path + ": /config attribute " + config_keys[i];
@@ -120,12 +122,11 @@ template <class T>
 void read_weights(const std::string& path, const ParameterLayout& layout, T* host) {
   H5Handle f = open_file(path);
   if (H5Lexists(f.get(), "model", H5P_DEFAULT) <= 0) throw Error(path + ": missing group /model");
-  H5Handle g(H5Gopen2(f.get(), "model", H5P_DEFAULT), H5Gclose);
+  H5Handle g = open_object(f.get(), "model", H5I_GROUP, path + ": /model");
   for (const auto& t : layout.tensors()) {
     const std::string where = path + ": tensor /model/" + t.name;
     if (H5Lexists(g.get(), t.name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + " is missing");
-    H5Handle d(H5Dopen2(g.get(), t.name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!d.valid()) throw Error(where + " is not a dataset");
+    H5Handle d = open_object(g.get(), t.name, H5I_DATASET, where);
     H5Handle type(H5Dget_type(d.get()), H5Tclose);
     require_ieee_float(type.get(), where);
     H5Handle space(H5Dget_space(d.get()), H5Sclose);

@@ -168,6 +168,17 @@ def refused(name, damage, pattern, *sets):
     print(f"ok: {name} refused: {pattern}")
 
 
+def flip_header(path, dataset):
+    """One bit of a dataset's object header: HDF5's metadata checksum refuses it."""
+    with h5py.File(path, "r") as f:
+        offset = h5py.h5o.get_info(f[dataset].id).addr + 40
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ 0x01]))
+
+
 def truncate(path):
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
@@ -195,6 +206,8 @@ refused("nan_in_model", edit(lambda f: f["model/transformer.wte.weight"].__setit
         "/model/transformer.wte.weight holds nan at element 5")
 refused("inf_in_state", edit(lambda f: f["optimizer/hessian/transformer.ln_f.bias"].__setitem__(7, np.inf)),
         "/optimizer/hessian/transformer.ln_f.bias holds inf at element 7")
+refused("flipped_header", lambda p: flip_header(p, "model/transformer.wpe.weight"),
+        "/model/transformer.wpe.weight cannot be read: its header is damaged")
 refused("not_hdf5", lambda p: open(p, "w").write("not a checkpoint\n"), "is not an HDF5 file")
 refused("other_optimizer", lambda p: None, "optimizer is sophiag, the deck says adamw", "optimizer.type=adamw")
 refused("other_shape", lambda p: None, "model shape differs from the deck's [model]: n_layer 2 (file) vs 3 (deck)",

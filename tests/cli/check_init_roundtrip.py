@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """`grad --init --save-weights` writes GPT-2's initialisation in the weights
 format, and `grad --weights` on that file reproduces the same loss and
-gradients bit for bit. Usage: check_init_roundtrip.py TOKENS.bin WORKDIR -- SOPHIA_KOKKOS"""
+gradients bit for bit. The file carries HDF5's metadata checksums: a byte
+flipped in a tensor's header is refused by name. Usage: check_init_roundtrip.py TOKENS.bin WORKDIR -- SOPHIA_KOKKOS"""
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -41,3 +43,25 @@ with h5py.File(g_init, "r") as a, h5py.File(g_load, "r") as b:
     for name in a["grad"]:
         assert np.array_equal(a["grad"][name][...], b["grad"][name][...]), name
 print(f"ok: loss {loss:.6f} from the initialisation and from its saved weights")
+
+# HDF5's 1.10 format (superblock version 2 or later) checksums every piece of
+# metadata: a flipped byte anywhere in a tensor's object header is refused by
+# name, never read as another shape or type.
+name = "model/transformer.h.0.attn.c_proj.weight"
+with h5py.File(weights, "r") as w:
+    assert w.id.get_create_plist().get_version()[0] >= 2, "weights written without metadata checksums"
+    header = h5py.h5o.get_info(w[name].id).addr
+damaged, unused = os.path.join(work, "damaged.h5"), os.path.join(work, "unused.h5")
+offsets = range(0, 200, 15)
+for offset in offsets:
+    shutil.copy(weights, damaged)
+    with open(damaged, "r+b") as f:
+        f.seek(header + offset)
+        byte = f.read(1)[0]
+        f.seek(header + offset)
+        f.write(bytes([byte ^ 0x04]))
+    p = subprocess.run(exe + ["grad", "--weights", damaged, "--out", unused] + common, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 1 and f"/{name} cannot be read: its header is damaged" in p.stderr, (offset, p.stderr)
+    assert not os.path.exists(unused), offset
+print(f"ok: {len(offsets)} single-bit flips in a tensor's header refused by name")
