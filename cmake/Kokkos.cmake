@@ -57,7 +57,7 @@ if(SK_ARCH)
   endif()
 endif()
 # A CUDA Kokkos routes the sources of targets that use it through nvcc_wrapper
-# by itself (kokkos_launch_compiler); the rest (sophia_host) needs the host
+# by itself (kokkos_launch_compiler); the rest (sk_core, sk_io) needs the host
 # compiler, so CMAKE_CXX_COMPILER must not be nvcc_wrapper.
 if(Kokkos_ENABLE_CUDA AND COMMAND kokkos_compiler_is_nvcc)
   kokkos_compiler_is_nvcc(_sk_cxx_is_nvcc ${CMAKE_CXX_COMPILER})

@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "../src/error.hpp"
+#include "error.hpp"
 #include "hdf5_handle.hpp"
 #include "metadata_only_driver.hpp"
 #include "weights.hpp"
@@ -304,40 +304,40 @@ std::vector<std::uint64_t> lay_out_file(const std::string& tmp, const GPT2Config
 }
 
 // Every rank's [begin, end) of the flat layout in its optimizer state buffers.
-std::vector<std::size_t> shard_bounds(const CheckpointData& data) {
+std::vector<std::size_t> partition_bounds(const CheckpointData& data) {
   int ranks = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  const unsigned long long mine[2] = {data.shard_begin, data.shard_end};
+  const unsigned long long mine[2] = {data.partition_begin, data.partition_end};
   std::vector<unsigned long long> all(2 * std::size_t(ranks));
   MPI_Allgather(mine, 2, MPI_UNSIGNED_LONG_LONG, all.data(), 2, MPI_UNSIGNED_LONG_LONG, MPI_COMM_WORLD);
   return std::vector<std::size_t>(all.begin(), all.end());
 }
 
-// Data that every rank holds: the parameters, and unsharded optimizer state.
-bool replicated(const Chunk& c, bool sharded) { return c.state < 0 || !sharded; }
+// Data that every rank holds: the parameters, and unpartitioned optimizer state.
+bool replicated(const Chunk& c, bool partitioned) { return c.state < 0 || !partitioned; }
 
 // The flat range of chunk c's elements that rank r holds: all of them for
-// replicated data, else those in r's shard.
-std::pair<std::size_t, std::size_t> held_part(const Chunk& c, bool sharded, const std::vector<std::size_t>& bounds,
+// replicated data, else those in r's partition.
+std::pair<std::size_t, std::size_t> held_part(const Chunk& c, bool partitioned, const std::vector<std::size_t>& bounds,
                                               int r) {
   const std::size_t x0 = c.flat_first(), x1 = x0 + c.count;
-  if (replicated(c, sharded)) return {x0, x1};
+  if (replicated(c, partitioned)) return {x0, x1};
   const std::size_t a = std::max(x0, bounds[2 * r]), b = std::min(x1, bounds[2 * r + 1]);
   return {a, std::max(a, b)};
 }
 
 // The rank that writes each chunk. Replicated data is divided into runs of
-// equal bytes; a chunk of sharded state is written by the rank holding its
+// equal bytes; a chunk of partitioned state is written by the rank holding its
 // first element, which receives the parts that other ranks hold.
-std::vector<int> chunk_writers(const std::vector<Chunk>& chunks, bool sharded, const std::vector<std::size_t>& bounds) {
+std::vector<int> chunk_writers(const std::vector<Chunk>& chunks, bool partitioned, const std::vector<std::size_t>& bounds) {
   const int ranks = int(bounds.size() / 2);
   std::size_t total = 0, before = 0;
   for (const auto& c : chunks)
-    if (replicated(c, sharded)) total += c.bytes();
+    if (replicated(c, partitioned)) total += c.bytes();
   std::vector<int> writers;
   for (const auto& c : chunks) {
     int w = 0;
-    if (replicated(c, sharded)) {
+    if (replicated(c, partitioned)) {
       w = int(std::min<std::size_t>(ranks - 1, before * ranks / total));
       before += c.bytes();
     } else {
@@ -351,7 +351,7 @@ std::vector<int> chunk_writers(const std::vector<Chunk>& chunks, bool sharded, c
 
 // Where flat element x lies in this rank's memory (parameters, or state s).
 const float* element(const CheckpointData& data, int state, std::size_t x) {
-  return state < 0 ? data.params + x : data.optimizer_state[state].second + (x - data.shard_begin);
+  return state < 0 ? data.params + x : data.optimizer_state[state].second + (x - data.partition_begin);
 }
 
 // Chunk c's stored bytes, checksum excluded: straight from the writer's
@@ -361,12 +361,12 @@ const float* element(const CheckpointData& data, int state, std::size_t x) {
 const unsigned char* chunk_bytes(const Chunk& c, const CheckpointData& data, const std::vector<std::size_t>& bounds,
                                  int rank, std::vector<float>& staging) {
   const std::size_t x0 = c.flat_first();
-  const auto [a, b] = held_part(c, data.sharded, bounds, rank);
+  const auto [a, b] = held_part(c, data.partitioned, bounds, rank);
   const float* own = element(data, c.state, a);
   if (a == x0 && b - a == c.elements) return reinterpret_cast<const unsigned char*>(own);
   staging.assign(c.elements, 0.0f);
   std::copy(own, own + (b - a), staging.data() + (a - x0));
-  if (!replicated(c, data.sharded))
+  if (!replicated(c, data.partitioned))
     for (int r = 0; r < int(bounds.size() / 2); ++r) {
       const auto [ra, rb] = held_part(c, true, bounds, r);
       if (r != rank && ra < rb)
@@ -397,12 +397,12 @@ bool write_chunk(MPI_File file, std::uint64_t address, const unsigned char* byte
 // on every rank if any rank failed.
 bool write_data(const std::string& tmp, const std::vector<Chunk>& chunks, const std::vector<std::uint64_t>& addresses,
                 const CheckpointData& data, int rank) {
-  const std::vector<std::size_t> bounds = shard_bounds(data);
-  const std::vector<int> writers = chunk_writers(chunks, data.sharded, bounds);
+  const std::vector<std::size_t> bounds = partition_bounds(data);
+  const std::vector<int> writers = chunk_writers(chunks, data.partitioned, bounds);
   std::vector<MPI_Request> sends;  // posted first, so that no rank waits on another's order
   for (std::size_t i = 0; i < chunks.size(); ++i) {
-    const auto [a, b] = held_part(chunks[i], data.sharded, bounds, rank);
-    if (replicated(chunks[i], data.sharded) || writers[i] == rank || a == b) continue;
+    const auto [a, b] = held_part(chunks[i], data.partitioned, bounds, rank);
+    if (replicated(chunks[i], data.partitioned) || writers[i] == rank || a == b) continue;
     sends.emplace_back();
     MPI_Isend(element(data, chunks[i].state, a), int(b - a), MPI_FLOAT, writers[i], 0, MPI_COMM_WORLD, &sends.back());
   }
@@ -553,8 +553,8 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 }
 
 void read_checkpoint(const std::string& path, const ParameterLayout& layout, float* params,
-                     const std::vector<std::pair<std::string, float*>>& optimizer_state, std::size_t shard_begin,
-                     std::size_t shard_end) {
+                     const std::vector<std::pair<std::string, float*>>& optimizer_state, std::size_t partition_begin,
+                     std::size_t partition_end) {
   H5Handle f = open_checkpoint(path);
   H5Handle model = open_group(f.get(), "model", path);
   for (const auto& t : layout.tensors()) {
@@ -564,12 +564,12 @@ void read_checkpoint(const std::string& path, const ParameterLayout& layout, flo
   H5Handle opt = open_group(f.get(), "optimizer", path);
   for (const auto& [name, buffer] : optimizer_state) {
     H5Handle g = open_group(opt.get(), name, path + ": /optimizer");
-    std::fill(buffer, buffer + (shard_end - shard_begin), 0.0f);
+    std::fill(buffer, buffer + (partition_end - partition_begin), 0.0f);
     for (const auto& t : layout.tensors()) {
-      const std::size_t a = std::max(t.offset, shard_begin) - t.offset;
-      std::size_t b = std::min(t.offset + t.stored_size(), shard_end);
+      const std::size_t a = std::max(t.offset, partition_begin) - t.offset;
+      std::size_t b = std::min(t.offset + t.stored_size(), partition_end);
       b = b > t.offset ? b - t.offset : 0;
-      float* to = buffer + (t.offset + a - shard_begin);
+      float* to = buffer + (t.offset + a - partition_begin);
       read_part(g.get(), "optimizer/" + name, t, b > a ? to : nullptr, a, b, path);
     }
   }

@@ -6,7 +6,7 @@
 //   /state (attributes)              step, data position, seed, the resolved deck
 // Rank 0 lays the file out with HDF5 (metadata only); then every rank writes
 // the chunks it holds through MPI-IO, each byte once: the parameters divided
-// among ranks, sharded optimizer state (ZeRO-1) by the ranks holding it.
+// among ranks, partitioned optimizer state (ZeRO-1) by the ranks holding it.
 // Every dataset is chunked with HDF5's Fletcher32 checksum, so the library
 // detects damaged data on read.
 #pragma once
@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "../src/config.hpp"
-#include "../src/parameters.hpp"
+#include "config.hpp"
+#include "parameters.hpp"
 
 namespace sk {
 
@@ -30,13 +30,13 @@ struct TrainingState {
 };
 
 // Host buffers of one rank. params: the whole flat buffer; each optimizer
-// state buffer covers [shard_begin, shard_end) of the flat layout.
+// state buffer covers [partition_begin, partition_end) of the flat layout.
 struct CheckpointData {
   const float* params;
   std::string optimizer_type;  // "sophiag" or "adamw"
   std::vector<std::pair<std::string, const float*>> optimizer_state;
-  std::size_t shard_begin, shard_end;
-  bool sharded;  // the state differs between ranks (ZeRO-1): each writes its shard
+  std::size_t partition_begin, partition_end;
+  bool partitioned;  // the state differs between ranks (ZeRO-1): each writes its partition
   TrainingState state;
 };
 
@@ -64,7 +64,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 // optimizer state into host buffers laid out as in CheckpointData. Every
 // dataset's checksum is verified; throws sk::Error naming what is wrong.
 void read_checkpoint(const std::string& path, const ParameterLayout& layout, float* params,
-                     const std::vector<std::pair<std::string, float*>>& optimizer_state, std::size_t shard_begin,
-                     std::size_t shard_end);
+                     const std::vector<std::pair<std::string, float*>>& optimizer_state, std::size_t partition_begin,
+                     std::size_t partition_end);
 
 }  // namespace sk

@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "../src/error.hpp"
+#include "error.hpp"
 
 namespace sk {
 

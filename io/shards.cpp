@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "../src/error.hpp"
+#include "error.hpp"
 #include "tokens.hpp"
 
 namespace sk {

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../src/error.hpp"
+#include "error.hpp"
 
 namespace sk {
 

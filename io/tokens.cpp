@@ -4,7 +4,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "../src/error.hpp"
+#include "error.hpp"
 
 namespace sk {
 

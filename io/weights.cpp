@@ -6,18 +6,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "../src/error.hpp"
+#include "error.hpp"
 #include "hdf5_handle.hpp"
 
 namespace sk {
 namespace {
-
-const char* const config_keys[] = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd"};
-
-int* config_field(GPT2Config& c, int i) {
-  int* fields[] = {&c.vocab_size, &c.block_size, &c.n_layer, &c.n_head, &c.n_embd};
-  return fields[i];
-}
 
 template <class T>
 hid_t native_type() {
@@ -81,14 +74,13 @@ void write_tensors(hid_t file, const std::string& path, const char* group, const
 }  // namespace
 
 void write_config_group(hid_t file, const GPT2Config& config) {
-  GPT2Config c = config;
   H5Handle g(H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
   H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  for (int i = 0; i < 5; ++i) {
-    const std::int64_t v = *config_field(c, i);
-    H5Handle a(H5Acreate2(g.get(), config_keys[i], H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  for (const ModelField& f : model_fields) {
+    const std::int64_t v = config.*f.member;
+    H5Handle a(H5Acreate2(g.get(), f.name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &v) < 0)
-      throw Error("cannot write /config/" + std::string(config_keys[i]) + " (disk full?)");
+      throw Error("cannot write /config/" + std::string(f.name) + " (disk full?)");
   }
 }
 
@@ -97,10 +89,10 @@ GPT2Config read_config(const std::string& path) {
   if (H5Lexists(f.get(), "config", H5P_DEFAULT) <= 0) throw Error(path + ": missing group /config");
   H5Handle g = open_object(f.get(), "config", H5I_GROUP, path + ": /config");
   GPT2Config c;
-  for (int i = 0; i < 5; ++i) {
-    const std::string where = path + ": /config attribute " + config_keys[i];
-    if (H5Aexists(g.get(), config_keys[i]) <= 0) throw Error(where + " is missing");
-    H5Handle a(H5Aopen(g.get(), config_keys[i], H5P_DEFAULT), H5Aclose);
+  for (const ModelField& f : model_fields) {
+    const std::string where = path + ": /config attribute " + f.name;
+    if (H5Aexists(g.get(), f.name) <= 0) throw Error(where + " is missing");
+    H5Handle a(H5Aopen(g.get(), f.name, H5P_DEFAULT), H5Aclose);
     H5Handle type(H5Aget_type(a.get()), H5Tclose);
     H5Handle space(H5Aget_space(a.get()), H5Sclose);
     if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1)
@@ -108,7 +100,7 @@ GPT2Config read_config(const std::string& path) {
     std::int64_t v = 0;
     if (H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) throw Error(where + " cannot be read");
     if (v < INT32_MIN || v > INT32_MAX) throw Error(where + " is out of range: " + std::to_string(v));
-    *config_field(c, i) = int(v);
+    c.*f.member = int(v);
   }
   try {
     c.validate();

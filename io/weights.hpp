@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "../src/config.hpp"
-#include "../src/parameters.hpp"
+#include "config.hpp"
+#include "parameters.hpp"
 
 namespace sk {
 

@@ -1,7 +1,7 @@
 // View types shared by all kernels. Tensors are row-major (LayoutRight), like
 // PyTorch's, so names and shapes in comments read the same as in the weights
 // file. Parameter and gradient tensors are unmanaged views into one flat
-// buffer (see src/parameters.hpp), so kernels take them as unmanaged.
+// buffer (see src/core/parameters.hpp), so kernels take them as unmanaged.
 #pragma once
 #include "compat.hpp"
 

@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/views.hpp"
+#include "views.hpp"
 
 namespace sk_test {
 

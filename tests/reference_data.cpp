@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "io/hdf5_handle.hpp"
+#include "hdf5_handle.hpp"
 
 namespace sk::test {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "kernel_checks.hpp"
-#include "kernels/attention.hpp"
+#include "attention.hpp"
 
 using namespace sk_test;
 

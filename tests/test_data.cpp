@@ -7,10 +7,10 @@
 #include <fstream>
 #include <random>
 
-#include "io/shards.hpp"
-#include "io/tokens.hpp"
-#include "src/data.hpp"
-#include "src/error.hpp"
+#include "shards.hpp"
+#include "tokens.hpp"
+#include "data.hpp"
+#include "error.hpp"
 
 using namespace sk;
 

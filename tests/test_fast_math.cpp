@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "kernels/fast_math.hpp"
+#include "fast_math.hpp"
 
 TEST_CASE("exp_poly is within 1.2e-7 relative of exp over the float range", "[kernels][fast_math]") {
   // Every 61st float bit pattern of either sign (about 35 million values, all

@@ -6,12 +6,12 @@
 
 #include <cmath>
 
-#include "io/tokens.hpp"
-#include "io/weights.hpp"
-#include "kernels/random.hpp"
+#include "tokens.hpp"
+#include "weights.hpp"
+#include "random.hpp"
 #include "reference_data.hpp"
-#include "src/batch.hpp"
-#include "src/gpt2.hpp"
+#include "batch.hpp"
+#include "gpt2.hpp"
 
 using namespace sk;
 using sk::test::reference;

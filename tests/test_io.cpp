@@ -8,13 +8,13 @@
 #include <fstream>
 #include <random>
 
-#include "io/checkpoint.hpp"
-#include "io/hdf5_handle.hpp"
-#include "io/metadata_only_driver.hpp"
-#include "io/tokens.hpp"
-#include "io/weights.hpp"
-#include "src/error.hpp"
-#include "src/gpt2.hpp"
+#include "checkpoint.hpp"
+#include "hdf5_handle.hpp"
+#include "metadata_only_driver.hpp"
+#include "tokens.hpp"
+#include "weights.hpp"
+#include "error.hpp"
+#include "gpt2.hpp"
 
 using namespace sk;
 

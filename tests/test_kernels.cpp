@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "kernel_checks.hpp"
-#include "kernels/crossentropy.hpp"
-#include "kernels/encoder.hpp"
-#include "kernels/gelu.hpp"
-#include "kernels/layernorm.hpp"
-#include "kernels/matmul.hpp"
-#include "kernels/residual.hpp"
+#include "crossentropy.hpp"
+#include "encoder.hpp"
+#include "gelu.hpp"
+#include "layernorm.hpp"
+#include "matmul.hpp"
+#include "residual.hpp"
 
 using namespace sk_test;
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "kernel_checks.hpp"
-#include "kernels/lm_head.hpp"
-#include "kernels/random.hpp"
-#include "kernels/sampling.hpp"
+#include "lm_head.hpp"
+#include "random.hpp"
+#include "sampling.hpp"
 
 using namespace sk_test;
 

@@ -5,7 +5,7 @@
 
 #include <Kokkos_Core.hpp>
 
-#include "src/mpi_env.hpp"
+#include "mpi_env.hpp"
 
 int main(int argc, char** argv) {
   sk::MpiEnv mpi(&argc, &argv);

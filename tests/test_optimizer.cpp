@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/optimizer.hpp"
+#include "optimizer_update.hpp"
 
 using namespace sk;
 

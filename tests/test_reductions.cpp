@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "kernels/encoder.hpp"
-#include "kernels/layernorm.hpp"
-#include "kernels/optimizer.hpp"
-#include "kernels/random.hpp"
-#include "kernels/reduction.hpp"
-#include "kernels/sampling.hpp"
+#include "encoder.hpp"
+#include "layernorm.hpp"
+#include "optimizer_update.hpp"
+#include "random.hpp"
+#include "reduction.hpp"
+#include "sampling.hpp"
 
 namespace {
 

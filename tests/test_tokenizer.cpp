@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/tokenizer.hpp"
-#include "src/error.hpp"
+#include "tokenizer.hpp"
+#include "error.hpp"
 
 using namespace sk;
 

@@ -9,21 +9,21 @@
 #include <filesystem>
 #include <fstream>
 
-#include "src/checkpointing.hpp"
-#include "src/data.hpp"
-#include "src/deck.hpp"
-#include "src/optimizer.hpp"
-#include "src/schedule.hpp"
-#include "src/timer.hpp"
+#include "checkpoint_policy.hpp"
+#include "data.hpp"
+#include "deck.hpp"
+#include "optimizer.hpp"
+#include "schedule.hpp"
+#include "timer.hpp"
 
 using namespace sk;
 
 TEST_CASE("deck: defaults, file values, overrides and derived defaults", "[deck]") {
   const Deck d = Deck::parse("[optimizer]\ntype = \"adamw\"\nlr = 1e-3\n[train]\nsteps = 50\n", "test.toml",
-                             {"train.steps=70", "data.train_data=shards/*.bin", "optimizer.rho=0.05"});
+                             {"train.steps=70", "data.train_data=partitions/*.bin", "optimizer.rho=0.05"});
   CHECK(d.str("optimizer.type") == "adamw");
   CHECK(d.integer("train.steps") == 70);  // the override wins
-  CHECK(d.str("data.train_data") == "shards/*.bin");  // a bare word is a string
+  CHECK(d.str("data.train_data") == "partitions/*.bin");  // a bare word is a string
   CHECK(d.number("optimizer.beta2") == 0.95);  // adamw's default
   CHECK(d.number("optimizer.weight_decay") == 0.1);
   CHECK(d.number("schedule.min_lr") == Approx(1e-4));  // lr / 10
@@ -125,7 +125,7 @@ TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer
   const ParameterLayout layout(c);
   for (const char* type : {"adamw", "sophiag"}) {
     OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.5, 1.0, 10, 0};
-    auto opt = make_optimizer(oc, layout, 64, Shard{0, layout.size()});
+    auto opt = make_optimizer(oc, layout, 64, Partition{0, layout.size()});
     View1<float> params("p", layout.size()), grads("g", layout.size());
     Kokkos::deep_copy(params, 1.0f);
     opt->step(params, grads, 0.1, 1.0, 0);  // zero gradients: only the decay moves anything
@@ -140,14 +140,14 @@ TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer
   }
 }
 
-TEST_CASE("an optimizer with a shard updates and keeps state for that range only", "[optimizer]") {
+TEST_CASE("an optimizer with a partition updates and keeps state for that range only", "[optimizer]") {
   GPT2Config c{50, 8, 2, 2, 4};
   const ParameterLayout layout(c);
-  const Shard shard{101, 517};  // cuts through tensors on both ends
+  const Partition partition{101, 517};  // cuts through tensors on both ends
   for (const char* type : {"adamw", "sophiag"}) {
     OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.0, 1.0, 10, 0};
-    auto opt = make_optimizer(oc, layout, 64, shard);
-    for (auto& [name, view] : opt->state()) CHECK(view.extent(0) == shard.size());
+    auto opt = make_optimizer(oc, layout, 64, partition);
+    for (auto& [name, view] : opt->state()) CHECK(view.extent(0) == partition.size());
     View1<float> params("p", layout.size()), grads("g", layout.size());
     Kokkos::deep_copy(grads, 1.0f);
     opt->step(params, grads, 0.1, 1.0, 0);
@@ -155,7 +155,7 @@ TEST_CASE("an optimizer with a shard updates and keeps state for that range only
     Kokkos::deep_copy(host, params);
     for (std::size_t i = 0; i < layout.size(); ++i) {
       INFO(type << " coordinate " << i);
-      if (i >= shard.begin && i < shard.end)
+      if (i >= partition.begin && i < partition.end)
         REQUIRE(host(i) < 0.0f);  // a positive gradient moves it down
       else
         REQUIRE(host(i) == 0.0f);

@@ -2,8 +2,8 @@
 // refused with sk::Error or give the state and the tensors of the model they
 // declare: the whole optimizer state, and also each half as one of two ranks
 // would read it. Shapes above a million parameters are only checked.
-#include "../../io/checkpoint.hpp"
-#include "../../src/error.hpp"
+#include "checkpoint.hpp"
+#include "error.hpp"
 #include "fuzz_input.hpp"
 
 #include <hdf5.h>
@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const sk::ParameterLayout layout(info.config);
     const std::size_t n = layout.size();
     if (n <= (1u << 20)) {
-      // The state buffers of the optimizer the file names (src/optimizer.cpp).
+      // The state buffers of the optimizer the file names (src/train/optimizer.cpp).
       const bool adamw = info.optimizer_type == "adamw";
       std::vector<float> params(n), first(n), second(n);
       const std::vector<std::pair<std::string, float*>> buffers = {{"exp_avg", first.data()},

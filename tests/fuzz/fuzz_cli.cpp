@@ -1,9 +1,9 @@
-// The command line (src/cli.hpp) and its deck overrides: any argument list,
+// The command line (src/app/cli.hpp) and its deck overrides: any argument list,
 // split from the input at NUL bytes, is either refused with sk::UsageError or
 // sk::Error, or parsed into values that read back through every accessor.
-#include "../../src/cli.hpp"
-#include "../../src/deck.hpp"
-#include "../../src/error.hpp"
+#include "cli.hpp"
+#include "deck.hpp"
+#include "error.hpp"
 
 #include <string>
 #include <vector>

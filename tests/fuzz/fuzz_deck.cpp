@@ -1,7 +1,7 @@
-// Input decks (src/deck.hpp): any text is either refused with sk::Error or
+// Input decks (src/core/deck.hpp): any text is either refused with sk::Error or
 // resolves to a configuration whose printed deck reads back as itself.
-#include "../../src/deck.hpp"
-#include "../../src/error.hpp"
+#include "deck.hpp"
+#include "error.hpp"
 
 #include <stdexcept>
 #include <string>

@@ -2,8 +2,8 @@
 // vocabulary that decode to the same bytes (byte-level BPE loses nothing),
 // and any ids either decode or are refused with sk::Error. Reads the
 // vocabulary from SOPHIA_KOKKOS_TOKENIZER or data/gpt2 (scripts/fetch_data.sh).
-#include "../../io/tokenizer.hpp"
-#include "../../src/error.hpp"
+#include "tokenizer.hpp"
+#include "error.hpp"
 
 #include <memory>
 #include <stdexcept>

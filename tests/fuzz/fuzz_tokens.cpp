@@ -2,8 +2,8 @@
 // either refused with sk::Error or give windows whose every token is below
 // the vocabulary size. Anything else (a crash, a sanitizer report, another
 // exception) is a finding.
-#include "../../io/shards.hpp"
-#include "../../src/error.hpp"
+#include "shards.hpp"
+#include "error.hpp"
 #include "fuzz_input.hpp"
 
 #include <vector>

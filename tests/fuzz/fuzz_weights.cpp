@@ -2,8 +2,8 @@
 // with sk::Error or read into a model of the shape they declare. Shapes above
 // a million parameters are only checked, not read (the harness's limit: a
 // small file may declare a large, valid model).
-#include "../../io/weights.hpp"
-#include "../../src/error.hpp"
+#include "weights.hpp"
+#include "error.hpp"
 #include "fuzz_input.hpp"
 
 #include <hdf5.h>

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "../io/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "comm.hpp"
 #include "deck.hpp"
 #include "gpt2.hpp"

@@ -28,6 +28,22 @@ struct GPT2Config {
   void validate() const;
 };
 
+// The model shape's fields, in one table that the deck's [model] keys, the
+// --vocab-size ... --n-embd options, the /config attributes of weights and
+// checkpoints, the shape checks and the comparison of a file with the deck
+// all walk. `name` is the deck key (model.NAME) and the attribute name.
+struct ModelField {
+  using Member = int GPT2Config::*;
+  const char* name;
+  Member member;
+  int max;  // the largest value accepted
+};
+inline constexpr ModelField model_fields[] = {
+    {"vocab_size", &GPT2Config::vocab_size, max_vocab}, {"block_size", &GPT2Config::block_size, max_block_size},
+    {"n_layer", &GPT2Config::n_layer, max_layers},      {"n_head", &GPT2Config::n_head, max_heads},
+    {"n_embd", &GPT2Config::n_embd, max_embd},
+};
+
 // Presets: gpt2 (124M), gpt2-medium (350M), gpt2-large (774M), gpt2-xl (1558M)
 // and tiny (for tests and quick experiments). Throws sk::Error for other names.
 GPT2Config preset(const std::string& name);

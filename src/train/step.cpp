@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "../kernels/optimizer.hpp"
+#include "optimizer_update.hpp"
 #include "timer.hpp"
 
 namespace sk {
@@ -38,9 +38,9 @@ struct GradScale {
 };
 GradScale clip_scale(const View1<float>& grads, const GradientReducer& reducer, std::size_t micro_batches,
                      double clip) {
-  const Shard s = reducer.shard();
+  const Partition s = reducer.partition();
   double squares = sum_of_squares<float>(ConstTensor1<float>(grads.data() + s.begin, s.size()));
-  if (reducer.sharded()) squares = sum_over_ranks(squares);
+  if (reducer.partitioned()) squares = sum_over_ranks(squares);
   const double sums = double(micro_batches) * reducer.ranks();
   const double norm = std::sqrt(squares) / sums;
   const double factor = clip > 0 && norm > clip ? clip / norm : 1.0;
@@ -62,7 +62,7 @@ StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientRedu
   const GradScale g = clip_scale(model.grads, reducer, micro.size(), clip);
   r.grad_norm = g.norm;
   r.clipped = optimizer.step(model.params, model.grads, lr, g.scale, step);
-  if (reducer.sharded() && r.clipped >= 0) r.clipped = sum_over_ranks(r.clipped);
+  if (reducer.partitioned() && r.clipped >= 0) r.clipped = sum_over_ranks(r.clipped);
   reducer.gather_parameters(model.params);
   r.times.optimizer = seconds_since(t0);
   return r;
@@ -82,7 +82,7 @@ HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, Gradient
   const auto t0 = Clock::now();
   const GradScale g = clip_scale(model.grads, reducer, micro.size(), clip);
   auto [l1, squares] = optimizer.update_hessian(model.grads, g.scale);
-  if (reducer.sharded()) {
+  if (reducer.partitioned()) {
     l1 = sum_over_ranks(l1);
     squares = sum_over_ranks(squares);
   }

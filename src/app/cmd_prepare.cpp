@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "../io/tokenizer.hpp"
-#include "../io/tokens.hpp"
+#include "tokenizer.hpp"
+#include "tokens.hpp"
 #include "commands.hpp"
 #include "error.hpp"
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../io/shards.hpp"
+#include "shards.hpp"
 #include "batch.hpp"
 
 namespace sk {

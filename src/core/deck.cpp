@@ -17,7 +17,7 @@ namespace {
 enum class Kind { integer, number, boolean, string };
 
 struct Key {
-  const char* name;  // "section.key"
+  std::string name;  // "section.key"
   Kind kind;
   DeckValue fallback;
   double min, max;                   // numbers: inclusive range
@@ -30,14 +30,13 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 constexpr double int_max = std::numeric_limits<int>::max();
 
 const std::vector<Key>& schema() {
-  static const std::vector<Key> keys = {
-      {"model.preset", Kind::string, std::string("tiny"), 0, 0, {"tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"},
-       "model shape preset"},
-      {"model.vocab_size", Kind::integer, std::int64_t(0), 0, max_vocab, {}, "override the preset (0: keep)"},
-      {"model.block_size", Kind::integer, std::int64_t(0), 0, max_block_size, {}, "override the preset (0: keep)"},
-      {"model.n_layer", Kind::integer, std::int64_t(0), 0, max_layers, {}, "override the preset (0: keep)"},
-      {"model.n_head", Kind::integer, std::int64_t(0), 0, max_heads, {}, "override the preset (0: keep)"},
-      {"model.n_embd", Kind::integer, std::int64_t(0), 0, max_embd, {}, "override the preset (0: keep)"},
+  static const std::vector<Key> keys = [] {
+    std::vector<Key> k = {{"model.preset", Kind::string, std::string("tiny"), 0, 0,
+                           {"tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"}, "model shape preset"}};
+    for (const ModelField& f : model_fields)
+      k.push_back({"model." + std::string(f.name), Kind::integer, std::int64_t(0), 0, double(f.max), {},
+                   "override the preset (0: keep)"});
+    k.insert(k.end(), {
       {"optimizer.type", Kind::string, std::string("sophiag"), 0, 0, {"sophiag", "adamw"}, "optimizer"},
       {"optimizer.lr", Kind::number, 3e-4, 0, 10, {}, "peak learning rate (default: sophiag 3e-4, adamw 6e-4)"},
       {"optimizer.beta1", Kind::number, 0.965, 0, 0.999999, {}, "momentum (default: sophiag 0.965, adamw 0.9)"},
@@ -81,7 +80,9 @@ const std::vector<Key>& schema() {
        "gradient sums over ranks: buckets during the backward pass, or one call after it"},
       {"parallel.bucket_mb", Kind::number, 25.0, 0.001, 65536, {}, "bucket size of overlapped reductions, MB"},
       {"parallel.zero1", Kind::boolean, false, 0, 0, {}, "shard the optimizer state over ranks (ZeRO stage 1)"},
-  };
+    });
+    return k;
+  }();
   return keys;
 }
 
@@ -278,14 +279,10 @@ OptimizerConfig optimizer_config(const Deck& d) {
 TrainConfig TrainConfig::from(const Deck& d) {
   TrainConfig c;
   c.model = preset(d.str("model.preset"));
-  auto override_field = [&](const char* key, int& field) {
+  auto override_field = [&](const std::string& key, int& field) {
     if (d.integer(key) > 0) field = int(d.integer(key));
   };
-  override_field("model.vocab_size", c.model.vocab_size);
-  override_field("model.block_size", c.model.block_size);
-  override_field("model.n_layer", c.model.n_layer);
-  override_field("model.n_head", c.model.n_head);
-  override_field("model.n_embd", c.model.n_embd);
+  for (const ModelField& f : model_fields) override_field("model." + std::string(f.name), c.model.*f.member);
   c.model.validate();
 
   c.optimizer = optimizer_config(d);

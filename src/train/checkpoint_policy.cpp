@@ -1,4 +1,4 @@
-#include "checkpointing.hpp"
+#include "checkpoint_policy.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -34,15 +34,11 @@ struct HostState {
 // "n_layer 2 (file) vs 1 (deck), ..." for the fields that differ; empty if none.
 std::string shape_differences(const GPT2Config& file, const GPT2Config& deck) {
   std::string out;
-  auto compare = [&](const char* name, int a, int b) {
-    if (a != b) out += (out.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(a) + " (file) vs " +
+  for (const ModelField& f : model_fields) {
+    const int a = file.*f.member, b = deck.*f.member;
+    if (a != b) out += (out.empty() ? "" : ", ") + std::string(f.name) + " " + std::to_string(a) + " (file) vs " +
                        std::to_string(b) + " (deck)";
-  };
-  compare("vocab_size", file.vocab_size, deck.vocab_size);
-  compare("block_size", file.block_size, deck.block_size);
-  compare("n_layer", file.n_layer, deck.n_layer);
-  compare("n_head", file.n_head, deck.n_head);
-  compare("n_embd", file.n_embd, deck.n_embd);
+  }
   return out;
 }
 
@@ -50,8 +46,8 @@ void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt
                      const TrainConfig& cfg, const TrainingState& state) {
   HostState host(model, opt);
   Kokkos::deep_copy(host.params, model.params);
-  CheckpointData data{host.params.data(), cfg.optimizer.type, {}, reducer.shard().begin, reducer.shard().end,
-                      reducer.sharded(), state};
+  CheckpointData data{host.params.data(), cfg.optimizer.type, {}, reducer.partition().begin, reducer.partition().end,
+                      reducer.partitioned(), state};
   auto views = opt.state();
   for (std::size_t i = 0; i < views.size(); ++i) {
     Kokkos::deep_copy(host.optimizer[i].second, views[i].second);
@@ -64,7 +60,7 @@ void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt
 // fits the deck; the loading is also the verification of every checksum. The
 // file is read into staging copies (never into the model: on host backends a
 // mirror view would be the model's own memory) and the ranks agree on the
-// outcome before any rank commits, so a file damaged only in one rank's shard
+// outcome before any rank commits, so a file damaged only in one rank's partition
 // is refused everywhere and leaves every rank's state as it was.
 TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt,
                               const GradientReducer& reducer, const TrainConfig& cfg) {
@@ -85,7 +81,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optim
       state.push_back(Kokkos::create_mirror(view));
       buffers.emplace_back(name, state.back().data());
     }
-    read_checkpoint(path, model.layout(), params.data(), buffers, reducer.shard().begin, reducer.shard().end);
+    read_checkpoint(path, model.layout(), params.data(), buffers, reducer.partition().begin, reducer.partition().end);
   } catch (const std::exception& e) {  // also the library's and the file system's: every rank must reach the vote
     problem = e.what();
   }

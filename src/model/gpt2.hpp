@@ -13,7 +13,7 @@
 #include <functional>
 #include <vector>
 
-#include "../kernels/views.hpp"
+#include "views.hpp"
 #include "config.hpp"
 #include "parameters.hpp"
 

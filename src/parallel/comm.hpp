@@ -3,16 +3,18 @@
 // over ranks before the update. GradientReducer does that sum, either in one
 // blocking call after the backward pass, or in buckets started during the
 // backward pass as soon as their gradients are final (layers finish from the
-// top down). With the optimizer state sharded (ZeRO-1) the buckets are
-// reduced, each part onto the rank whose shard holds it, so that each rank
-// ends with the sum over its own shard.
+// top down). With the optimizer state partitioned (ZeRO-1) the buckets are
+// reduced, each part onto the rank whose partition holds it, so that each rank
+// ends with the sum over its own partition.
 #pragma once
 #include <mpi.h>
 
+#include <optional>
+#include <string>
 #include <vector>
 
-#include "../kernels/views.hpp"
-#include "optimizer.hpp"
+#include "parameters.hpp"
+#include "views.hpp"
 
 namespace sk {
 
@@ -24,6 +26,10 @@ long sum_over_ranks(long x);
 inline bool failed_on_any_rank(bool failed) { return sum_over_ranks(long(failed)) > 0; }
 
 enum class Reduction { blocking, overlap, zero1 };
+
+// The mode named "blocking", "overlap" or "zero1" (as the deck and bench name
+// them); nullopt for any other name.
+std::optional<Reduction> reduction_named(const std::string& name);
 
 // Whether MPI may be handed pointers into the default memory space: host
 // memory always; device memory only with a GPU-aware MPI (CMake option
@@ -40,19 +46,19 @@ class GradientReducer {
   // reductions' buckets.
   GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes);
 
-  // This rank's part of the optimizer state: everything, or its ZeRO-1 shard.
-  Shard shard() const { return shard_; }
-  bool sharded() const { return mode_ == Reduction::zero1 && size_ > 1; }
+  // This rank's part of the optimizer state: everything, or its ZeRO-1 partition.
+  Partition partition() const { return partition_; }
+  bool partitioned() const { return mode_ == Reduction::zero1 && size_ > 1; }
   int ranks() const { return size_; }
 
   // Gradients in [from, end of buffer) are final for this step: starts the
   // reductions of the buckets that lie there (overlap and ZeRO-1) and lets
   // MPI make progress on those already started.
   void ready(std::size_t from);
-  // Completes the sum of all gradients over ranks (in the shard, with ZeRO-1);
+  // Completes the sum of all gradients over ranks (in the partition, with ZeRO-1);
   // returns the seconds spent waiting, i.e. communication not hidden.
   double finish();
-  // With ZeRO-1, after the update: every rank gets every shard's parameters.
+  // With ZeRO-1, after the update: every rank gets every partition's parameters.
   void gather_parameters(View1<float> params) const;
 
   // Bytes this rank sends per reduction of the whole buffer (ring algorithms).
@@ -63,7 +69,7 @@ class GradientReducer {
  private:
   struct Bucket {
     std::size_t begin, end;
-    std::vector<MPI_Request> requests;  // one allreduce, or one reduce per shard it overlaps
+    std::vector<MPI_Request> requests;  // one allreduce, or one reduce per partition it overlaps
     bool started = false;
   };
   void start(std::size_t i, std::size_t j);
@@ -73,8 +79,8 @@ class GradientReducer {
   View1<float> grads_;
   Reduction mode_;
   int rank_ = 0, size_ = 1;
-  Shard shard_;
-  std::vector<int> counts_, displs_;  // per-rank shard sizes and offsets (ZeRO-1)
+  Partition partition_;
+  std::vector<int> counts_, displs_;  // per-rank partition sizes and offsets (ZeRO-1)
   std::vector<Bucket> buckets_;       // from the end of the buffer to its start
   // Staging copy for memory that MPI cannot read (device memory without a
   // GPU-aware MPI); unused where the gradients are host-accessible.

@@ -5,12 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include <unistd.h>
 
 #include "batch.hpp"
-#include "checkpointing.hpp"
+#include "checkpoint_policy.hpp"
 #include "comm.hpp"
 #include "commands.hpp"
 #include "deck.hpp"
@@ -141,7 +142,7 @@ std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& mod
   int n = std::snprintf(line, sizeof line,
                         "checkpoint (%.2f GB, %d rank(s)%s): write %.2f s = %.2f GB/s, read %.2f s = %.2f GB/s; "
                         "plain sequential write %.2f GB/s; checkpoint write at %.0f%% of it",
-                        gb, mpi.size(), reducer.sharded() ? ", ZeRO-1" : "", w, gb / w, r, gb / r, gb / pw, 100 * pw / w);
+                        gb, mpi.size(), reducer.partitioned() ? ", ZeRO-1" : "", w, gb / w, r, gb / r, gb / pw, 100 * pw / w);
   if (parallel)
     n += std::snprintf(line + n, sizeof line - n,
                        "; every rank writing its share at once: %.2f GB/s, checkpoint write at %.0f%% of that",
@@ -186,10 +187,9 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
       optimizer_config(Deck::parse("", "bench", {"optimizer.type=" + (full ? opts.str("--optimizer") : "adamw")}));
 
   const std::string mode = opts.str("--reduction");
-  if (mode != "overlap" && mode != "blocking" && mode != "zero1")
-    throw UsageError("bench: --reduction must be overlap, blocking or zero1, got '" + mode + "'");
-  const Reduction reduction = mode == "zero1" ? Reduction::zero1 : mode == "blocking" ? Reduction::blocking
-                                                                                      : Reduction::overlap;
+  const std::optional<Reduction> named = reduction_named(mode);
+  if (!named) throw UsageError("bench: --reduction must be overlap, blocking or zero1, got '" + mode + "'");
+  const Reduction reduction = *named;
   const double bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
 
   GPT2<float> model(config);
@@ -202,7 +202,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const std::vector<SequenceBatch> micro = batches.upload();
   GradientReducer reducer(model.grads, reduction, std::size_t(bucket_mb * 1e6));
   const auto optimizer =
-      full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.shard()) : nullptr;
+      full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.partition()) : nullptr;
   std::vector<double> comm_wait;
 
   // One step of what is measured: forward+backward, or a full training step.

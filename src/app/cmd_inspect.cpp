@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "../io/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "commands.hpp"
 #include "error.hpp"
 

@@ -8,22 +8,15 @@ void GPT2Config::validate() const {
   auto positive = [](const char* name, int v) {
     if (v <= 0) throw Error(std::string("model: ") + name + " must be positive, got " + std::to_string(v));
   };
-  positive("vocab_size", vocab_size);
-  positive("block_size", block_size);
-  positive("n_layer", n_layer);
-  positive("n_head", n_head);
-  positive("n_embd", n_embd);
+  for (const ModelField& f : model_fields) positive(f.name, this->*f.member);
   if (vocab_size > max_vocab)
     throw Error("model: vocab_size " + std::to_string(vocab_size) + " exceeds " + std::to_string(max_vocab) +
                 ", the range of uint16 token files");
-  // The deck's limits ([model] in src/deck.cpp), also for shapes read from files.
+  // The deck's limits ([model] in src/core/deck.cpp), also for shapes read from files.
   auto at_most = [](const char* name, int v, int max) {
     if (v > max) throw Error(std::string("model: ") + name + " " + std::to_string(v) + " exceeds " + std::to_string(max));
   };
-  at_most("block_size", block_size, max_block_size);
-  at_most("n_layer", n_layer, max_layers);
-  at_most("n_head", n_head, max_heads);
-  at_most("n_embd", n_embd, max_embd);
+  for (const ModelField& f : model_fields) at_most(f.name, this->*f.member, f.max);
   if (n_embd % n_head != 0)
     throw Error("model: n_embd (" + std::to_string(n_embd) + ") is not divisible by n_head (" +
                 std::to_string(n_head) + ")");

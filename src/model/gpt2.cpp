@@ -4,31 +4,46 @@
 #include <random>
 #include <stdexcept>
 
-#include "../kernels/attention.hpp"
-#include "../kernels/encoder.hpp"
-#include "../kernels/gelu.hpp"
-#include "../kernels/layernorm.hpp"
-#include "../kernels/lm_head.hpp"
-#include "../kernels/matmul.hpp"
-#include "../kernels/residual.hpp"
-#include "../kernels/sampling.hpp"
+#include "attention.hpp"
+#include "encoder.hpp"
+#include "gelu.hpp"
+#include "layernorm.hpp"
+#include "lm_head.hpp"
+#include "matmul.hpp"
+#include "residual.hpp"
+#include "sampling.hpp"
 
 namespace sk {
+namespace {
+
+// Named views into a flat buffer of `layout`.
+template <class T>
+Tensor1<T> view1(const ParameterLayout& layout, T* base, const std::string& name) {
+  const TensorSpec& s = layout.find(name);
+  return Tensor1<T>(base + s.offset, s.shape[0]);
+}
+template <class T>
+Tensor2<T> view2(const ParameterLayout& layout, T* base, const std::string& name) {
+  const TensorSpec& s = layout.find(name);
+  return Tensor2<T>(base + s.offset, s.shape[0], s.shape[1]);
+}
+
+}  // namespace
 
 template <class T>
 ModelTensors<T>::ModelTensors(const ParameterLayout& layout, T* base, int n_layer)
-    : wte(layout.view2(base, "transformer.wte.weight")),
-      wpe(layout.view2(base, "transformer.wpe.weight")),
-      ln_f_w(layout.view1(base, "transformer.ln_f.weight")),
-      ln_f_b(layout.view1(base, "transformer.ln_f.bias")) {
+    : wte(view2(layout, base, "transformer.wte.weight")),
+      wpe(view2(layout, base, "transformer.wpe.weight")),
+      ln_f_w(view1(layout, base, "transformer.ln_f.weight")),
+      ln_f_b(view1(layout, base, "transformer.ln_f.bias")) {
   for (int l = 0; l < n_layer; ++l) {
     const std::string p = "transformer.h." + std::to_string(l) + ".";
-    h.push_back({layout.view1(base, p + "ln_1.weight"), layout.view1(base, p + "ln_1.bias"),
-                 layout.view2(base, p + "attn.c_attn.weight"), layout.view1(base, p + "attn.c_attn.bias"),
-                 layout.view2(base, p + "attn.c_proj.weight"), layout.view1(base, p + "attn.c_proj.bias"),
-                 layout.view1(base, p + "ln_2.weight"), layout.view1(base, p + "ln_2.bias"),
-                 layout.view2(base, p + "mlp.c_fc.weight"), layout.view1(base, p + "mlp.c_fc.bias"),
-                 layout.view2(base, p + "mlp.c_proj.weight"), layout.view1(base, p + "mlp.c_proj.bias")});
+    h.push_back({view1(layout, base, p + "ln_1.weight"), view1(layout, base, p + "ln_1.bias"),
+                 view2(layout, base, p + "attn.c_attn.weight"), view1(layout, base, p + "attn.c_attn.bias"),
+                 view2(layout, base, p + "attn.c_proj.weight"), view1(layout, base, p + "attn.c_proj.bias"),
+                 view1(layout, base, p + "ln_2.weight"), view1(layout, base, p + "ln_2.bias"),
+                 view2(layout, base, p + "mlp.c_fc.weight"), view1(layout, base, p + "mlp.c_fc.bias"),
+                 view2(layout, base, p + "mlp.c_proj.weight"), view1(layout, base, p + "mlp.c_proj.bias")});
   }
 }
 
@@ -222,7 +237,7 @@ void GPT2<T>::backward(const GradientsReady& ready) {
 
   // The LM head's backward ran in the forward: dln holds ln_f's output gradient.
   Kokkos::deep_copy(dres, T(0));
-  const Tensor2<T> x_last = config_.n_layer > 0 ? a_.h.back().residual_3 : a_.encoded;
+  const Tensor2<T> x_last = a_.h.back().residual_3;  // n_layer >= 1 (GPT2Config::validate)
   layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd,
                         partials);
   if (ready) ready(layout_.find("transformer.ln_f.weight").offset);

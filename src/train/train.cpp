@@ -8,16 +8,16 @@
 #include <limits>
 #include <sstream>
 
-#include "../io/checkpoint.hpp"
-#include "../io/metrics.hpp"
-#include "../io/weights.hpp"
-#include "../kernels/random.hpp"
+#include "checkpoint.hpp"
+#include "metrics.hpp"
+#include "weights.hpp"
+#include "random.hpp"
 #include "data.hpp"
 #include "error.hpp"
 #include "flops.hpp"
 #include "gemm_rate.hpp"
 #include "gpt2.hpp"
-#include "checkpointing.hpp"
+#include "checkpoint_policy.hpp"
 #include "comm.hpp"
 #include "optimizer.hpp"
 #include "schedule.hpp"
@@ -83,8 +83,7 @@ std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::str
 }
 
 Reduction reduction_of(const ParallelConfig& p) {
-  if (p.zero1) return Reduction::zero1;
-  return p.reduction == "blocking" ? Reduction::blocking : Reduction::overlap;
+  return p.zero1 ? Reduction::zero1 : reduction_named(p.reduction).value();  // the deck allows overlap, blocking
 }
 
 // Phase times of a step into its metrics line.
@@ -222,7 +221,7 @@ TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& 
   auto model = make_model(cfg.model, options.init_from, t.seed);
   GradientReducer reducer(model->grads, reduction_of(cfg.parallel), std::size_t(cfg.parallel.bucket_mb * 1e6));
   const double tokens_per_step = double(B) * T * accum;  // over all ranks
-  auto optimizer = make_optimizer(cfg.optimizer, model->layout(), tokens_per_step, reducer.shard());
+  auto optimizer = make_optimizer(cfg.optimizer, model->layout(), tokens_per_step, reducer.partition());
   const int hessian_micro = cfg.optimizer.hessian_batch > 0 ? cfg.optimizer.hessian_batch / B : accum;
   const double coordinates = double(model->layout().stored_count());
   // Resume: the checkpoint's step, data position and state, or a fresh start.

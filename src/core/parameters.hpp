@@ -1,15 +1,21 @@
 // The layout of all GPT-2 parameters in one flat buffer. Gradients (and later
 // optimizer state) use the same layout, so reductions, optimizer kernels and
-// checkpoints each work on one array; layers see named views into it.
+// checkpoints each work on one array; layers see named views into it (src/model).
 #pragma once
 #include <cstddef>
 #include <string>
 #include <vector>
 
-#include "../kernels/views.hpp"
 #include "config.hpp"
 
 namespace sk {
+
+// [begin, end) of the flat buffer: the part of it whose optimizer state a rank
+// holds (all of it, or its ZeRO-1 partition).
+struct Partition {
+  std::size_t begin, end;
+  std::size_t size() const { return end - begin; }
+};
 
 struct TensorSpec {
   std::string name;                 // the PyTorch/nanoGPT state-dict key
@@ -27,18 +33,6 @@ class ParameterLayout {
   std::size_t size() const { return size_; }  // elements in the flat buffer
   std::size_t stored_count() const;           // parameters as a user counts them (no padding)
   const TensorSpec& find(const std::string& name) const;
-
-  // Named views into a flat buffer of this layout.
-  template <class T>
-  Tensor1<T> view1(T* base, const std::string& name) const {
-    const auto& s = find(name);
-    return Tensor1<T>(base + s.offset, s.shape[0]);
-  }
-  template <class T>
-  Tensor2<T> view2(T* base, const std::string& name) const {
-    const auto& s = find(name);
-    return Tensor2<T>(base + s.offset, s.shape[0], s.shape[1]);
-  }
 
  private:
   std::vector<TensorSpec> tensors_;

@@ -8,6 +8,13 @@
 #include "error.hpp"
 
 namespace sk {
+
+std::optional<Reduction> reduction_named(const std::string& name) {
+  if (name == "blocking") return Reduction::blocking;
+  if (name == "overlap") return Reduction::overlap;
+  if (name == "zero1") return Reduction::zero1;
+  return std::nullopt;
+}
 namespace {
 
 constexpr std::size_t max_count = std::size_t(1) << 30;  // elements per MPI call, well inside int
@@ -27,13 +34,13 @@ long sum_over_ranks(long x) {
 }
 
 GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes)
-    : grads_(grads), mode_(mode), shard_{0, grads.extent(0)} {
+    : grads_(grads), mode_(mode), partition_{0, grads.extent(0)} {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   const std::size_t n = grads.extent(0);
   if (!mpi_reads_memspace && size_ > 1) staging_ = Kokkos::View<float*, Kokkos::HostSpace>("mpi_staging", n);
   if (mode_ == Reduction::zero1) {
-    // MPI takes the shards' sizes and offsets as int.
+    // MPI takes the partitions' sizes and offsets as int.
     if (n > std::size_t(std::numeric_limits<int>::max()))
       throw Error("ZeRO-1 supports models of fewer than 2^31 parameters (" + std::to_string(n) + " here)");
     for (int r = 0; r < size_; ++r) {
@@ -41,7 +48,7 @@ GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t
       counts_.push_back(int(end - begin));
       displs_.push_back(int(begin));
     }
-    shard_ = {n * rank_ / size_, n * (rank_ + 1) / size_};
+    partition_ = {n * rank_ / size_, n * (rank_ + 1) / size_};
   }
   const std::size_t per_bucket =
       mode_ == Reduction::blocking ? max_count : std::clamp<std::size_t>(bucket_bytes / sizeof(float), 1, max_count);
@@ -64,7 +71,7 @@ std::size_t GradientReducer::first_unstarted() const {
 
 // Starts the sums over ranks of buckets [i, j), which lie next to each other
 // at [buckets_[j-1].begin, buckets_[i].end): allreduces, or with ZeRO-1 one
-// reduce per shard that a bucket overlaps, onto that shard's rank, in place.
+// reduce per partition that a bucket overlaps, onto that partition's rank, in place.
 // MPI reads the gradients on the host side, so the kernels that wrote them
 // must have finished: one fence (or one staging copy, which fences before it
 // reads) for all the buckets that became final together, not one per bucket
@@ -130,9 +137,9 @@ double GradientReducer::finish() {
     b.requests.clear();
     b.started = false;
   }
-  // The sums: everywhere, or with ZeRO-1 in this rank's shard.
+  // The sums: everywhere, or with ZeRO-1 in this rank's partition.
   if (staging_.extent(0) > 0) {
-    const auto range = std::make_pair(shard_.begin, shard_.end);
+    const auto range = std::make_pair(partition_.begin, partition_.end);
     Kokkos::deep_copy(Kokkos::subview(grads_, range), Kokkos::subview(staging_, range));
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -142,9 +149,9 @@ void GradientReducer::gather_parameters(View1<float> params) const {
   if (size_ == 1 || mode_ != Reduction::zero1) return;
   if constexpr (!mpi_reads_memspace) {
     // Through the gradients' staging buffer, free once finish() has copied
-    // the sums back: no allocation per step, and only this rank's shard goes
+    // the sums back: no allocation per step, and only this rank's partition goes
     // down (the others' parts arrive from MPI).
-    const auto mine = std::make_pair(shard_.begin, shard_.end);
+    const auto mine = std::make_pair(partition_.begin, partition_.end);
     Kokkos::deep_copy(Kokkos::subview(staging_, mine), Kokkos::subview(params, mine));
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, staging_.data(), counts_.data(), displs_.data(), MPI_FLOAT,
                    MPI_COMM_WORLD);

@@ -1,6 +1,6 @@
 #include "data.hpp"
 
-#include "../kernels/random.hpp"
+#include "random.hpp"
 
 namespace sk {
 

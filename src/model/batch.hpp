@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../kernels/views.hpp"
+#include "views.hpp"
 
 namespace sk {
 

@@ -1,8 +1,8 @@
 // sophia-kokkos grad: loss and gradients of one batch, written to HDF5.
 #include <cstdio>
 
-#include "../io/tokens.hpp"
-#include "../io/weights.hpp"
+#include "tokens.hpp"
+#include "weights.hpp"
 #include "batch.hpp"
 #include "commands.hpp"
 #include "error.hpp"

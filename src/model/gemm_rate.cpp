@@ -3,7 +3,7 @@
 #include <KokkosBlas3_gemm.hpp>
 #include <algorithm>
 
-#include "../kernels/views.hpp"
+#include "views.hpp"
 #include "timer.hpp"
 
 namespace sk {

@@ -1,0 +1,32 @@
+#include <algorithm>
+
+#include "commands.hpp"
+
+namespace sk {
+
+namespace {
+// "--n-embd" for the field n_embd.
+std::string option_name(const ModelField& f) {
+  std::string o = std::string("--") + f.name;
+  std::replace(o.begin(), o.end(), '_', '-');
+  return o;
+}
+}  // namespace
+
+void add_model_options(Options& opts, const std::string& default_preset) {
+  std::string names;
+  for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+  opts.add("--model", "PRESET", "model shape: " + names, default_preset);
+  for (const ModelField& f : model_fields)
+    opts.add(option_name(f), "N", "override the preset's " + option_name(f).substr(2));
+}
+
+GPT2Config model_config(const Options& opts) {
+  GPT2Config c = preset(opts.str("--model"));
+  for (const ModelField& f : model_fields)
+    if (opts.has(option_name(f))) c.*f.member = int(opts.integer(option_name(f), 1, 1 << 30));
+  c.validate();
+  return c;
+}
+
+}  // namespace sk
