@@ -60,8 +60,9 @@ struct CheckpointInfo {
 // the file is not a readable checkpoint.
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
-// Collective. Reads the parameters (all of them) and this rank's range of the
-// optimizer state into host buffers laid out as in CheckpointData. Every
+// Reads the parameters (all of them) and this rank's range of the optimizer
+// state into host buffers laid out as in CheckpointData. No MPI: each rank
+// reads its own part; the caller agrees on the outcome over ranks. Every
 // dataset's checksum is verified; throws sk::Error naming what is wrong.
 void read_checkpoint(const std::string& path, const ParameterLayout& layout, float* params,
                      const std::vector<std::pair<std::string, float*>>& optimizer_state, std::size_t partition_begin,

@@ -1,7 +1,8 @@
 // Training data as token shards (llm.c format, see io/tokens.hpp), cut into
 // windows of T+1 tokens: window w gives the inputs tokens[s, s+T) and the
-// targets tokens[s+1, s+T+1). Windows do not cross shard boundaries and do not
-// overlap. Each shard is memory-mapped read-only once, when the set is opened,
+// targets tokens[s+1, s+T+1), with s = w*T in its shard: consecutive windows
+// share one token (the last target of one is the first input of the next), so
+// no token is left out. Windows do not cross shard boundaries. Each shard is memory-mapped read-only once, when the set is opened,
 // and validated then; the page cache pages it in on demand, so data sets
 // larger than memory work and reading a window costs no system call.
 #pragma once

@@ -20,8 +20,8 @@ GPT2Config read_config(const std::string& path);
 template <class T>
 void read_weights(const std::string& path, const ParameterLayout& layout, T* host);
 
-// Writes the /config group into an open file (all ranks call it when the file
-// is open in parallel).
+// Writes the /config group into an open file: weights files and checkpoints
+// both hold one (one process writes each file's metadata).
 void write_config_group(hid_t file, const GPT2Config& config);
 
 // Writes /config and /model from a host buffer of layout.size() elements.

@@ -31,7 +31,7 @@ int cmd_train(int argc, char** argv, const MpiEnv& mpi) {
   TrainOptions options;
   if (opts.has("--init-from")) options.init_from = opts.str("--init-from");
   if (opts.has("--resume")) options.resume = opts.str("--resume");
-  return train(config, deck, options, mpi).exit_code;
+  return train(config, deck, options, mpi);
 }
 
 }  // namespace sk

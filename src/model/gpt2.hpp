@@ -59,7 +59,7 @@ struct Activations {
   // Gradient scratch, reused by every block on the way down.
   // dln holds ln_f's output gradient from the forward (the fused LM head) to the backward.
   Tensor2<T> dresidual, dln, dqkv, datty, dfch;
-  Tensor1<T> ones;  // B*T ones, for bias gradients as gemv
+  Tensor1<T> ones;  // B*T ones: bias gradients as a gemm with one row (kernels/matmul.hpp)
   // Scratch of the deterministic column reductions (kernels/reduction.hpp):
   // LayerNorm's per-block partial sums, and the encoder's token grouping.
   View1<T> column_partials;

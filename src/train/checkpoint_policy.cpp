@@ -133,14 +133,14 @@ void after_checkpoint(const std::string& dir, const std::string& newest, int kee
 }
 
 std::string choose_checkpoint(const std::string& resume, const std::string& dir,
-                              const std::function<void(const std::string&)>& verify, bool say) {
+                              const std::function<void(const std::string&)>& load, bool say) {
   if (resume != "auto") {
-    verify(resume);
+    load(resume);
     return resume;
   }
   for (const auto& path : list_checkpoints(dir)) {
     try {
-      verify(path);
+      load(path);
       return path;
     } catch (const Error& e) {
       if (say) std::fprintf(stderr, "sophia-kokkos: warning: skipping damaged checkpoint: %s\n", e.what());

@@ -43,9 +43,10 @@ void after_checkpoint(const std::string& dir, const std::string& newest, int kee
 
 // The checkpoint to resume from: "auto" takes the newest one in dir that opens
 // and verifies (saying which are damaged), or "" if there is none; any other
-// value must be a checkpoint that verifies. `verify` reads a candidate fully
-// and throws sk::Error if it is damaged.
+// value must be a checkpoint that verifies. `load` loads a candidate (as
+// load_checkpoint does: fully read and checked before anything is taken from
+// it) and throws sk::Error if it is damaged.
 std::string choose_checkpoint(const std::string& resume, const std::string& dir,
-                              const std::function<void(const std::string&)>& verify, bool say);
+                              const std::function<void(const std::string&)>& load, bool say);
 
 }  // namespace sk

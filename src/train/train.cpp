@@ -1,28 +1,29 @@
 #include "train.hpp"
 
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <limits>
+#include <memory>
 #include <sstream>
 
 #include "checkpoint.hpp"
-#include "metrics.hpp"
-#include "weights.hpp"
-#include "random.hpp"
+#include "checkpoint_policy.hpp"
+#include "comm.hpp"
 #include "data.hpp"
 #include "error.hpp"
+#include "evaluate.hpp"
 #include "flops.hpp"
 #include "gemm_rate.hpp"
 #include "gpt2.hpp"
-#include "checkpoint_policy.hpp"
-#include "comm.hpp"
+#include "metrics.hpp"
 #include "optimizer.hpp"
+#include "random.hpp"
 #include "schedule.hpp"
 #include "step.hpp"
 #include "timer.hpp"
+#include "weights.hpp"
 
 namespace sk {
 namespace {
@@ -48,23 +49,6 @@ void require_windows(const TokenShards& shards, std::uint64_t needed, const std:
     throw Error(what + " " + shards.pattern() + " holds " + std::to_string(shards.windows()) + " windows of seq_len+1 tokens (" +
                 std::to_string(shards.tokens()) + " tokens), fewer than the " + std::to_string(needed) + " " + what +
                 " needs; use a smaller batch or seq_len, or more data");
-}
-
-// This rank's rows of micro-batches, loaded into `out` (out.micro_batches()
-// of them): micro-batch m covers the global sequences first + m*B ..
-// first + m*B + B-1, and rank r of R takes B/R of them in order.
-const std::vector<SequenceBatch>& rank_batches(StepBatches& out, const TokenShards& shards, const DataOrder& order,
-                                               std::uint64_t first, int B, const MpiEnv& mpi) {
-  const std::uint64_t rows = std::uint64_t(B / mpi.size());
-  return load_batches(out, shards, order, first + std::uint64_t(mpi.rank()) * rows, std::uint64_t(B));
-}
-
-// Mean loss over the first out.micro_batches() micro-batches of the validation data.
-double evaluate(GPT2<float>& model, const TokenShards& val, StepBatches& out, int B, const MpiEnv& mpi) {
-  const DataOrder order(val.windows(), false, 0);
-  double sum = 0;
-  for (const auto& b : rank_batches(out, val, order, 0, B, mpi)) sum += model.evaluate(b.batch.inputs, b.batch.targets);
-  return sum_over_ranks(sum) / (double(out.micro_batches()) * mpi.size());
 }
 
 std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::string& init_from, std::uint64_t seed) {
@@ -189,157 +173,212 @@ Utilisation utilisation(const TrainConfig& cfg, int ranks, bool root) {
   return u;
 }
 
+// One run of `sophia-kokkos train`, in the order a reader meets it: the
+// constructor starts it (data, output folder, model, optimizer, resume), run()
+// loops over the steps, each an update (and on some steps a Hessian refresh)
+// and its metrics line, with evaluations and checkpoints at their intervals,
+// and writes the final weights.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi);
+  int run();  // 0, or exit_checkpointed_requeue / exit_checkpoint_failed
+
+ private:
+  void resume(const std::string& resume);
+  JsonLine step(long step);
+  void report(long step, const StepResult& r, double lr, double seconds);
+  void evaluate(long step);
+  bool checkpoint(long step);
+  void write_final_weights();
+
+  const TrainConfig& cfg_;
+  const MpiEnv& mpi_;
+  const bool root_;
+  const int B_;  // sequences per micro-batch, over all ranks
+  const TokenShards train_data_;
+  const DataOrder order_;
+  std::unique_ptr<TokenShards> val_data_;
+  const std::string toml_;  // the resolved deck, as printed and saved
+  std::unique_ptr<GPT2<float>> model_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<Optimizer> optimizer_;
+  double tokens_per_step_ = 0, coordinates_ = 0;
+  TrainingState state_;
+  std::string resumed_from_;  // empty: a fresh start
+  std::unique_ptr<MetricsFile> metrics_;  // rank 0's
+  Utilisation util_;
+  std::unique_ptr<StepBatches> step_batches_, val_batches_;  // device buffers, made once
+  Clock::time_point start_, last_checkpoint_;
+  long first_step_ = 0;  // the step this process started at
+};
+
+int checked_batch_size(const TrainConfig& cfg, const MpiEnv& mpi) {
+  const int B = cfg.train.batch_size;
+  if (B % mpi.size() != 0)
+    throw Error("train.batch_size " + std::to_string(B) + " (sequences per micro-batch over all ranks) is not divisible by the " +
+                std::to_string(mpi.size()) + " ranks");
+  return B;
+}
+
+// Data first: a problem with it should not wait for the model to be built.
+Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi)
+    : cfg_(cfg), mpi_(mpi), root_(mpi.rank() == 0), B_(checked_batch_size(cfg, mpi)),
+      train_data_(cfg.data.train_data, cfg.train.seq_len, cfg.model.vocab_size),
+      order_(train_data_.windows(), cfg.data.order == "shuffled", cfg.train.seed), toml_(deck.to_toml()) {
+  const auto& t = cfg.train;
+  require_windows(train_data_, std::uint64_t(B_), "train_data");
+  if (!cfg.data.val_data.empty()) {
+    val_data_ = std::make_unique<TokenShards>(cfg.data.val_data, t.seq_len, cfg.model.vocab_size);
+    require_windows(*val_data_, std::uint64_t(B_) * t.eval_batches, "val_data");
+  }
+  if (root_) start_output(cfg.output_dir, toml_);
+
+  model_ = make_model(cfg.model, options.init_from, t.seed);
+  reducer_ = std::make_unique<GradientReducer>(model_->grads, reduction_of(cfg.parallel),
+                                               std::size_t(cfg.parallel.bucket_mb * 1e6));
+  tokens_per_step_ = double(B_) * t.seq_len * t.grad_accum;  // over all ranks
+  optimizer_ = make_optimizer(cfg.optimizer, model_->layout(), tokens_per_step_, reducer_->partition());
+  coordinates_ = double(model_->layout().stored_count());
+  state_ = {0, 0, t.seed, toml_};
+  resume(options.resume.empty() ? cfg.checkpoint.resume : options.resume);
+  if (root_) {
+    metrics_ = open_metrics(cfg.output_dir, resumed_from_, state_, deck);
+    print_run(cfg, train_data_, *reducer_, mpi.size(), tokens_per_step_, coordinates_);
+  }
+  util_ = utilisation(cfg, mpi.size(), root_);
+  step_batches_ = std::make_unique<StepBatches>(t.grad_accum, B_ / mpi.size(), t.seq_len);
+  if (val_data_) val_batches_ = std::make_unique<StepBatches>(t.eval_batches, B_ / mpi.size(), t.seq_len);
+}
+
+// The checkpoint's step, data position and state, or a fresh start.
+void Trainer::resume(const std::string& resume) {
+  if (resume.empty()) return;
+  const auto load = [&](const std::string& path) {
+    state_ = load_checkpoint(path, *model_, *optimizer_, *reducer_, cfg_);
+  };
+  resumed_from_ = choose_checkpoint(resume, cfg_.output_dir, load, root_);
+  if (root_ && resumed_from_.empty()) std::printf("resume: no checkpoint in %s, starting fresh\n", cfg_.output_dir.c_str());
+}
+
+int Trainer::run() {
+  const auto& t = cfg_.train;
+  if (resumed_from_.empty()) evaluate(0);  // the untrained model's loss: the baseline of the curve
+  start_ = last_checkpoint_ = Clock::now();
+  first_step_ = state_.step;
+  for (long step = state_.step; step < t.steps; ++step) {
+    const JsonLine line = this->step(step);
+    if (root_) metrics_->write(line);
+    if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) evaluate(step + 1);
+
+    const int requests = agreed_stop_requests(root_, cfg_.checkpoint.minutes, last_checkpoint_);
+    const bool by_count = cfg_.checkpoint.interval > 0 && (step + 1) % cfg_.checkpoint.interval == 0;
+    if (by_count || requests) {
+      if (!checkpoint(step + 1)) return exit_checkpoint_failed;
+      last_checkpoint_ = Clock::now();
+    }
+    if (requests & 1) {
+      if (root_) std::printf("stopped by a signal after step %ld; exit code %d asks for a requeue\n", step + 1,
+                             exit_checkpointed_requeue);
+      return exit_checkpointed_requeue;
+    }
+  }
+  evaluate(t.steps);
+  write_final_weights();
+  return 0;
+}
+
+// One optimizer step on this step's data, and the Hessian refresh on the
+// first hessian_batch sequences of it when Sophia-G asks; its metrics line.
+JsonLine Trainer::step(long step) {
+  const auto t0 = Clock::now();
+  const OptimizerConfig& o = cfg_.optimizer;
+  const double lr = learning_rate(cfg_.schedule, o.lr, step, cfg_.train.steps);
+  std::vector<SequenceBatch> micro = rank_batches(*step_batches_, train_data_, order_, state_.data_position, B_, mpi_);
+  state_.data_position += std::uint64_t(B_) * cfg_.train.grad_accum;
+  const double t_data = seconds_since(t0);
+
+  const StepResult r = optimizer_step(*model_, *optimizer_, *reducer_, micro, lr, o.grad_clip, step);
+  if (!std::isfinite(r.loss))
+    throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
+                "; stopping without writing final weights (try a lower optimizer.lr)");
+  JsonLine line;
+  line.add("type", std::string("step")).add("step", step).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
+  if (o.type == "sophiag") line.add("clip_rate", r.clipped / coordinates_);
+  double t_hessian = 0;
+  if (optimizer_->wants_hessian(step)) {
+    const auto th = Clock::now();
+    micro.resize(o.hessian_batch > 0 ? o.hessian_batch / B_ : cfg_.train.grad_accum);
+    const HessianResult h = hessian_refresh(*model_, *optimizer_, *reducer_, micro, o.grad_clip,
+                                            hash_key(cfg_.train.seed, std::uint64_t(step), 0x5a3d1e));
+    t_hessian = seconds_since(th);
+    line.add("hessian_l1", h.h_l1).add("hessian_l2", h.h_l2).add("ghat_norm", h.ghat_norm);
+  }
+  const double dt = seconds_since(t0);
+  line.add("tokens_per_s", tokens_per_step_ / dt).add("mfu", util_.step_flops / dt / util_.peak).add("step_time", dt);
+  add_times(line, t_data, r.times, t_hessian);
+  report(step, r, lr, dt);
+  return line;
+}
+
+// Rank 0's progress line, every log_interval steps and after the last.
+void Trainer::report(long step, const StepResult& r, double lr, double seconds) {
+  const auto& t = cfg_.train;
+  if (!root_ || (step % t.log_interval != 0 && step != t.steps - 1)) return;
+  const double clip_rate = cfg_.optimizer.type == "sophiag" ? r.clipped / coordinates_ : -1;
+  print_step(step, first_step_, t.steps, r, lr, clip_rate, tokens_per_step_ / seconds,
+             util_.step_flops / seconds / util_.peak, seconds_since(start_));
+}
+
+// The validation loss after `step` steps, printed and written (with validation data).
+void Trainer::evaluate(long step) {
+  if (!val_data_) return;
+  const double val_loss = mean_loss(*model_, *val_data_, *val_batches_, B_, mpi_);
+  if (root_) {
+    std::printf("step %ld: val loss %.4f\n", step, val_loss);
+    metrics_->write(JsonLine().add("type", std::string("eval")).add("step", step).add("val_loss", val_loss));
+  }
+}
+
+// Saves at `step` (steps done); false if that failed and the deck says stop.
+// Every rank learns the outcome, also of rank 0's own work on the folder.
+bool Trainer::checkpoint(long step) {
+  const std::string path = checkpoint_path(cfg_.output_dir, step);
+  std::string problem;
+  try {
+    save_checkpoint(path, *model_, *optimizer_, *reducer_, cfg_, {step, state_.data_position, cfg_.train.seed, toml_});
+    if (root_) after_checkpoint(cfg_.output_dir, path, cfg_.checkpoint.keep_last, cfg_.checkpoint.keep_every);
+  } catch (const std::exception& e) {  // also the file system's, e.g. from the folder's `latest`
+    problem = e.what();
+  }
+  if (!failed_on_any_rank(!problem.empty())) {
+    if (root_) {
+      std::printf("checkpoint: %s\n", path.c_str());
+      std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
+    }
+    return true;
+  }
+  if (root_)  // the writing's errors reach every rank alike (io/checkpoint.cpp); rank 0 says them
+    std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", problem.empty() ? "on another rank" : problem.c_str());
+  return cfg_.checkpoint.continue_on_failure;
+}
+
+void Trainer::write_final_weights() {
+  if (!root_) return;
+  auto host = Kokkos::create_mirror_view(model_->params);
+  Kokkos::deep_copy(host, model_->params);
+  write_weights(cfg_.output_dir + "/final.h5", model_->config(), model_->layout(), host.data());
+  std::printf("wrote %s/final.h5 after %s\n", cfg_.output_dir.c_str(), duration(seconds_since(start_)).c_str());
+}
+
 }  // namespace
 
 void catch_stop_signals() {
   for (int sig : {SIGTERM, SIGINT, SIGUSR1}) std::signal(sig, request_stop);
 }
 
-TrainResult train(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi) {
-  const auto& t = cfg.train;
-  const int B = t.batch_size, T = t.seq_len, accum = t.grad_accum;
-  const bool root = mpi.rank() == 0;
-  const bool sophia = cfg.optimizer.type == "sophiag";
+int train(const TrainConfig& config, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi) {
   catch_stop_signals();
-  if (B % mpi.size() != 0)
-    throw Error("train.batch_size " + std::to_string(B) + " (sequences per micro-batch over all ranks) is not divisible by the " +
-                std::to_string(mpi.size()) + " ranks");
-
-  // Data first: a problem with it should not wait for the model to be built.
-  const TokenShards train_data(cfg.data.train_data, T, cfg.model.vocab_size);
-  require_windows(train_data, std::uint64_t(B), "train_data");
-  const DataOrder order(train_data.windows(), cfg.data.order == "shuffled", t.seed);
-  std::unique_ptr<TokenShards> val_data;
-  if (!cfg.data.val_data.empty()) {
-    val_data = std::make_unique<TokenShards>(cfg.data.val_data, T, cfg.model.vocab_size);
-    require_windows(*val_data, std::uint64_t(B) * t.eval_batches, "val_data");
-  }
-
-  const std::string toml = deck.to_toml();
-  if (root) start_output(cfg.output_dir, toml);
-
-  auto model = make_model(cfg.model, options.init_from, t.seed);
-  GradientReducer reducer(model->grads, reduction_of(cfg.parallel), std::size_t(cfg.parallel.bucket_mb * 1e6));
-  const double tokens_per_step = double(B) * T * accum;  // over all ranks
-  auto optimizer = make_optimizer(cfg.optimizer, model->layout(), tokens_per_step, reducer.partition());
-  const int hessian_micro = cfg.optimizer.hessian_batch > 0 ? cfg.optimizer.hessian_batch / B : accum;
-  const double coordinates = double(model->layout().stored_count());
-  // Resume: the checkpoint's step, data position and state, or a fresh start.
-  TrainingState state{0, 0, t.seed, toml};
-  const std::string resume = options.resume.empty() ? cfg.checkpoint.resume : options.resume;
-  std::string resumed_from;
-  if (!resume.empty()) {
-    resumed_from = choose_checkpoint(
-        resume, cfg.output_dir, [&](const std::string& p) { state = load_checkpoint(p, *model, *optimizer, reducer, cfg); },
-        root);
-    if (root && resumed_from.empty()) std::printf("resume: no checkpoint in %s, starting fresh\n", cfg.output_dir.c_str());
-  }
-  std::unique_ptr<MetricsFile> metrics;
-  if (root) {
-    metrics = open_metrics(cfg.output_dir, resumed_from, state, deck);
-    print_run(cfg, train_data, reducer, mpi.size(), tokens_per_step, coordinates);
-  }
-  const Utilisation util = utilisation(cfg, mpi.size(), root);
-
-  // Device buffers for each step's micro-batches and for the evaluation's, made once.
-  StepBatches step_batches(accum, B / mpi.size(), T);
-  std::unique_ptr<StepBatches> val_batches;
-  if (val_data) val_batches = std::make_unique<StepBatches>(t.eval_batches, B / mpi.size(), T);
-
-  double val_loss = std::numeric_limits<double>::quiet_NaN();
-  auto run_eval = [&](long step) {
-    if (!val_data) return;
-    val_loss = evaluate(*model, *val_data, *val_batches, B, mpi);
-    if (root) {
-      std::printf("step %ld: val loss %.4f\n", step, val_loss);
-      metrics->write(JsonLine().add("type", std::string("eval")).add("step", step).add("val_loss", val_loss));
-    }
-  };
-
-  // Saves at `step` (steps done); false if that failed and the deck says stop.
-  // Every rank learns the outcome, also of rank 0's own work on the folder.
-  auto checkpoint = [&](long step) {
-    const std::string path = checkpoint_path(cfg.output_dir, step);
-    std::string problem;
-    try {
-      save_checkpoint(path, *model, *optimizer, reducer, cfg, {step, state.data_position, t.seed, toml});
-      if (root) after_checkpoint(cfg.output_dir, path, cfg.checkpoint.keep_last, cfg.checkpoint.keep_every);
-    } catch (const std::exception& e) {  // also the file system's, e.g. from the folder's `latest`
-      problem = e.what();
-    }
-    if (!failed_on_any_rank(!problem.empty())) {
-      if (root) {
-        std::printf("checkpoint: %s\n", path.c_str());
-        std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
-      }
-      return true;
-    }
-    if (root)  // the writing's errors reach every rank alike (io/checkpoint.cpp); rank 0 says them
-      std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", problem.empty() ? "on another rank" : problem.c_str());
-    return cfg.checkpoint.continue_on_failure;
-  };
-
-  if (resumed_from.empty()) run_eval(0);  // the untrained model's loss: the baseline of the curve
-  const auto start = Clock::now();
-  const long first_step = state.step;
-  auto last_checkpoint = start;
-  for (long step = state.step; step < t.steps; ++step) {
-    const auto t0 = Clock::now();
-    const double lr = learning_rate(cfg.schedule, cfg.optimizer.lr, step, t.steps);
-    std::vector<SequenceBatch> micro = rank_batches(step_batches, train_data, order, state.data_position, B, mpi);
-    state.data_position += std::uint64_t(B) * accum;
-    const double t_data = seconds_since(t0);
-
-    const StepResult r = optimizer_step(*model, *optimizer, reducer, micro, lr, cfg.optimizer.grad_clip, step);
-    if (!std::isfinite(r.loss))
-      throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
-                  "; stopping without writing final weights (try a lower optimizer.lr)");
-    JsonLine line;
-    line.add("type", std::string("step")).add("step", step).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
-    if (sophia) line.add("clip_rate", r.clipped / coordinates);
-    double t_hessian = 0;
-    if (optimizer->wants_hessian(step)) {
-      // On the first hessian_batch sequences of this step's data.
-      const auto th = Clock::now();
-      micro.resize(hessian_micro);
-      const HessianResult h = hessian_refresh(*model, *optimizer, reducer, micro, cfg.optimizer.grad_clip,
-                                              hash_key(t.seed, std::uint64_t(step), 0x5a3d1e));
-      t_hessian = seconds_since(th);
-      line.add("hessian_l1", h.h_l1).add("hessian_l2", h.h_l2).add("ghat_norm", h.ghat_norm);
-    }
-    const double dt = seconds_since(t0);
-    const double mfu = util.step_flops / dt / util.peak;
-    line.add("tokens_per_s", tokens_per_step / dt).add("mfu", mfu).add("step_time", dt);
-    add_times(line, t_data, r.times, t_hessian);
-    if (root) {
-      metrics->write(line);
-      if (step % t.log_interval == 0 || step == t.steps - 1)
-        print_step(step, first_step, t.steps, r, lr, sophia ? r.clipped / coordinates : -1, tokens_per_step / dt, mfu,
-                   seconds_since(start));
-    }
-    if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) run_eval(step + 1);
-
-    const int requests = agreed_stop_requests(root, cfg.checkpoint.minutes, last_checkpoint);
-    const bool by_count = cfg.checkpoint.interval > 0 && (step + 1) % cfg.checkpoint.interval == 0;
-    if (by_count || requests) {
-      if (!checkpoint(step + 1)) return {val_loss, exit_checkpoint_failed};
-      last_checkpoint = Clock::now();
-    }
-    if (requests & 1) {
-      if (root) std::printf("stopped by a signal after step %ld; exit code %d asks for a requeue\n", step + 1,
-                            exit_checkpointed_requeue);
-      return {val_loss, exit_checkpointed_requeue};
-    }
-  }
-  run_eval(t.steps);
-
-  if (root) {
-    auto host = Kokkos::create_mirror_view(model->params);
-    Kokkos::deep_copy(host, model->params);
-    write_weights(cfg.output_dir + "/final.h5", model->config(), model->layout(), host.data());
-    std::printf("wrote %s/final.h5 after %s\n", cfg.output_dir.c_str(), duration(seconds_since(start)).c_str());
-  }
-  return {val_loss, 0};
+  return Trainer(config, deck, options, mpi).run();
 }
 
 }  // namespace sk

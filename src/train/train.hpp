@@ -12,11 +12,6 @@ struct TrainOptions {
   std::string resume;     // overrides checkpoint.resume when not empty
 };
 
-struct TrainResult {
-  double val_loss;  // the last validation loss (NaN without validation data)
-  int exit_code;    // 0, or exit_checkpointed_requeue / exit_checkpoint_failed (checkpointing.hpp)
-};
-
 // Makes SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit) stop
 // training after the current step with a checkpoint and exit code 75. main()
 // calls it first thing for `train`: a warning that arrives while MPI, Kokkos,
@@ -25,7 +20,8 @@ void catch_stop_signals();
 
 // Trains as the deck says and writes into config.output_dir: config.toml (the
 // resolved deck), metrics.jsonl, checkpoints (ckpt_<step>.h5 and `latest`) and
-// final.h5 (weights).
-TrainResult train(const TrainConfig& config, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi);
+// final.h5 (weights). Returns the exit code: 0, or exit_checkpointed_requeue /
+// exit_checkpoint_failed (checkpoint_policy.hpp).
+int train(const TrainConfig& config, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi);
 
 }  // namespace sk

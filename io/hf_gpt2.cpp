@@ -1,0 +1,174 @@
+#include "hf_gpt2.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "safetensors.hpp"
+
+namespace sk {
+namespace {
+
+const std::string prefix = "transformer.";
+
+// Conv1D weights, stored transposed against ours.
+bool is_conv1d(const std::string& name) {
+  for (const char* w : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"}) {
+    const std::string s = w;
+    if (name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) return true;
+  }
+  return false;
+}
+
+// The non-parameter buffers of HF's attention, and the tied head.
+bool skipped(const std::string& hf_name) {
+  const std::string n = hf_name.rfind(prefix, 0) == 0 ? hf_name.substr(prefix.size()) : hf_name;
+  auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+  return n == "lm_head.weight" || ends(".attn.bias") || ends(".attn.masked_bias");
+}
+
+std::string shape_string(const std::vector<std::size_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string folder_of(const std::string& path) {
+  namespace fs = std::filesystem;
+  return fs::is_directory(path) ? path : fs::path(path).parent_path().string();
+}
+
+GPT2Config read_hf_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot open " + path + ": no such file or not readable (a GPT-2 folder holds config.json)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception&) {
+    throw Error(path + " is not valid JSON");
+  }
+  if (!j.is_object()) throw Error(path + " is not a JSON object");
+  auto field = [&](const char* key, const char* alias) {
+    const char* k = j.contains(key) || !alias ? key : alias;
+    if (!j.contains(k)) throw Error(path + ": " + key + " is missing");
+    if (!j[k].is_number_integer()) throw Error(path + ": " + k + " is not an integer");
+    const auto v = j[k].get<long long>();
+    if (v < 1 || v > (1 << 30)) throw Error(path + ": " + k + " " + std::to_string(v) + " is out of range");
+    return int(v);
+  };
+  GPT2Config c;
+  c.vocab_size = field("vocab_size", nullptr);
+  c.block_size = field("n_positions", "n_ctx");
+  c.n_layer = field("n_layer", nullptr);
+  c.n_head = field("n_head", nullptr);
+  c.n_embd = field("n_embd", nullptr);
+  if (j.contains("activation_function") && j["activation_function"] != "gelu_new")
+    throw Error(path + ": activation_function " + j["activation_function"].dump() +
+                " is not supported (this program's GELU is gelu_new, the tanh approximation)");
+  if (j.contains("layer_norm_epsilon") && (!j["layer_norm_epsilon"].is_number() || j["layer_norm_epsilon"] != 1e-5))
+    throw Error(path + ": layer_norm_epsilon " + j["layer_norm_epsilon"].dump() + " is not supported (1e-5 only)");
+  if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"] == false)
+    throw Error(path + ": tie_word_embeddings is false; this program's LM head is tied to wte");
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  return c;
+}
+
+// The tensor our `name` is stored as, with or without the prefix; nullptr if absent.
+const SafetensorsEntry* find_tensor(const SafetensorsFile& file, const std::string& name) {
+  const std::string bare = name.substr(prefix.size());
+  const SafetensorsEntry* e = file.find(name);
+  return e ? e : file.find(bare);
+}
+
+}  // namespace
+
+HFWeights read_hf_gpt2(const std::string& folder_or_file) {
+  const std::string folder = folder_of(folder_or_file);
+  HFWeights w;
+  w.config = read_hf_config(folder + "/config.json");
+  const ParameterLayout layout(w.config);
+  const SafetensorsFile file(std::filesystem::is_directory(folder_or_file) ? folder + "/model.safetensors"
+                                                                           : folder_or_file);
+  w.params.assign(layout.size(), 0.0f);
+  for (const auto& t : layout.tensors()) {
+    const std::string where = file.path() + ": tensor " + t.name.substr(prefix.size());
+    const SafetensorsEntry* e = find_tensor(file, t.name);
+    if (!e) throw Error(where + " is missing");
+    std::vector<std::size_t> expected = t.stored;
+    if (is_conv1d(t.name)) std::swap(expected[0], expected[1]);
+    if (e->shape != expected)
+      throw Error(where + " has shape " + shape_string(e->shape) + ", expected " + shape_string(expected));
+    const std::vector<float> v = file.read(*e);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i])) throw Error(where + " holds " + std::to_string(v[i]) + " at element " + std::to_string(i));
+    float* out = w.params.data() + t.offset;
+    if (is_conv1d(t.name)) {  // [in, out] -> [out, in]
+      const std::size_t rows = expected[0], cols = expected[1];
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
+    } else {
+      std::copy(v.begin(), v.end(), out);
+    }
+  }
+  for (const auto& e : file.entries()) {
+    const bool ours = layout.tensors().end() != std::find_if(layout.tensors().begin(), layout.tensors().end(),
+                                                             [&](const TensorSpec& t) { return find_tensor(file, t.name) == &e; });
+    if (!ours && !skipped(e.name)) throw Error(file.path() + ": tensor " + e.name + " is not part of GPT-2");
+  }
+  for (const char* head : {"lm_head.weight", "transformer.lm_head.weight"}) {
+    const SafetensorsEntry* e = file.find(head);
+    if (!e) continue;
+    const TensorSpec& wte = layout.find("transformer.wte.weight");
+    const std::vector<float> v = file.read(*e);
+    if (e->shape != wte.stored || !std::equal(v.begin(), v.end(), w.params.begin() + std::ptrdiff_t(wte.offset)))
+      throw Error(file.path() + ": " + head + " differs from wte.weight; this program's LM head is tied to wte");
+  }
+  return w;
+}
+
+void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const ParameterLayout& layout,
+                   const float* params) {
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) throw Error("cannot create folder " + folder + ": " + ec.message());
+  std::vector<std::vector<float>> transposed;  // Conv1D weights in [in, out]
+  transposed.reserve(layout.tensors().size());
+  std::vector<SafetensorsTensor> tensors;
+  for (const auto& t : layout.tensors()) {
+    const float* values = params + t.offset;
+    std::vector<std::size_t> shape = t.stored;
+    if (is_conv1d(t.name)) {
+      const std::size_t rows = shape[0], cols = shape[1];  // ours: [out, in]
+      transposed.emplace_back(rows * cols);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) transposed.back()[c * rows + r] = values[r * cols + c];
+      values = transposed.back().data();
+      std::swap(shape[0], shape[1]);
+    }
+    tensors.push_back({t.name, shape, values});
+  }
+  write_safetensors(folder + "/model.safetensors", tensors, {{"format", "pt"}});
+  const nlohmann::json j = {
+      {"model_type", "gpt2"},          {"architectures", {"GPT2LMHeadModel"}},
+      {"vocab_size", config.vocab_size}, {"n_positions", config.block_size},
+      {"n_ctx", config.block_size},      {"n_layer", config.n_layer},
+      {"n_head", config.n_head},         {"n_embd", config.n_embd},
+      {"activation_function", "gelu_new"}, {"layer_norm_epsilon", 1e-5},
+      {"tie_word_embeddings", true}};
+  const std::string path = folder + "/config.json", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    if (!out.flush()) throw Error("cannot write " + tmp + " (disk full?)");
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw Error("cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
+}  // namespace sk

@@ -1,0 +1,33 @@
+// Hugging Face GPT-2 checkpoints (GPT2LMHeadModel): a folder holding
+// model.safetensors and config.json. Against our layout (src/core/parameters):
+// - the linear layers are Conv1D, stored [in, out]: c_attn, c_proj and c_fc
+//   weights are transposed on the way in and out;
+// - names may carry the "transformer." prefix or not;
+// - lm_head.weight, where present, is the tied wte.weight (refused if it differs);
+// - the attention's attn.bias and attn.masked_bias are buffers, not
+//   parameters, and are skipped;
+// - config.json names block_size n_positions (older files: n_ctx).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "parameters.hpp"
+
+namespace sk {
+
+struct HFWeights {
+  GPT2Config config;
+  std::vector<float> params;  // ParameterLayout(config).size() floats, padded rows zero
+};
+
+// Reads a folder (or its model.safetensors); throws sk::Error naming the file,
+// the tensor and the problem.
+HFWeights read_hf_gpt2(const std::string& folder);
+
+// Writes model.safetensors (F32, "transformer." names, no lm_head: tied) and
+// config.json into `folder`, creating it; throws sk::Error.
+void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const ParameterLayout& layout,
+                   const float* params);
+
+}  // namespace sk

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Hugging Face GPT-2 checkpoints in and out, and `evaluate`.
+
+A small GPT-2 in Hugging Face's layout (Conv1D linear layers stored [in, out],
+random weights, its forward written here in PyTorch float64) is written as
+model.safetensors by hand (u64 header size, JSON header, raw data) with
+config.json. `import` reads it (F32 with bare names, the attention's bias
+buffers and a tied lm_head; BF16 and F16 with "transformer." names) and `grad` on the
+result matches PyTorch's loss and gradients; `export` writes tensors that read
+back identical; `evaluate` on a run's final weights equals the validation loss
+the run reported, on 1 and 2 ranks; malformed files are refused by name.
+Usage: check_hf_gpt2.py TOKENS.bin WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import torch
+
+tokens_file, work, sep, mpiexec, np_flag, exe = sys.argv[1:7]
+assert sep == "--", __doc__
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+V, P, L, H, C = 97, 16, 2, 2, 16  # vocab, positions, layers, heads, channels
+CONV1D = ("c_attn.weight", "c_proj.weight", "c_fc.weight")  # stored [in, out]: ours transposed
+config = {"model_type": "gpt2", "vocab_size": V, "n_positions": P, "n_layer": L, "n_head": H, "n_embd": C,
+          "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5}
+
+
+def hf_weights(seed=0):
+    """name -> float32 array, in Hugging Face's names and shapes."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s, std=0.1: (torch.randn(*s, generator=g) * std).numpy().astype(np.float32)  # noqa: E731
+    w = {"wte.weight": r(V, C), "wpe.weight": r(P, C), "ln_f.weight": 1 + r(C), "ln_f.bias": r(C)}
+    for i in range(L):
+        p = f"h.{i}."
+        w.update({p + "ln_1.weight": 1 + r(C), p + "ln_1.bias": r(C), p + "attn.c_attn.weight": r(C, 3 * C),
+                  p + "attn.c_attn.bias": r(3 * C), p + "attn.c_proj.weight": r(C, C), p + "attn.c_proj.bias": r(C),
+                  p + "ln_2.weight": 1 + r(C), p + "ln_2.bias": r(C), p + "mlp.c_fc.weight": r(C, 4 * C),
+                  p + "mlp.c_fc.bias": r(4 * C), p + "mlp.c_proj.weight": r(4 * C, C), p + "mlp.c_proj.bias": r(C)})
+    return w
+
+
+def to_bf16(a):
+    """float32 -> (bfloat16 bytes, the float32 values they hold), rounding to nearest even."""
+    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    return rounded.tobytes(), (rounded.astype(np.uint32) << 16).view(np.float32)
+
+
+def write_safetensors(path, tensors, edit=None):
+    """tensors: name -> (dtype, shape, raw bytes). edit(header) may change the header."""
+    header, data = {"__metadata__": {"format": "pt"}}, b""
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    if edit:
+        edit(header)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name != "__metadata__":
+            assert e["dtype"] == "F32", (name, e["dtype"])
+            a, b = e["data_offsets"]
+            out[name] = np.frombuffer(data[a:b], "<f4").reshape(e["shape"])
+    return header.get("__metadata__"), out
+
+
+def checkpoint(folder, tensors):
+    os.makedirs(folder, exist_ok=True)
+    write_safetensors(os.path.join(folder, "model.safetensors"), tensors)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f)
+    return folder
+
+
+def f32(w, prefix=""):
+    return {prefix + k: ("F32", v.shape, v.tobytes()) for k, v in w.items()}
+
+
+def run(*args, expect=0):
+    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+    assert p.returncode == expect, f"{' '.join(args)}: exit {p.returncode}, expected {expect}\n{p.stderr}"
+    return p
+
+
+def hf_loss(w, idx, tgt):
+    """Mean cross-entropy of Hugging Face's GPT-2 forward (Conv1D: x @ W + b), float64; its gradients."""
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w.items()}
+    B, T = idx.shape
+    x = t["wte.weight"][torch.tensor(idx)] + t["wpe.weight"][:T]
+    ln = lambda x, n: torch.nn.functional.layer_norm(x, (C,), t[n + ".weight"], t[n + ".bias"], 1e-5)  # noqa: E731
+    gelu = lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))  # noqa: E731
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for i in range(L):
+        p = f"h.{i}."
+        qkv = ln(x, p + "ln_1") @ t[p + "attn.c_attn.weight"] + t[p + "attn.c_attn.bias"]
+        q, k, v = (z.view(B, T, H, C // H).transpose(1, 2) for z in qkv.split(C, dim=2))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(C // H)
+        y = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1) @ v
+        x = x + y.transpose(1, 2).reshape(B, T, C) @ t[p + "attn.c_proj.weight"] + t[p + "attn.c_proj.bias"]
+        h = gelu(ln(x, p + "ln_2") @ t[p + "mlp.c_fc.weight"] + t[p + "mlp.c_fc.bias"])
+        x = x + h @ t[p + "mlp.c_proj.weight"] + t[p + "mlp.c_proj.bias"]
+    logits = ln(x, "ln_f") @ t["wte.weight"].T
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), torch.tensor(tgt).reshape(-1))
+    loss.backward()
+    return loss.item(), {k: v.grad.numpy() for k, v in t.items()}
+
+
+def token_windows(B, T):
+    with open(tokens_file, "rb") as f:
+        f.seek(256 * 4)
+        ids = np.frombuffer(f.read(), "<u2").astype(np.int64)[:B * T + 1]
+    return ids[:-1].reshape(B, T), ids[1:].reshape(B, T)
+
+
+# Import: F32 with bare names, the attention buffers and a tied lm_head.
+w = hf_weights()
+tensors = f32(w)
+tensors["lm_head.weight"] = tensors["wte.weight"]
+bias = np.tril(np.ones((P, P), np.float32)).reshape(1, 1, P, P)
+for i in range(L):
+    tensors[f"h.{i}.attn.bias"] = ("F32", bias.shape, bias.tobytes())
+    tensors[f"h.{i}.attn.masked_bias"] = ("F32", (), np.float32(-1e4).tobytes())
+plain = checkpoint(os.path.join(work, "hf_f32"), tensors)
+imported = os.path.join(work, "imported.h5")
+run("import", "--from", plain, "--out", imported)
+
+B, T = 2, 8
+idx, tgt = token_windows(B, T)
+loss_ref, grads_ref = hf_loss(w, idx, tgt)
+g_out = os.path.join(work, "grad.h5")
+run("grad", "--weights", imported, "--data", tokens_file, "--batch", str(B), "--seq", str(T), "--out", g_out)
+with h5py.File(g_out, "r") as g:
+    loss = float(g["loss"][()])
+    assert abs(loss - loss_ref) <= 1e-5 * loss_ref, (loss, loss_ref)
+    for name, ref in grads_ref.items():
+        ours = g["grad"]["transformer." + name][...]
+        if name.endswith(CONV1D):
+            ours = ours.T  # ours [out, in], Conv1D [in, out]
+        err = np.abs(ours - ref).max() / np.abs(ref).max()
+        assert err <= 1e-4, f"{name}: relative error {err:.2e}"
+print(f"ok: imported F32 checkpoint: loss {loss:.7f} (PyTorch {loss_ref:.7f}), gradients within 1e-4")
+
+# BF16 and F16 with the "transformer." prefix: the values the file holds, exactly.
+bf16, held = {}, {}
+for i, (k, v) in enumerate(w.items()):
+    if i % 2:
+        half = v.astype("<f2")
+        raw, held[k], dtype = half.tobytes(), half.astype(np.float32), "F16"
+    else:
+        (raw, held[k]), dtype = to_bf16(v), "BF16"
+    bf16["transformer." + k] = (dtype, v.shape, raw)
+run("import", "--from", checkpoint(os.path.join(work, "hf_bf16"), bf16), "--out", os.path.join(work, "bf16.h5"))
+with h5py.File(os.path.join(work, "bf16.h5"), "r") as f:
+    for k, v in held.items():
+        ours = f["model"]["transformer." + k][...]
+        assert np.array_equal(ours.T if k.endswith(CONV1D) else ours, v), k
+print("ok: imported BF16 and F16 checkpoint with transformer. names: every value exact")
+
+# Export: the tensors read back identical, in HF's names and shapes, with a
+# config that transformers reads.
+exported = os.path.join(work, "exported")
+run("export", "--weights", imported, "--out", exported)
+meta, back = read_safetensors(os.path.join(exported, "model.safetensors"))
+assert meta == {"format": "pt"}, meta
+assert set(back) == {"transformer." + k for k in w}, sorted(set(back) ^ {"transformer." + k for k in w})
+for k, v in w.items():
+    assert np.array_equal(back["transformer." + k], v), k
+cfg = json.load(open(os.path.join(exported, "config.json")))
+assert {k: cfg[k] for k in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd")} == \
+    {"vocab_size": V, "n_positions": P, "n_layer": L, "n_head": H, "n_embd": C}, cfg
+assert cfg["model_type"] == "gpt2" and cfg["architectures"] == ["GPT2LMHeadModel"], cfg
+print("ok: export -> every tensor identical to the imported checkpoint's")
+
+# Evaluate equals the validation loss that train reports for the same weights and windows.
+run_dir = os.path.join(work, "run")
+sets = [f"model.vocab_size={V}", f"model.block_size={P}", f"model.n_layer={L}", f"model.n_head={H}",
+        f"model.n_embd={C}", "train.steps=2", "train.batch_size=2", f"train.seq_len={T}", "train.eval_batches=2",
+        f"data.train_data={tokens_file}", f"data.val_data={tokens_file}", f"output.dir={run_dir}"]
+run("train", *[a for s in sets for a in ("--set", s)], "--init-from", imported)
+val = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+val = [r["val_loss"] for r in val if r["type"] == "eval" and r["step"] == 2][0]
+evaluate = ["evaluate", "--weights", os.path.join(run_dir, "final.h5"), "--data", tokens_file, "--batch", "2",
+            "--batches", "2", "--seq", str(T)]
+for ranks in (1, 2):
+    launcher = [mpiexec, np_flag, "2"] if ranks == 2 else []
+    p = subprocess.run(launcher + [exe] + evaluate, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = [x for x in p.stdout.splitlines() if x.startswith("loss ")]
+    assert len(lines) == 1, p.stdout  # rank 0 alone prints
+    loss = float(lines[0].split()[1])
+    assert abs(loss - val) <= 1.5e-6, (ranks, loss, val)
+    assert abs(float(lines[0].split()[4]) - math.exp(loss)) <= 1e-3 * math.exp(loss), lines[0]
+print(f"ok: evaluate on final.h5 = the run's last validation loss ({val:.6f}), on 1 and 2 ranks")
+
+
+# Malformed files, each refused with a message that names the problem.
+def refused(name, pattern, tensors=tensors, edit=None, damage=None, cfg=None):
+    folder = os.path.join(work, "bad_" + name)
+    os.makedirs(folder)
+    path = os.path.join(folder, "model.safetensors")
+    write_safetensors(path, tensors, edit)
+    if damage:
+        damage(path)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(cfg or config, f)
+    p = run("import", "--from", folder, "--out", os.path.join(folder, "out.h5"), expect=1)
+    assert pattern in p.stderr, f"{name}: {p.stderr}"
+    assert not os.path.exists(os.path.join(folder, "out.h5")), name
+    print(f"ok: {name} refused: {p.stderr.strip()[:110]}")
+
+
+def truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+def huge_header(path):
+    with open(path, "r+b") as f:
+        f.write(struct.pack("<Q", 1 << 40))
+
+
+def shift(name, by):
+    def edit(h):
+        h[name]["data_offsets"] = [o + by for o in h[name]["data_offsets"]]
+    return edit
+
+
+def overlap(h):
+    h["h.0.ln_1.bias"]["data_offsets"] = list(h["h.0.ln_1.weight"]["data_offsets"])
+
+
+def retype(h):
+    h["ln_f.bias"]["dtype"] = "I32"
+
+
+missing = {k: v for k, v in tensors.items() if k != "ln_f.bias"}
+reshaped = dict(tensors, **{"wpe.weight": ("F32", (P // 2, 2 * C), w["wpe.weight"].tobytes())})
+untied = dict(tensors, **{"lm_head.weight": ("F32", (V, C), (2 * w["wte.weight"]).tobytes())})
+extra = dict(tensors, **{"score.weight": ("F32", (C,), w["ln_f.bias"].tobytes())})
+refused("truncated", "lie outside the file's", damage=truncate)
+refused("header_size_beyond_file", "header size 1099511627776 goes beyond the file", damage=huge_header)
+refused("offsets_out_of_range", "tensor ln_f.bias: data_offsets", edit=shift("ln_f.bias", 1 << 30))
+refused("overlapping", "overlap", edit=overlap)
+refused("unknown_dtype", "tensor ln_f.bias: dtype I32 is not supported", edit=retype)
+refused("tensor_missing", "tensor ln_f.bias is missing", tensors=missing)
+refused("wrong_shape", f"tensor wpe.weight has shape [{P // 2}, {2 * C}], expected [{P}, {C}]", tensors=reshaped)
+refused("untied_head", "lm_head.weight differs from wte.weight", tensors=untied)
+refused("unknown_tensor", "tensor score.weight is not part of GPT-2", tensors=extra)
+refused("other_activation", "activation_function \"relu\" is not supported", cfg=dict(config, activation_function="relu"))
