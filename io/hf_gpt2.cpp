@@ -1,5 +1,6 @@
 #include "hf_gpt2.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -29,10 +30,10 @@ bool skipped(const std::string& hf_name) {
   return n == "lm_head.weight" || ends(".attn.bias") || ends(".attn.masked_bias");
 }
 
-std::string shape_string(const std::vector<std::size_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
+// rows x cols, row-major -> cols x rows: Conv1D's [in, out] to and from our [out, in].
+void transpose(const float* in, std::size_t rows, std::size_t cols, float* out) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
 }
 
 std::string folder_of(const std::string& path) {
@@ -108,13 +109,8 @@ HFWeights read_hf_gpt2(const std::string& folder_or_file) {
     for (std::size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(v[i])) throw Error(where + " holds " + std::to_string(v[i]) + " at element " + std::to_string(i));
     float* out = w.params.data() + t.offset;
-    if (is_conv1d(t.name)) {  // [in, out] -> [out, in]
-      const std::size_t rows = expected[0], cols = expected[1];
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
-    } else {
-      std::copy(v.begin(), v.end(), out);
-    }
+    if (is_conv1d(t.name)) transpose(v.data(), expected[0], expected[1], out);
+    else std::copy(v.begin(), v.end(), out);
   }
   for (const auto& e : file.entries()) {
     const bool ours = layout.tensors().end() != std::find_if(layout.tensors().begin(), layout.tensors().end(),
@@ -144,10 +140,8 @@ void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const Pa
     const float* values = params + t.offset;
     std::vector<std::size_t> shape = t.stored;
     if (is_conv1d(t.name)) {
-      const std::size_t rows = shape[0], cols = shape[1];  // ours: [out, in]
-      transposed.emplace_back(rows * cols);
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t c = 0; c < cols; ++c) transposed.back()[c * rows + r] = values[r * cols + c];
+      transposed.emplace_back(shape[0] * shape[1]);
+      transpose(values, shape[0], shape[1], transposed.back().data());
       values = transposed.back().data();
       std::swap(shape[0], shape[1]);
     }

@@ -17,12 +17,6 @@ hid_t native_type() {
   return std::is_same<T, double>::value ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
 }
 
-std::string shape_string(const std::vector<std::size_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 H5Handle open_file(const std::string& path) { return open_hdf5_readonly(path, "weights file"); }
 
 // Writes an HDF5 file under a temporary name and renames it into place, so a

@@ -12,6 +12,12 @@ std::size_t product(const std::vector<std::size_t>& dims) {
 }
 }  // namespace
 
+std::string shape_string(const std::vector<std::size_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
 std::size_t TensorSpec::size() const { return product(shape); }
 std::size_t TensorSpec::stored_size() const { return product(stored); }
 

@@ -26,6 +26,9 @@ struct TensorSpec {
   std::size_t stored_size() const;  // elements in files
 };
 
+// "[768, 2304]", for messages.
+std::string shape_string(const std::vector<std::size_t>& shape);
+
 class ParameterLayout {
  public:
   explicit ParameterLayout(const GPT2Config& config);
