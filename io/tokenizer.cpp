@@ -243,6 +243,53 @@ std::string Gpt2Tokenizer::decode(const std::vector<int>& ids) const {
   return text;
 }
 
+std::string Gpt2Tokenizer::decode_text(const std::vector<int>& ids) const { return replace_invalid_utf8(decode(ids)); }
+
+namespace {
+
+// Length of the well-formed UTF-8 prefix of the character starting at s[0]
+// (Unicode's table of well-formed byte sequences), and whether it is whole.
+std::pair<std::size_t, bool> utf8_prefix(std::string_view s) {
+  const unsigned char b0 = s[0];
+  if (b0 < 0x80) return {1, true};
+  int need;                     // continuation bytes
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the first continuation byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) need = 1;
+  else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;  // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return {1, false};
+  }
+  std::size_t n = 1;
+  for (int k = 0; k < need; ++k, lo = 0x80, hi = 0xBF) {
+    if (n >= s.size()) return {n, false};
+    const unsigned char b = s[n];
+    if (b < lo || b > hi) return {n, false};
+    ++n;
+  }
+  return {n, true};
+}
+
+}  // namespace
+
+std::string replace_invalid_utf8(std::string_view bytes) {
+  std::string text;
+  text.reserve(bytes.size());
+  for (std::size_t i = 0; i < bytes.size();) {
+    const auto [n, whole] = utf8_prefix(bytes.substr(i));
+    if (whole) text.append(bytes.substr(i, n));
+    else text += "\xEF\xBF\xBD";  // U+FFFD
+    i += n;
+  }
+  return text;
+}
+
 int Gpt2Tokenizer::vocab_size() const { return int(impl_->bytes_of_id.size()); }
 
 }  // namespace sk

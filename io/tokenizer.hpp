@@ -25,6 +25,11 @@ namespace sk {
 // (relative to the working directory), where scripts/fetch_data.sh puts it.
 std::string tokenizer_dir(const std::string& explicit_dir = "");
 
+// `bytes` with each maximal ill-formed subsequence replaced by U+FFFD, as
+// Unicode recommends and Python's decode(errors="replace") does, which is how
+// GPT-2's decoder turns tokens into text.
+std::string replace_invalid_utf8(std::string_view bytes);
+
 class Gpt2Tokenizer {
  public:
   static constexpr int end_of_text = 50256;
@@ -38,8 +43,11 @@ class Gpt2Tokenizer {
 
   // Not thread-safe: encoding reuses match buffers and a cache of pieces.
   std::vector<int> encode(std::string_view text);
-  // Throws sk::Error for an id outside the vocabulary.
+  // The bytes of the tokens; throws sk::Error for an id outside the vocabulary.
   std::string decode(const std::vector<int>& ids) const;
+  // The same as text: bytes that are not valid UTF-8 (a character split
+  // between tokens, or cut off at the end) become U+FFFD.
+  std::string decode_text(const std::vector<int>& ids) const;
   int vocab_size() const;
 
  private:

@@ -124,3 +124,30 @@ TEST_CASE("tokenizer refuses a merge that is not of two vocabulary entries", "[t
   CHECK_THROWS_WITH(Gpt2Tokenizer(dir), "tokenizer file " + dir + "/vocab.bpe line 3 is not a merge of two tokens of encoder.json");
   std::filesystem::remove_all(dir);
 }
+
+// Expected values are Python's bytes.decode("utf-8", errors="replace").
+TEST_CASE("decoded text replaces ill-formed UTF-8 as GPT-2's decoder does", "[tokenizer]") {
+  const std::string R = "\xEF\xBF\xBD";  // U+FFFD
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"abc", "abc"},
+      {"\xC3\xA9", "\xC3\xA9"},
+      {"\xC3", R},                                // cut after the lead byte
+      {"\xE2\x82", R},                            // one replacement for the whole prefix
+      {"\xE2\x82\xAC", "\xE2\x82\xAC"},
+      {"\xE2\x82x", R + "x"},                     // the byte that breaks it starts afresh
+      {"\x80\x80", R + R},                        // lone continuation bytes
+      {"\xF0\x9F\x98", R},
+      {"\xF0\x9F\x98\x80!", "\xF0\x9F\x98\x80!"},
+      {"\xED\xA0\x80", R + R + R},                // a surrogate
+      {"\xE0\x80\x80", R + R + R},                // overlong
+      {"\xF4\x90\x80\x80", R + R + R + R},        // above U+10FFFF
+      {"\xF5" "a", R + "a"},
+      {"\xC0\xAF", R + R},
+      {"a\xF0\x9F", "a" + R},                     // a character cut off at the end
+      {R, R},
+  };
+  for (const auto& [bytes, text] : cases) {
+    INFO("bytes of length " << bytes.size());
+    CHECK(replace_invalid_utf8(bytes) == text);
+  }
+}

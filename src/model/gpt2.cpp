@@ -202,6 +202,16 @@ T GPT2<T>::evaluate(TokenView inputs, TokenView targets) {
   return mean_loss<T>(a_.losses, a_.column_partials.data());
 }
 
+template <class T>
+void GPT2<T>::next_logits(TokenView inputs, Tensor2<T> out) {
+  trunk_forward(inputs);
+  const int C = config_.n_embd, Vp = out.extent(1);
+  for (int b = 0; b < a_.B; ++b) {
+    const ConstTensor2<T> last(a_.ln_f.data() + (std::size_t(b) * a_.T_ + a_.T_ - 1) * C, 1, C);
+    KokkosBlas::gemm("N", "T", T(1), last, p_.wte, T(0), Tensor2<T>(out.data() + std::size_t(b) * Vp, 1, Vp));
+  }
+}
+
 // The LM head runs with its backward (kernels/lm_head.hpp): mean loss, so
 // dloss = 1/(B*T); ln_f's output gradient goes to dln for the backward pass.
 template <class T>

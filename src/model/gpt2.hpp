@@ -94,6 +94,11 @@ class GPT2 {
   // ids must be below vocab_size (the caller checks).
   T evaluate(TokenView inputs, TokenView targets);
 
+  // Logits [B, padded vocab] of the token after each of the B sequences of
+  // inputs [B, T], from a forward over all T positions: generation without a
+  // key/value cache (src/model/decoder.hpp keeps one) and its tests.
+  void next_logits(TokenView inputs, Tensor2<T> out);
+
   // Mean loss over the batch, keeping what the backward needs. The LM head's
   // backward runs here already and adds its part of wte's gradient to grads,
   // so zero_grad() comes before the forward.

@@ -1,0 +1,75 @@
+// Causal attention for generation with a key/value cache: one new query row
+// per sequence attends to the keys and values of every earlier position,
+// which were computed once, when their own token went through, and kept.
+// The same function as kernels/attention.hpp's forward for the last row;
+// nothing for a backward is kept.
+#pragma once
+#include "lanes.hpp"
+#include "reduction.hpp"
+#include "views.hpp"
+
+namespace sk {
+
+// One layer's cache: keys or values, [S, NH, T_max, HS] (sequence, head,
+// position, channel), so that the rows a head reads are contiguous.
+template <class T>
+using CacheTensor = Kokkos::View<T****, Kokkos::LayoutRight, MemSpace, Unmanaged>;
+
+// Stores the k and v of position `pos`:
+//   keys(s, h, pos, i) = qkv[s, C + h*HS + i], values(s, h, pos, i) = qkv[s, 2C + h*HS + i]
+// qkv [S, 3C] from c_attn of the new tokens.
+template <class T>
+void kv_cache_store(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> qkv, int pos) {
+  const int NH = keys.extent(1), HS = keys.extent(3), C = NH * HS;
+  Kokkos::parallel_for("kv_cache_store", Range2D({0, 0}, {int(qkv.extent(0)), C}),
+                       KOKKOS_LAMBDA(const int s, const int c) {
+                         keys(s, c / HS, pos, c % HS) = qkv(s, C + c);
+                         values(s, c / HS, pos, c % HS) = qkv(s, 2 * C + c);
+                       });
+}
+
+// out[s, h*HS+i] = sum_{t<=pos} p(t) * values(s, h, t, i), with p the softmax
+// over t <= pos of q . keys(s, h, t, :) / sqrt(HS) and q = qkv[s, h*HS .. h*HS+HS).
+// out [S, C]; qkv [S, 3C]; the cache holds positions 0 .. pos.
+// A team per (sequence, head) keeps the pos+1 scores in team scratch: threads
+// take positions for the scores (vector lanes the channels of a key), then
+// channels for the output, each adding its positions in order.
+template <class T>
+void attention_decode(Tensor2<T> out, ConstTensor2<T> qkv, CacheTensor<T> keys, CacheTensor<T> values, int pos) {
+  using Scratch = Kokkos::View<T*, ExecSpace::scratch_memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+  const int S = keys.extent(0), NH = keys.extent(1), HS = keys.extent(3), n = pos + 1;
+  const T scale = T(1) / kmath::sqrt(T(HS));
+  const auto policy =
+      TeamPolicy(S * NH, Kokkos::AUTO, vector_lanes()).set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(n)));
+  Kokkos::parallel_for("attention_decode", policy, KOKKOS_LAMBDA(const Member& team) {
+    const int s = team.league_rank() / NH, h = team.league_rank() % NH;
+    const Scratch p(team.team_scratch(0), n);
+    const T* q = &qkv(s, h * HS);
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, n), [&](const int t) {
+      const T* k = &keys(s, h, t, 0);
+      T dot = 0;
+      Kokkos::parallel_reduce(Kokkos::ThreadVectorRange(team, HS), [&](const int i, T& acc) { acc += q[i] * k[i]; },
+                              dot);
+      Kokkos::single(Kokkos::PerThread(team), [&]() { p(t) = dot * scale; });
+    });
+    team.team_barrier();
+    T max = p(0);
+    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, n), [&](const int t, T& m) { m = p(t) > m ? p(t) : m; },
+                            Kokkos::Max<T>(max));
+    T sum = 0;
+    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, n), [&](const int t, T& acc) {
+      const T e = kmath::exp(p(t) - max);
+      Kokkos::single(Kokkos::PerThread(team), [&]() { p(t) = e; });
+      acc += e;
+    }, sum);
+    team.team_barrier();
+    const T inv = T(1) / sum;
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, HS), [&](const int i) {
+      T acc = 0;
+      for (int t = 0; t < n; ++t) acc += p(t) * values(s, h, t, i);
+      Kokkos::single(Kokkos::PerThread(team), [&]() { out(s, h * HS + i) = acc * inv; });
+    });
+  });
+}
+
+}  // namespace sk

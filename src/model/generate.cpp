@@ -1,0 +1,123 @@
+#include "generate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "decoder.hpp"
+#include "error.hpp"
+#include "random.hpp"
+
+namespace sk {
+
+void SamplingSettings::validate() const {
+  if (!(temperature > 0) || !std::isfinite(temperature))
+    throw Error("temperature " + std::to_string(temperature) + " is not a positive number (use --top-k 1 for greedy)");
+  if (top_k < 0) throw Error("top-k " + std::to_string(top_k) + " is negative (0 keeps every token)");
+  if (!(top_p > 0 && top_p <= 1)) throw Error("top-p " + std::to_string(top_p) + " is outside (0, 1]");
+}
+
+int sample_token(const float* logits, int V, const SamplingSettings& settings, double u) {
+  struct Candidate {
+    double p;
+    int id;
+  };
+  // More likely first; ties to the lower id.
+  const auto before = [](const Candidate& a, const Candidate& b) { return a.p > b.p || (a.p == b.p && a.id < b.id); };
+  const double max = *std::max_element(logits, logits + V);
+  std::vector<Candidate> c(V);
+  for (int v = 0; v < V; ++v) c[v] = {std::exp((double(logits[v]) - max) / settings.temperature), v};
+  if (settings.top_k > 0 && settings.top_k < V) {
+    std::nth_element(c.begin(), c.begin() + settings.top_k - 1, c.end(), before);
+    c.resize(settings.top_k);
+  }
+  if (settings.top_p < 1) {
+    std::sort(c.begin(), c.end(), before);
+    double total = 0, kept = 0;
+    for (const Candidate& x : c) total += x.p;
+    std::size_t n = 0;
+    while (n < c.size() && kept < settings.top_p * total) kept += c[n++].p;
+    c.resize(std::max<std::size_t>(n, 1));
+  }
+  std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+  double total = 0;
+  for (const Candidate& x : c) total += x.p;
+  const double target = u * total;
+  double cdf = 0;
+  for (const Candidate& x : c) {
+    cdf += x.p;
+    if (cdf > target) return x.id;
+  }
+  return c.back().id;  // rounding left the sum at or below the target
+}
+
+namespace {
+
+// Draws each unfinished sample's next token from logits [S, Vp] (host copy)
+// and appends it; returns whether any sample is still going.
+bool draw(std::vector<std::vector<int>>& out, std::vector<bool>& done, const float* logits, int Vp, int V,
+          const GenerationRequest& request, const SamplingSettings& settings) {
+  bool going = false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (done[i]) continue;
+    const double u = uniform01(hash_key(settings.seed, i, out[i].size()));
+    const int token = sample_token(logits + i * std::size_t(Vp), V, settings, u);
+    done[i] = token == request.stop_token || int(out[i].size()) + 1 == request.new_tokens;
+    if (token != request.stop_token) out[i].push_back(token);
+    going = going || !done[i];
+  }
+  return going;
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
+                                       const SamplingSettings& settings) {
+  settings.validate();
+  const int P = int(request.prompt.size()), S = request.count, V = model.config().vocab_size;
+  const int Vp = model.config().padded_vocab();
+  const int positions = P + request.new_tokens - 1;  // the last new token is never fed back
+  if (P < 1 || request.new_tokens < 1 || S < 1 || positions > model.config().block_size)
+    throw std::invalid_argument("generate: a prompt of " + std::to_string(P) + " tokens and " +
+                                std::to_string(request.new_tokens) + " new tokens");
+  std::vector<std::vector<int>> out(S);
+  std::vector<bool> done(S, false);
+  // Every sequence as fed so far: the prompt, then its new tokens. A sample
+  // that has ended is fed its last token again and what it draws is dropped.
+  auto fed = [&](int i, int pos) {
+    if (pos < P) return request.prompt[pos];
+    const std::vector<int>& o = out[i];
+    if (pos - P < int(o.size())) return o[pos - P];
+    return o.empty() ? request.prompt.back() : o.back();
+  };
+  // The logits come to the host for the draw: S x padded vocab floats a token.
+  Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> logits_host("logits_host", S, Vp);
+  if (request.kv_cache) {
+    Decoder<float> decoder(model, S, positions);
+    Kokkos::View<int*, MemSpace> tokens("step_tokens", S);
+    auto tokens_host = Kokkos::create_mirror_view(tokens);
+    for (int pos = 0; pos < positions; ++pos) {
+      for (int i = 0; i < S; ++i) tokens_host(i) = fed(i, pos);
+      Kokkos::deep_copy(tokens, tokens_host);
+      const auto logits = decoder.step(tokens, pos);
+      if (pos < P - 1) continue;  // inside the prompt: its next token is known
+      Kokkos::deep_copy(logits_host, logits);
+      if (!draw(out, done, logits_host.data(), Vp, V, request, settings)) break;
+    }
+    return out;
+  }
+  View2<float> full("next_logits", S, Vp);
+  for (int n = P; n <= positions; ++n) {
+    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> prefix("prefix", S, n);
+    auto prefix_host = Kokkos::create_mirror_view(prefix);
+    for (int i = 0; i < S; ++i)
+      for (int pos = 0; pos < n; ++pos) prefix_host(i, pos) = fed(i, pos);
+    Kokkos::deep_copy(prefix, prefix_host);
+    model.next_logits(prefix, full);
+    Kokkos::deep_copy(logits_host, full);
+    if (!draw(out, done, logits_host.data(), Vp, V, request, settings)) break;
+  }
+  return out;
+}
+
+}  // namespace sk

@@ -1,0 +1,40 @@
+// Text generation from a model: sampling settings, the draw of one token from
+// logits, and the generation loop (with the key/value cache of
+// src/model/decoder.hpp, or by a full forward over the prefix at every token).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "gpt2.hpp"
+
+namespace sk {
+
+struct SamplingSettings {
+  double temperature = 1.0;  // > 0: logits are divided by it
+  int top_k = 0;             // keep the k most likely tokens; 0: all (1: greedy)
+  double top_p = 1.0;        // in (0, 1]: then the fewest most likely tokens holding this mass
+  std::uint64_t seed = 0;
+  // Throws sk::Error naming a setting out of range.
+  void validate() const;
+};
+
+// The token drawn from softmax(logits[:V] / temperature), restricted by
+// top_k and then top_p and renormalised, by inverse CDF at u in [0, 1).
+// Ties in probability go to the lower token id. In double on the host.
+int sample_token(const float* logits, int V, const SamplingSettings& settings, double u);
+
+struct GenerationRequest {
+  std::vector<int> prompt;  // at least one token
+  int new_tokens = 0;       // per sample; prompt + new tokens <= block_size + 1
+  int count = 1;            // samples, generated side by side
+  int stop_token = -1;      // a sample ends at this token (not returned); -1: never
+  bool kv_cache = true;     // false: a full forward over the prefix at every token
+};
+
+// The new tokens of each sample. Sample i's j-th token is drawn at
+// u = uniform01(hash_key(seed, i, j)), so a sample does not depend on how
+// many are generated beside it, or on the backend's threads.
+std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
+                                       const SamplingSettings& settings);
+
+}  // namespace sk
