@@ -37,7 +37,7 @@ int cmd_export(int argc, char** argv, const MpiEnv& mpi) {
   Options opts("export",
                "Writes a weights file as a Hugging Face GPT-2 checkpoint: FOLDER/model.safetensors (F32)\n"
                "and FOLDER/config.json, which transformers' GPT2LMHeadModel.from_pretrained loads.");
-  opts.add("--weights", "FILE.h5", "the weights file (final.h5 of a run, or from import)");
+  opts.add("--weights", "FILE.h5", "a weights file (final.h5 of a run, or from import) or a checkpoint");
   opts.add("--out", "FOLDER", "the folder to write (created if needed)");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);

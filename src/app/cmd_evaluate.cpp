@@ -15,7 +15,7 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
                "windows of T+1 tokens, in file order: with the deck's batch_size, seq_len and\n"
                "eval_batches, the validation loss `train` reports for the same weights and data.\n"
                "Under mpiexec the ranks share each micro-batch.");
-  opts.add("--weights", "FILE.h5", "the weights file (final.h5 of a run, or from import)");
+  opts.add("--weights", "FILE.h5", "a weights file (final.h5 of a run, or from import) or a checkpoint");
   opts.add("--data", "'SHARDS*.bin'", "token shards (a path or a quoted glob)");
   opts.add("--batches", "N", "micro-batches to average over", "10");
   opts.add("--batch", "B", "sequences per micro-batch, over all ranks", "8");

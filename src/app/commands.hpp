@@ -14,6 +14,7 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi);
 int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi);
 int cmd_import(int argc, char** argv, const MpiEnv& mpi);
 int cmd_export(int argc, char** argv, const MpiEnv& mpi);
+int cmd_sample(int argc, char** argv, const MpiEnv& mpi);
 
 // --model PRESET and per-field overrides (--n-layer, ...).
 void add_model_options(Options& opts, const std::string& default_preset);

@@ -30,6 +30,7 @@ const Subcommand subcommands[] = {
     {"grad", sk::cmd_grad, "loss and gradients of one batch, written to HDF5 (for checking against PyTorch)"},
     {"bench", sk::cmd_bench, "time forward+backward against the machine's gemm rate on the same shapes"},
     {"prepare", sk::cmd_prepare, "tokenize text files into token shards for training and validation"},
+    {"sample", sk::cmd_sample, "continue a prompt with a model (temperature, top-k, top-p)"},
     {"evaluate", sk::cmd_evaluate, "mean loss and perplexity of weights on token shards"},
     {"import", sk::cmd_import, "convert a Hugging Face GPT-2 checkpoint (safetensors) into a weights file"},
     {"export", sk::cmd_export, "write a weights file as a Hugging Face GPT-2 checkpoint (safetensors)"},

@@ -8,7 +8,9 @@ config.json. `import` reads it (F32 with bare names, the attention's bias
 buffers and a tied lm_head; BF16 and F16 with "transformer." names) and `grad` on the
 result matches PyTorch's loss and gradients; `export` writes tensors that read
 back identical; `evaluate` on a run's final weights equals the validation loss
-the run reported, on 1 and 2 ranks; malformed files are refused by name.
+the run reported, on 1 and 2 ranks; greedy `sample` continues a prompt as
+PyTorch's greedy decoding does; a checkpoint serves as weights; malformed
+files and sampling options are refused by name.
 Usage: check_hf_gpt2.py TOKENS.bin WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import json
 import math
@@ -98,9 +100,8 @@ def run(*args, expect=0):
     return p
 
 
-def hf_loss(w, idx, tgt):
-    """Mean cross-entropy of Hugging Face's GPT-2 forward (Conv1D: x @ W + b), float64; its gradients."""
-    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w.items()}
+def hf_logits(t, idx):
+    """Hugging Face's GPT-2 forward (Conv1D: x @ W + b) on float64 tensors t: logits [B, T, V]."""
     B, T = idx.shape
     x = t["wte.weight"][torch.tensor(idx)] + t["wpe.weight"][:T]
     ln = lambda x, n: torch.nn.functional.layer_norm(x, (C,), t[n + ".weight"], t[n + ".bias"], 1e-5)  # noqa: E731
@@ -115,7 +116,13 @@ def hf_loss(w, idx, tgt):
         x = x + y.transpose(1, 2).reshape(B, T, C) @ t[p + "attn.c_proj.weight"] + t[p + "attn.c_proj.bias"]
         h = gelu(ln(x, p + "ln_2") @ t[p + "mlp.c_fc.weight"] + t[p + "mlp.c_fc.bias"])
         x = x + h @ t[p + "mlp.c_proj.weight"] + t[p + "mlp.c_proj.bias"]
-    logits = ln(x, "ln_f") @ t["wte.weight"].T
+    return ln(x, "ln_f") @ t["wte.weight"].T
+
+
+def hf_loss(w, idx, tgt):
+    """Mean cross-entropy of hf_logits, and its gradients."""
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w.items()}
+    logits = hf_logits(t, idx)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), torch.tensor(tgt).reshape(-1))
     loss.backward()
     return loss.item(), {k: v.grad.numpy() for k, v in t.items()}
@@ -191,7 +198,8 @@ print("ok: export -> every tensor identical to the imported checkpoint's")
 run_dir = os.path.join(work, "run")
 sets = [f"model.vocab_size={V}", f"model.block_size={P}", f"model.n_layer={L}", f"model.n_head={H}",
         f"model.n_embd={C}", "train.steps=2", "train.batch_size=2", f"train.seq_len={T}", "train.eval_batches=2",
-        f"data.train_data={tokens_file}", f"data.val_data={tokens_file}", f"output.dir={run_dir}"]
+        f"data.train_data={tokens_file}", f"data.val_data={tokens_file}", f"output.dir={run_dir}",
+        "checkpoint.interval=2"]
 run("train", *[a for s in sets for a in ("--set", s)], "--init-from", imported)
 val = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
 val = [r["val_loss"] for r in val if r["type"] == "eval" and r["step"] == 2][0]
@@ -207,6 +215,54 @@ for ranks in (1, 2):
     assert abs(loss - val) <= 1.5e-6, (ranks, loss, val)
     assert abs(float(lines[0].split()[4]) - math.exp(loss)) <= 1e-3 * math.exp(loss), lines[0]
 print(f"ok: evaluate on final.h5 = the run's last validation loss ({val:.6f}), on 1 and 2 ranks")
+
+
+# Greedy sampling equals PyTorch's greedy continuation, token for token.
+def greedy(prompt, n):
+    t = {k: torch.tensor(v, dtype=torch.float64) for k, v in w.items()}
+    ids, margin = list(prompt), math.inf
+    for _ in range(n):
+        top2 = torch.topk(hf_logits(t, np.array([ids]))[0, -1], 2).values
+        margin = min(margin, (top2[0] - top2[1]).item())
+        ids.append(int(torch.argmax(hf_logits(t, np.array([ids]))[0, -1])))
+    return ids[len(prompt):], margin
+
+
+prompt = [5, 17, 42, 8]
+expected, margin = greedy(prompt, P + 1 - len(prompt))
+# float32 logits differ from float64 by about 1e-6 here: a closer call could flip.
+assert margin > 1e-4, f"the reference's top two logits come within {margin}: pick another prompt"
+sample = ["sample", "--weights", imported, "--prompt-tokens", ",".join(map(str, prompt)), "--tokens",
+          str(len(expected)), "--top-k", "1", "--ids", "--no-stop"]
+for extra in ([], ["--count", "2"], ["--no-kv-cache"]):
+    lines = run(*sample, *extra).stdout.split("\n")[:-1]
+    assert all([int(x) for x in line.split()] == expected for line in lines), (extra, lines, expected)
+print(f"ok: greedy sample = PyTorch's greedy continuation of {len(expected)} tokens (closest top-two margin "
+      f"{margin:.2g}), with the cache, 2 samples side by side, and by full forwards")
+
+# A checkpoint serves as weights too: evaluate and sample agree with final.h5 of the same step.
+final, ckpt = os.path.join(run_dir, "final.h5"), os.path.join(run_dir, "ckpt_00000002.h5")
+for cmd in (evaluate, sample):
+    i = cmd.index("--weights") + 1
+    outputs = [run(*cmd[:i], f, *cmd[i + 1:]).stdout for f in (final, ckpt)]
+    assert outputs[0] == outputs[1], (cmd[0], outputs)
+print("ok: evaluate and sample read the step-2 checkpoint as they read final.h5")
+
+# Bad sampling input: exit 1 for the model's limits, 2 for the command line.
+long_prompt = ",".join(["1"] * (P + 1))
+for args, code, pattern in [
+        (["--prompt-tokens", long_prompt], 1, f"the prompt is {P + 1} tokens, longer than the model's block_size {P}"),
+        (["--tokens", str(P)], 1, f"goes past the model's block_size {P}: at most {P + 1 - len(prompt)} new tokens"),
+        (["--prompt-tokens", f"3,{V}"], 1, f"prompt token {V} is outside the model's vocabulary"),
+        (["--prompt-tokens", "3,x"], 2, "--prompt-tokens takes token ids separated by commas"),
+        (["--top-p", "0"], 2, "--top-p must be in (0, 1], got 0"),
+        (["--top-p", "1.5"], 2, "--top-p must be in (0, 1], got 1.5"),
+        (["--temperature", "0"], 2, "--temperature must be above 0, got 0"),
+        (["--temperature", "-1"], 2, "--temperature must be above 0, got -1")]:
+    bad = [*sample[:3], "--prompt-tokens", ",".join(map(str, prompt)), "--ids", *args]
+    p = run(*bad, expect=code)
+    assert pattern in p.stderr, (args, p.stderr)
+    print(f"ok: sample {' '.join(args)[:40]} refused: {p.stderr.strip()[:100]}")
 
 
 # Malformed files, each refused with a message that names the problem.

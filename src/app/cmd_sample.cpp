@@ -1,0 +1,142 @@
+// sophia-kokkos sample: text from a trained model, with a key/value cache.
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include "commands.hpp"
+#include "error.hpp"
+#include "generate.hpp"
+#include "tokenizer.hpp"
+#include "weights.hpp"
+
+namespace sk {
+namespace {
+
+std::vector<int> parse_token_ids(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<int> ids;
+  std::string word;
+  while (std::getline(in, word, ',')) {
+    std::istringstream w(word);
+    long id = 0;
+    std::string rest;
+    if (!(w >> id) || (w >> rest) || id < 0 || id > std::numeric_limits<int>::max())
+      throw UsageError("sample: option --prompt-tokens takes token ids separated by commas, got '" + text + "'");
+    ids.push_back(int(id));
+  }
+  return ids;
+}
+
+// The prompt's tokens: --prompt-tokens, else --prompt encoded, else the
+// <|endoftext|> token that GPT-2's documents start after.
+std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gpt2Tokenizer* tokenizer) {
+  if (opts.has("--prompt") && opts.has("--prompt-tokens"))
+    throw UsageError("sample: give --prompt or --prompt-tokens, not both");
+  std::vector<int> ids;
+  if (opts.has("--prompt-tokens")) ids = parse_token_ids(opts.str("--prompt-tokens"));
+  else if (opts.has("--prompt")) ids = tokenizer->encode(opts.str("--prompt"));
+  if (ids.empty()) ids.push_back(Gpt2Tokenizer::end_of_text);
+  for (const int id : ids)
+    if (id >= config.vocab_size)
+      throw Error("prompt token " + std::to_string(id) + " is outside the model's vocabulary (vocab_size " +
+                  std::to_string(config.vocab_size) + ")");
+  if (int(ids.size()) > config.block_size)
+    throw Error("the prompt is " + std::to_string(ids.size()) + " tokens, longer than the model's block_size " +
+                std::to_string(config.block_size));
+  return ids;
+}
+
+SamplingSettings sampling_settings(const Options& opts) {
+  const double big = std::numeric_limits<double>::max();
+  SamplingSettings s;
+  s.temperature = opts.number("--temperature", -big, big);
+  if (!(s.temperature > 0))
+    throw UsageError("sample: option --temperature must be above 0, got " + opts.str("--temperature") +
+                     " (--top-k 1 draws the most likely token)");
+  s.top_k = int(opts.integer("--top-k", 0, std::numeric_limits<int>::max()));
+  s.top_p = opts.number("--top-p", -big, big);
+  if (!(s.top_p > 0 && s.top_p <= 1))
+    throw UsageError("sample: option --top-p must be in (0, 1], got " + opts.str("--top-p"));
+  s.seed = std::uint64_t(opts.integer("--seed", 0, std::numeric_limits<long>::max()));
+  return s;
+}
+
+}  // namespace
+
+int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
+  Options opts("sample",
+               "Continues a prompt with a model: C samples of up to N new tokens, each drawn from the\n"
+               "softmax of the logits over T, kept to the K most likely tokens and then to the fewest\n"
+               "most likely holding P of the mass. A sample ends at <|endoftext|>. The keys and values\n"
+               "of earlier positions are cached, so a token costs the forward of one position.\n"
+               "Prints each sample with its prompt (tokens/s on stderr); only rank 0 works under MPI.");
+  opts.add("--weights", "FILE.h5", "a weights file (final.h5, from import) or a checkpoint");
+  opts.add("--prompt", "TEXT", "the text to continue (default: start a document, <|endoftext|>)");
+  opts.add("--prompt-tokens", "IDS", "the prompt as token ids separated by commas, e.g. 464,2068");
+  opts.add("--tokens", "N", "new tokens per sample", "64");
+  opts.add("--count", "C", "samples, generated side by side", "1");
+  opts.add("--temperature", "T", "above 0; lower is more predictable", "1");
+  opts.add("--top-k", "K", "keep the k most likely tokens; 0 keeps all, 1 is greedy", "0");
+  opts.add("--top-p", "P", "in (0, 1]: nucleus sampling", "1");
+  opts.add("--seed", "S", "seed of the draws: the same seed gives the same samples", "0");
+  opts.add_flag("--no-stop", "go on past <|endoftext|>");
+  opts.add_flag("--ids", "print the new token ids of each sample, one line each, instead of text");
+  opts.add_flag("--no-kv-cache", "a full forward over the whole prefix at every token (slow; for comparison)");
+  opts.add("--tokenizer", "DIR", "folder with encoder.json and vocab.bpe (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
+  if (!opts.parse(argc, argv, 2)) {
+    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
+    return 0;
+  }
+  const std::string weights = opts.str("--weights");
+  const SamplingSettings settings = sampling_settings(opts);
+  GenerationRequest request;
+  request.new_tokens = int(opts.integer("--tokens", 1, 1 << 20));
+  request.count = int(opts.integer("--count", 1, 1 << 16));
+  request.stop_token = opts.flag("--no-stop") ? -1 : Gpt2Tokenizer::end_of_text;
+  request.kv_cache = !opts.flag("--no-kv-cache");
+  if (mpi.rank() != 0) return 0;
+
+  const GPT2Config config = read_config(weights);
+  std::unique_ptr<Gpt2Tokenizer> tokenizer;
+  if (opts.has("--prompt") || !opts.flag("--ids"))
+    tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_dir(opts.has("--tokenizer") ? opts.str("--tokenizer") : ""));
+  request.prompt = prompt_tokens(opts, config, tokenizer.get());
+  const int P = int(request.prompt.size());
+  if (P + request.new_tokens - 1 > config.block_size)
+    throw Error("--tokens " + std::to_string(request.new_tokens) + " after a prompt of " + std::to_string(P) +
+                " tokens goes past the model's block_size " + std::to_string(config.block_size) + ": at most " +
+                std::to_string(config.block_size + 1 - P) + " new tokens");
+
+  GPT2<float> model(config);
+  auto host = Kokkos::create_mirror_view(model.params);
+  read_weights(weights, model.layout(), host.data());
+  Kokkos::deep_copy(model.params, host);
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto samples = generate(model, request, settings);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::size_t generated = 0;
+  for (const auto& s : samples) generated += s.size();
+
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (samples.size() > 1 && !opts.flag("--ids")) std::printf("--- sample %zu\n", i + 1);
+    if (opts.flag("--ids")) {
+      for (std::size_t j = 0; j < samples[i].size(); ++j) std::printf(j ? " %d" : "%d", samples[i][j]);
+      std::printf("\n");
+      continue;
+    }
+    // Decoded with the prompt: a character may be split between the two.
+    std::vector<int> text = request.prompt;
+    text.insert(text.end(), samples[i].begin(), samples[i].end());
+    std::printf("%s\n", tokenizer->decode_text(text).c_str());
+  }
+  std::fflush(stdout);
+  std::fprintf(stderr, "sample: %zu tokens in %.3f s, %.1f tokens/s (%s; prompt of %d tokens, %d sample%s)\n",
+               generated, seconds, generated / seconds, request.kv_cache ? "key/value cache" : "full forward per token",
+               P, request.count, request.count > 1 ? "s" : "");
+  return 0;
+}
+
+}  // namespace sk
