@@ -72,8 +72,10 @@ void truncate_metrics(const std::string& path, long step) {
   while (std::getline(in, line)) {
     const auto at = line.find("\"step\":");
     const long s = at == std::string::npos ? -1 : std::atol(line.c_str() + at + 7);
-    const bool eval = line.find("\"type\":\"eval\"") != std::string::npos;
-    if (eval ? s <= step : s < step) kept += line + "\n";
+    // Evaluations and samples after `step` steps come before its checkpoint.
+    const bool after = line.find("\"type\":\"eval\"") != std::string::npos ||
+                       line.find("\"type\":\"sample\"") != std::string::npos;
+    if (after ? s <= step : s < step) kept += line + "\n";
   }
   in.close();
   const std::string tmp = path + ".tmp";

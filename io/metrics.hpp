@@ -34,7 +34,7 @@ class MetricsFile {
 };
 
 // For a run resumed at `step`: drops the lines of steps >= step (and of
-// evaluations after it) that the interrupted run wrote after its checkpoint,
+// evaluations and samples after it) that the interrupted run wrote after its checkpoint,
 // so the history reads as if the run had never stopped.
 void truncate_metrics(const std::string& path, long step);
 

@@ -63,6 +63,10 @@ const std::vector<Key>& schema() {
       {"train.seed", Kind::integer, std::int64_t(1337), 0, 9.2e18, {}, "seed of initialisation, data order and sampling"},
       {"train.eval_interval", Kind::integer, std::int64_t(100), 0, int_max, {}, "steps between validations, 0: only at the end"},
       {"train.eval_batches", Kind::integer, std::int64_t(10), 1, 1e9, {}, "micro-batches per validation"},
+      {"train.sample_interval", Kind::integer, std::int64_t(0), 0, int_max, {},
+       "steps between text samples (printed and in the metrics; GPT-2 vocabulary), 0: none"},
+      {"train.sample_tokens", Kind::integer, std::int64_t(32), 1, int_max, {},
+       "tokens per sample, drawn after <|endoftext|> at temperature 1 with train.seed"},
       {"train.log_interval", Kind::integer, std::int64_t(1), 1, int_max, {}, "steps between progress lines"},
       {"train.peak_flops", Kind::number, 0.0, 0, inf, {},
        "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at start"},
@@ -298,6 +302,8 @@ TrainConfig TrainConfig::from(const Deck& d) {
   t.eval_interval = int(d.integer("train.eval_interval"));
   t.eval_batches = int(d.integer("train.eval_batches"));
   t.log_interval = int(d.integer("train.log_interval"));
+  t.sample_interval = int(d.integer("train.sample_interval"));
+  t.sample_tokens = int(d.integer("train.sample_tokens"));
   t.peak_flops = d.number("train.peak_flops");
   t.seed = std::uint64_t(d.integer("train.seed"));
   c.output_dir = d.str("output.dir");
@@ -318,6 +324,12 @@ TrainConfig TrainConfig::from(const Deck& d) {
     throw Error("deck: optimizer.hessian_batch must be a multiple of train.batch_size " +
                 std::to_string(t.batch_size));
   if (c.schedule.min_lr > o.lr) throw Error("deck: schedule.min_lr exceeds optimizer.lr");
+  if (t.sample_interval > 0 && c.model.vocab_size < 50257)
+    throw Error("deck: train.sample_interval needs GPT-2's vocabulary (model.vocab_size 50257 or more; it is " +
+                std::to_string(c.model.vocab_size) + "): samples start at <|endoftext|> and are decoded as GPT-2 text");
+  if (t.sample_interval > 0 && t.sample_tokens > c.model.block_size)
+    throw Error("deck: train.sample_tokens " + std::to_string(t.sample_tokens) + " exceeds the model's block_size " +
+                std::to_string(c.model.block_size));
   return c;
 }
 

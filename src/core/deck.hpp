@@ -63,6 +63,7 @@ struct DataConfig {
 
 struct TrainLoopConfig {
   int steps, batch_size, seq_len, grad_accum, eval_interval, eval_batches, log_interval;
+  int sample_interval, sample_tokens;  // text samples: every N steps (0: none), of this many tokens
   std::uint64_t seed;
   double peak_flops;  // per rank, for MFU; 0: measure the gemm rate at start
 };

@@ -16,6 +16,7 @@
 #include "evaluate.hpp"
 #include "flops.hpp"
 #include "gemm_rate.hpp"
+#include "generate.hpp"
 #include "gpt2.hpp"
 #include "metrics.hpp"
 #include "optimizer.hpp"
@@ -23,6 +24,7 @@
 #include "schedule.hpp"
 #include "step.hpp"
 #include "timer.hpp"
+#include "tokenizer.hpp"
 #include "weights.hpp"
 
 namespace sk {
@@ -188,6 +190,10 @@ class Trainer {
   JsonLine step(long step);
   void report(long step, const StepResult& r, double lr, double seconds);
   void evaluate(long step);
+  void sample(long step);
+  // Whether an every-`interval`-steps event falls after `done` steps (the
+  // end of the run has its own).
+  bool due(int interval, long done) const { return interval > 0 && done % interval == 0 && done < cfg_.train.steps; }
   bool checkpoint(long step);
   void write_final_weights();
 
@@ -208,6 +214,7 @@ class Trainer {
   std::unique_ptr<MetricsFile> metrics_;  // rank 0's
   Utilisation util_;
   std::unique_ptr<StepBatches> step_batches_, val_batches_;  // device buffers, made once
+  std::unique_ptr<Gpt2Tokenizer> tokenizer_;  // with train.sample_interval
   Clock::time_point start_, last_checkpoint_;
   long first_step_ = 0;  // the step this process started at
 };
@@ -231,6 +238,8 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
     val_data_ = std::make_unique<TokenShards>(cfg.data.val_data, t.seq_len, cfg.model.vocab_size);
     require_windows(*val_data_, std::uint64_t(B_) * t.eval_batches, "val_data");
   }
+  // On every rank, so that a missing tokenizer stops them all.
+  if (t.sample_interval > 0) tokenizer_ = std::make_unique<Gpt2Tokenizer>(tokenizer_dir());
   if (root_) start_output(cfg.output_dir, toml_);
 
   model_ = make_model(cfg.model, options.init_from, t.seed);
@@ -268,7 +277,8 @@ int Trainer::run() {
   for (long step = state_.step; step < t.steps; ++step) {
     const JsonLine line = this->step(step);
     if (root_) metrics_->write(line);
-    if (t.eval_interval > 0 && (step + 1) % t.eval_interval == 0 && step + 1 < t.steps) evaluate(step + 1);
+    if (due(t.eval_interval, step + 1)) evaluate(step + 1);
+    if (due(t.sample_interval, step + 1)) sample(step + 1);
 
     const int requests = agreed_stop_requests(root_, cfg_.checkpoint.minutes, last_checkpoint_);
     const bool by_count = cfg_.checkpoint.interval > 0 && (step + 1) % cfg_.checkpoint.interval == 0;
@@ -283,8 +293,26 @@ int Trainer::run() {
     }
   }
   evaluate(t.steps);
+  sample(t.steps);
   write_final_weights();
   return 0;
+}
+
+// Rank 0's text sample after `step` steps, printed and written: what
+// `sample --seed train.seed --tokens train.sample_tokens` draws from the
+// weights of that step. The same seed every time, so that samples show the
+// model, not the draw, changing.
+void Trainer::sample(long step) {
+  if (!root_ || cfg_.train.sample_interval == 0) return;
+  GenerationRequest request;
+  request.prompt = {Gpt2Tokenizer::end_of_text};
+  request.new_tokens = cfg_.train.sample_tokens;
+  request.stop_token = Gpt2Tokenizer::end_of_text;
+  SamplingSettings settings;
+  settings.seed = cfg_.train.seed;
+  const std::string text = tokenizer_->decode_text(generate(*model_, request, settings)[0]);
+  std::printf("step %ld sample:\n%s\n", step, text.c_str());
+  metrics_->write(JsonLine().add("type", std::string("sample")).add("step", step).add("text", text));
 }
 
 // One optimizer step on this step's data, and the Hessian refresh on the

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Text samples during training (train.sample_interval, train.sample_tokens).
+
+A run of the tiny deck that samples every 2 steps is compared with one that
+does not: the same losses and final weights, bit for bit, so sampling leaves
+training alone. Each sample in metrics.jsonl is what `sample --seed
+train.seed` draws from the checkpoint of its step. A run resumed from the
+step-2 checkpoint keeps each sample once. A vocabulary without <|endoftext|>,
+samples longer than block_size and a missing tokenizer are refused by name.
+Exits 77 (skipped) without the GPT-2 vocabulary or the Brown shards.
+Usage: check_train_sample.py DECK SHARD_DIR TOKENIZER_DIR WORKDIR -- SOPHIA_KOKKOS"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+deck, shards, tokenizer, work, sep, exe = sys.argv[1:7]
+assert sep == "--", __doc__
+if not os.path.isfile(os.path.join(tokenizer, "encoder.json")) or not glob.glob(os.path.join(shards, "train_*.bin")):
+    print(f"skipped: no GPT-2 vocabulary in {tokenizer} or no shards in {shards}: run scripts/setup.sh")
+    sys.exit(77)
+shutil.rmtree(work, ignore_errors=True)
+env = dict(os.environ, SOPHIA_KOKKOS_TOKENIZER=tokenizer)
+SEED, TOKENS = 1337, 12
+
+
+def train(out, *sets, expect=0, environment=env):
+    args = [exe, "train", "--config", deck]
+    for s in ("train.steps=4", f"train.seed={SEED}", "train.eval_interval=2", "checkpoint.interval=2",
+              f"data.train_data={shards}/train_*.bin", f"data.val_data={shards}/val_*.bin", f"output.dir={out}",
+              *sets):
+        args += ["--set", s]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=600, env=environment)
+    assert p.returncode == expect, f"{args}: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def metrics(out, kind):
+    lines = [json.loads(x) for x in open(os.path.join(out, "metrics.jsonl"))]
+    return [x for x in lines if x["type"] == kind]
+
+
+sampled, plain = os.path.join(work, "sampled"), os.path.join(work, "plain")
+sampling = ("train.sample_interval=2", f"train.sample_tokens={TOKENS}")
+printed = train(sampled, *sampling).stdout
+train(plain)
+
+# Sampling leaves training alone.
+strip = lambda rows: [{k: v for k, v in r.items() if k in ("step", "loss", "grad_norm")} for r in rows]  # noqa: E731
+assert strip(metrics(sampled, "step")) == strip(metrics(plain, "step"))
+assert metrics(sampled, "eval") == metrics(plain, "eval")
+with h5py.File(os.path.join(sampled, "final.h5")) as a, h5py.File(os.path.join(plain, "final.h5")) as b:
+    names = []
+    a["model"].visit(lambda n: names.append(n) if isinstance(a["model"][n], h5py.Dataset) else None)
+    assert names and all(np.array_equal(a["model"][n][()], b["model"][n][()]) for n in names)
+print("ok: a run that samples has the same losses and final weights as one that does not")
+
+# Each sample is what `sample` draws from its step's checkpoint, and is printed.
+samples = metrics(sampled, "sample")
+assert [s["step"] for s in samples] == [2, 4], samples
+for s in samples:
+    ckpt = os.path.join(sampled, f"ckpt_{s['step']:08d}.h5")
+    p = subprocess.run([exe, "sample", "--weights", ckpt, "--seed", str(SEED), "--tokens", str(TOKENS)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "<|endoftext|>" + s["text"] + "\n", (p.stdout, s["text"])
+    assert f"step {s['step']} sample:\n{s['text']}\n" in printed, printed
+    print(f"ok: step {s['step']} sample = sample --weights {os.path.basename(ckpt)} --seed {SEED}: {s['text'][:50]!r}")
+
+# Resumed from step 2: the history holds each sample once, as drawn before.
+train(sampled, *sampling, "checkpoint.resume=" + os.path.join(sampled, "ckpt_00000002.h5"))
+assert metrics(sampled, "sample") == samples, metrics(sampled, "sample")
+print("ok: resumed from step 2, metrics.jsonl holds each sample once, the same text")
+
+# Refused by name, before training starts.
+bad = os.path.join(work, "bad")
+for sets, environment, pattern in [
+        (("model.vocab_size=1000",), env, "train.sample_interval needs GPT-2's vocabulary"),
+        ((f"train.sample_tokens=100000",), env, "train.sample_tokens 100000 exceeds the model's block_size"),
+        ((), dict(env, SOPHIA_KOKKOS_TOKENIZER=os.path.join(work, "nowhere")), "cannot open tokenizer file")]:
+    p = train(bad, "train.sample_interval=2", *sets, expect=1, environment=environment)
+    assert pattern in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(bad, "metrics.jsonl")), sets
+    print(f"ok: refused: {p.stderr.strip()[:110]}")
