@@ -23,7 +23,9 @@
 #      per-kernel breakdown), then full Sophia-G and AdamW steps, each against
 #      the cuBLAS gemm rate of the same shapes measured in the same run;
 #   4. PyTorch eager fp32 on the same model and batch (bench/pytorch_gpt2_step.py),
-#      with unfused and with fused (scaled_dot_product_attention) attention.
+#      with unfused and with fused (scaled_dot_product_attention) attention;
+#   5. generation tokens/s for gpt2 with the KV cache against full forwards
+#      (bench/generation.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -151,6 +153,8 @@ print(":".join(sorted(dirs)))' 2>/dev/null)
   step "bench AdamW step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer adamw
   step "PyTorch eager fp32, unfused attention" 75 python3 bench/pytorch_gpt2_step.py --batch 8 --seq 1024
   step "PyTorch eager fp32, fused attention (sdpa)" 75 python3 bench/pytorch_gpt2_step.py --batch 8 --seq 1024 --attention sdpa
+  step "generation, gpt2: KV cache against full forwards" 120 python3 bench/generation.py --exe "$pkg/sophia-kokkos" \
+    --runs 1 --tokens 256 --work "$work/generation"
   rm -rf "$work"
   echo "===== gpu_check: $failures failed step(s), $((SECONDS - t0)) s in all; log: $log ====="
   [ $failures -eq 0 ]

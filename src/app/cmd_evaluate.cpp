@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "error.hpp"
 #include "evaluate.hpp"
+#include "model_weights.hpp"
 #include "weights.hpp"
 
 namespace sk {
@@ -41,9 +42,7 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
                 "+1 tokens, fewer than the " + std::to_string(needed) + " that --batches x --batch need");
 
   GPT2<float> model(config);
-  auto host = Kokkos::create_mirror_view(model.params);
-  read_weights(weights, model.layout(), host.data());
-  Kokkos::deep_copy(model.params, host);
+  load_weights(model, weights);
   StepBatches buffers(batches, B / mpi.size(), T);
   const double loss = mean_loss(model, shards, buffers, B, mpi);
   if (mpi.rank() == 0)

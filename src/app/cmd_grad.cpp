@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "error.hpp"
 #include "gpt2.hpp"
+#include "model_weights.hpp"
 
 namespace sk {
 
@@ -49,8 +50,7 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
       write_weights(opts.str("--save-weights"), config, model.layout(), host.data());
     }
   } else {
-    read_weights(opts.str("--weights"), model.layout(), host.data());
-    Kokkos::deep_copy(model.params, host);
+    load_weights(model, opts.str("--weights"));
   }
 
   const Batch batch = make_batch(tokens, T, B, T);

@@ -9,6 +9,7 @@
 #include "error.hpp"
 #include "generate.hpp"
 #include "tokenizer.hpp"
+#include "model_weights.hpp"
 #include "weights.hpp"
 
 namespace sk {
@@ -63,6 +64,23 @@ SamplingSettings sampling_settings(const Options& opts) {
   return s;
 }
 
+// Each sample with its prompt as text, or (without a tokenizer) its new token ids on one line.
+void print_samples(const std::vector<std::vector<int>>& samples, const std::vector<int>& prompt,
+                   const Gpt2Tokenizer* tokenizer) {
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (!tokenizer) {
+      for (std::size_t j = 0; j < samples[i].size(); ++j) std::printf(j ? " %d" : "%d", samples[i][j]);
+      std::printf("\n");
+      continue;
+    }
+    if (samples.size() > 1) std::printf("--- sample %zu\n", i + 1);
+    // Decoded with the prompt: a character may be split between the two.
+    std::vector<int> text = prompt;
+    text.insert(text.end(), samples[i].begin(), samples[i].end());
+    std::printf("%s\n", tokenizer->decode_text(text).c_str());
+  }
+}
+
 }  // namespace
 
 int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
@@ -110,9 +128,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
                 std::to_string(config.block_size + 1 - P) + " new tokens");
 
   GPT2<float> model(config);
-  auto host = Kokkos::create_mirror_view(model.params);
-  read_weights(weights, model.layout(), host.data());
-  Kokkos::deep_copy(model.params, host);
+  load_weights(model, weights);
 
   const auto start = std::chrono::steady_clock::now();
   const auto samples = generate(model, request, settings);
@@ -120,22 +136,11 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   std::size_t generated = 0;
   for (const auto& s : samples) generated += s.size();
 
-  for (std::size_t i = 0; i < samples.size(); ++i) {
-    if (samples.size() > 1 && !opts.flag("--ids")) std::printf("--- sample %zu\n", i + 1);
-    if (opts.flag("--ids")) {
-      for (std::size_t j = 0; j < samples[i].size(); ++j) std::printf(j ? " %d" : "%d", samples[i][j]);
-      std::printf("\n");
-      continue;
-    }
-    // Decoded with the prompt: a character may be split between the two.
-    std::vector<int> text = request.prompt;
-    text.insert(text.end(), samples[i].begin(), samples[i].end());
-    std::printf("%s\n", tokenizer->decode_text(text).c_str());
-  }
+  print_samples(samples, request.prompt, opts.flag("--ids") ? nullptr : tokenizer.get());
   std::fflush(stdout);
-  std::fprintf(stderr, "sample: %zu tokens in %.3f s, %.1f tokens/s (%s; prompt of %d tokens, %d sample%s)\n",
+  std::fprintf(stderr, "sample: %zu tokens in %.3f s, %.1f tokens/s (%s; prompt of %d token%s, %d sample%s)\n",
                generated, seconds, generated / seconds, request.kv_cache ? "key/value cache" : "full forward per token",
-               P, request.count, request.count > 1 ? "s" : "");
+               P, P > 1 ? "s" : "", request.count, request.count > 1 ? "s" : "");
   return 0;
 }
 

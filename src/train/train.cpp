@@ -19,6 +19,7 @@
 #include "generate.hpp"
 #include "gpt2.hpp"
 #include "metrics.hpp"
+#include "model_weights.hpp"
 #include "optimizer.hpp"
 #include "random.hpp"
 #include "schedule.hpp"
@@ -62,9 +63,7 @@ std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::str
   const std::string differences = shape_differences(read_config(init_from), config);
   if (!differences.empty())
     throw Error("--init-from " + init_from + ": model shape differs from the deck's [model]: " + differences);
-  auto host = Kokkos::create_mirror_view(model->params);
-  read_weights(init_from, model->layout(), host.data());
-  Kokkos::deep_copy(model->params, host);
+  load_weights(*model, init_from);
   return model;
 }
 
