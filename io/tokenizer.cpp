@@ -243,7 +243,11 @@ std::string Gpt2Tokenizer::decode(const std::vector<int>& ids) const {
   return text;
 }
 
-std::string Gpt2Tokenizer::decode_text(const std::vector<int>& ids) const { return replace_invalid_utf8(decode(ids)); }
+std::string Gpt2Tokenizer::decode_text(const std::vector<int>& ids) const {
+  std::string bytes;
+  for (const int id : ids) bytes += id >= 0 && id < vocab_size() ? impl_->bytes_of_id[id] : "\xEF\xBF\xBD";
+  return replace_invalid_utf8(bytes);
+}
 
 namespace {
 

@@ -46,7 +46,8 @@ class Gpt2Tokenizer {
   // The bytes of the tokens; throws sk::Error for an id outside the vocabulary.
   std::string decode(const std::vector<int>& ids) const;
   // The same as text: bytes that are not valid UTF-8 (a character split
-  // between tokens, or cut off at the end) become U+FFFD.
+  // between tokens, or cut off at the end) become U+FFFD, and so do ids
+  // outside the vocabulary (a model's vocabulary may be padded beyond it).
   std::string decode_text(const std::vector<int>& ids) const;
   int vocab_size() const;
 

@@ -4,9 +4,7 @@
 // The same function as kernels/attention.hpp's forward for the last row;
 // nothing for a backward is kept.
 #pragma once
-#include "lanes.hpp"
-#include "reduction.hpp"
-#include "views.hpp"
+#include "attention_tiled.hpp"
 
 namespace sk {
 
@@ -31,19 +29,20 @@ void kv_cache_store(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> 
 // out[s, h*HS+i] = sum_{t<=pos} p(t) * values(s, h, t, i), with p the softmax
 // over t <= pos of q . keys(s, h, t, :) / sqrt(HS) and q = qkv[s, h*HS .. h*HS+HS).
 // out [S, C]; qkv [S, 3C]; the cache holds positions 0 .. pos.
-// A team per (sequence, head) keeps the pos+1 scores in team scratch: threads
-// take positions for the scores (vector lanes the channels of a key), then
-// channels for the output, each adding its positions in order.
+// A team per (sequence, head) keeps the pos+1 scores in team scratch (GPU
+// shared memory, or level-1 scratch past its size, as the tiled attention
+// does): threads take positions for the scores, vector lanes the channels of
+// a key; then threads take channels and lanes positions for the output.
 template <class T>
 void attention_decode(Tensor2<T> out, ConstTensor2<T> qkv, CacheTensor<T> keys, CacheTensor<T> values, int pos) {
-  using Scratch = Kokkos::View<T*, ExecSpace::scratch_memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+  using namespace attention_detail;
   const int S = keys.extent(0), NH = keys.extent(1), HS = keys.extent(3), n = pos + 1;
   const T scale = T(1) / kmath::sqrt(T(HS));
-  const auto policy =
-      TeamPolicy(S * NH, Kokkos::AUTO, vector_lanes()).set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(n)));
+  int level = 0;
+  const auto policy = scratch_policy<T>(S * NH, kHost ? 1 : 32, n, level);
   Kokkos::parallel_for("attention_decode", policy, KOKKOS_LAMBDA(const Member& team) {
     const int s = team.league_rank() / NH, h = team.league_rank() % NH;
-    const Scratch p(team.team_scratch(0), n);
+    const ScratchView<T> p(team.team_scratch(level), n);
     const T* q = &qkv(s, h * HS);
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, n), [&](const int t) {
       const T* k = &keys(s, h, t, 0);
@@ -56,17 +55,18 @@ void attention_decode(Tensor2<T> out, ConstTensor2<T> qkv, CacheTensor<T> keys, 
     T max = p(0);
     Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, n), [&](const int t, T& m) { m = p(t) > m ? p(t) : m; },
                             Kokkos::Max<T>(max));
-    T sum = 0;
-    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, n), [&](const int t, T& acc) {
-      const T e = kmath::exp(p(t) - max);
-      Kokkos::single(Kokkos::PerThread(team), [&]() { p(t) = e; });
-      acc += e;
-    }, sum);
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, n), [&](const int t) {
+      Kokkos::single(Kokkos::PerThread(team), [&]() { p(t) = kmath::exp(p(t) - max); });
+    });
     team.team_barrier();
+    T sum = 0;
+    Kokkos::parallel_reduce(Kokkos::TeamThreadRange(team, n), [&](const int t, T& acc) { acc += p(t); }, sum);
     const T inv = T(1) / sum;
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, HS), [&](const int i) {
       T acc = 0;
-      for (int t = 0; t < n; ++t) acc += p(t) * values(s, h, t, i);
+      Kokkos::parallel_reduce(Kokkos::ThreadVectorRange(team, n), [&](const int t, T& a) {
+        a += p(t) * values(s, h, t, i);
+      }, acc);
       Kokkos::single(Kokkos::PerThread(team), [&]() { out(s, h * HS + i) = acc * inv; });
     });
   });

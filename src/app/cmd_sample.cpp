@@ -38,7 +38,13 @@ std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gp
   std::vector<int> ids;
   if (opts.has("--prompt-tokens")) ids = parse_token_ids(opts.str("--prompt-tokens"));
   else if (opts.has("--prompt")) ids = tokenizer->encode(opts.str("--prompt"));
-  if (ids.empty()) ids.push_back(Gpt2Tokenizer::end_of_text);
+  if (ids.empty()) {
+    if (config.vocab_size <= Gpt2Tokenizer::end_of_text)
+      throw Error("without a prompt, samples start at <|endoftext|> (" + std::to_string(Gpt2Tokenizer::end_of_text) +
+                  "), which the model's vocabulary (vocab_size " + std::to_string(config.vocab_size) +
+                  ") lacks: give --prompt-tokens");
+    ids.push_back(Gpt2Tokenizer::end_of_text);
+  }
   for (const int id : ids)
     if (id >= config.vocab_size)
       throw Error("prompt token " + std::to_string(id) + " is outside the model's vocabulary (vocab_size " +
@@ -77,7 +83,9 @@ void print_samples(const std::vector<std::vector<int>>& samples, const std::vect
     // Decoded with the prompt: a character may be split between the two.
     std::vector<int> text = prompt;
     text.insert(text.end(), samples[i].begin(), samples[i].end());
-    std::printf("%s\n", tokenizer->decode_text(text).c_str());
+    const std::string decoded = tokenizer->decode_text(text);  // may hold NUL bytes
+    std::fwrite(decoded.data(), 1, decoded.size(), stdout);
+    std::fputc('\n', stdout);
   }
 }
 

@@ -32,8 +32,9 @@ struct GenerationRequest {
 };
 
 // The new tokens of each sample. Sample i's j-th token is drawn at
-// u = uniform01(hash_key(seed, i, j)), so a sample does not depend on how
-// many are generated beside it, or on the backend's threads.
+// u = uniform01(hash_key(seed, i, j)): the draws do not depend on how many
+// samples are generated beside it or on the backend's threads (the logits
+// of S rows at once may differ from one row's in the last bits).
 std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
                                        const SamplingSettings& settings);
 

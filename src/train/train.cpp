@@ -190,9 +190,11 @@ class Trainer {
   void report(long step, const StepResult& r, double lr, double seconds);
   void evaluate(long step);
   void sample(long step);
-  // Whether an every-`interval`-steps event falls after `done` steps (the
-  // end of the run has its own).
-  bool due(int interval, long done) const { return interval > 0 && done % interval == 0 && done < cfg_.train.steps; }
+  // Whether an every-`interval`-steps event (validation, sample) falls after
+  // `done` steps: every interval, and at the end.
+  bool due(int interval, long done) const {
+    return (interval > 0 && done % interval == 0) || done == cfg_.train.steps;
+  }
   bool checkpoint(long step);
   void write_final_weights();
 
@@ -276,6 +278,8 @@ int Trainer::run() {
   for (long step = state_.step; step < t.steps; ++step) {
     const JsonLine line = this->step(step);
     if (root_) metrics_->write(line);
+    // Before the step's checkpoint: a run resumed from it keeps these lines
+    // of the metrics and does not write them again (truncate_metrics).
     if (due(t.eval_interval, step + 1)) evaluate(step + 1);
     if (due(t.sample_interval, step + 1)) sample(step + 1);
 
@@ -291,8 +295,6 @@ int Trainer::run() {
       return exit_checkpointed_requeue;
     }
   }
-  evaluate(t.steps);
-  sample(t.steps);
   write_final_weights();
   return 0;
 }
@@ -310,7 +312,9 @@ void Trainer::sample(long step) {
   SamplingSettings settings;
   settings.seed = cfg_.train.seed;
   const std::string text = tokenizer_->decode_text(generate(*model_, request, settings)[0]);
-  std::printf("step %ld sample:\n%s\n", step, text.c_str());
+  std::printf("step %ld sample:\n", step);
+  std::fwrite(text.data(), 1, text.size(), stdout);  // may hold NUL bytes
+  std::fputc('\n', stdout);
   metrics_->write(JsonLine().add("type", std::string("sample")).add("step", step).add("text", text));
 }
 

@@ -263,6 +263,9 @@ for args, code, pattern in [
     p = run(*bad, expect=code)
     assert pattern in p.stderr, (args, p.stderr)
     print(f"ok: sample {' '.join(args)[:40]} refused: {p.stderr.strip()[:100]}")
+p = run("sample", "--weights", imported, "--ids", expect=1)  # no prompt: <|endoftext|>, not in this vocabulary
+assert "which the model's vocabulary (vocab_size 97) lacks: give --prompt-tokens" in p.stderr, p.stderr
+print(f"ok: sample without a prompt on a small vocabulary refused: {p.stderr.strip()[:100]}")
 
 
 # Malformed files, each refused with a message that names the problem.

@@ -4,8 +4,8 @@
 A run of the tiny deck that samples every 2 steps is compared with one that
 does not: the same losses and final weights, bit for bit, so sampling leaves
 training alone. Each sample in metrics.jsonl is what `sample --seed
-train.seed` draws from the checkpoint of its step. A run resumed from the
-step-2 checkpoint keeps each sample once. A vocabulary without <|endoftext|>,
+train.seed` draws from the checkpoint of its step. Runs resumed from the
+step-2 and the last checkpoint keep each sample and validation once. A vocabulary without <|endoftext|>,
 samples longer than block_size and a missing tokenizer are refused by name.
 Exits 77 (skipped) without the GPT-2 vocabulary or the Brown shards.
 Usage: check_train_sample.py DECK SHARD_DIR TOKENIZER_DIR WORKDIR -- SOPHIA_KOKKOS"""
@@ -72,10 +72,13 @@ for s in samples:
     assert f"step {s['step']} sample:\n{s['text']}\n" in printed, printed
     print(f"ok: step {s['step']} sample = sample --weights {os.path.basename(ckpt)} --seed {SEED}: {s['text'][:50]!r}")
 
-# Resumed from step 2: the history holds each sample once, as drawn before.
-train(sampled, *sampling, "checkpoint.resume=" + os.path.join(sampled, "ckpt_00000002.h5"))
-assert metrics(sampled, "sample") == samples, metrics(sampled, "sample")
-print("ok: resumed from step 2, metrics.jsonl holds each sample once, the same text")
+# Resumed from step 2, and from the last step's checkpoint: the history holds
+# each sample and validation once, as before.
+for step in (2, 4):
+    train(sampled, *sampling, "checkpoint.resume=" + os.path.join(sampled, f"ckpt_{step:08d}.h5"))
+    assert metrics(sampled, "sample") == samples, (step, metrics(sampled, "sample"))
+    assert metrics(sampled, "eval") == metrics(plain, "eval"), (step, metrics(sampled, "eval"))
+    print(f"ok: resumed from step {step}, metrics.jsonl holds each sample and validation once")
 
 # Refused by name, before training starts.
 bad = os.path.join(work, "bad")
