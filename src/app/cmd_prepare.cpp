@@ -109,8 +109,7 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
   opts.add_list("--input", "FILE", "a text file, or a quoted glob such as 'data/brown/*.txt'");
   opts.add("--out", "DIR", "folder for the shards, created if needed");
   opts.add("--val-fraction", "F", "fraction of the documents for validation, in [0, 1)", "0.1");
-  opts.add("--tokenizer", "DIR",
-           "folder with encoder.json and vocab.bpe (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
+  add_tokenizer_option(opts);
   opts.add("--shard-tokens", "N", "most tokens in one shard", "100000000");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
@@ -135,7 +134,7 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out)) throw Error("cannot create output folder " + out + ": " + (ec ? ec.message() : "not a folder"));
-  const std::string dir = tokenizer_dir(opts.has("--tokenizer") ? opts.str("--tokenizer") : "");
+  const std::string dir = tokenizer_option(opts);
   Gpt2Tokenizer tokenizer(dir);
   remove_old_shards(out);
 

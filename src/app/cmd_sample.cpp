@@ -110,7 +110,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   opts.add_flag("--no-stop", "go on past <|endoftext|>");
   opts.add_flag("--ids", "print the new token ids of each sample, one line each, instead of text");
   opts.add_flag("--no-kv-cache", "a full forward over the whole prefix at every token (slow; for comparison)");
-  opts.add("--tokenizer", "DIR", "folder with encoder.json and vocab.bpe (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
+  add_tokenizer_option(opts);
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
     return 0;
@@ -127,7 +127,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   const GPT2Config config = read_config(weights);
   std::unique_ptr<Gpt2Tokenizer> tokenizer;
   if (opts.has("--prompt") || !opts.flag("--ids"))
-    tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_dir(opts.has("--tokenizer") ? opts.str("--tokenizer") : ""));
+    tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_option(opts));
   request.prompt = prompt_tokens(opts, config, tokenizer.get());
   const int P = int(request.prompt.size());
   if (P + request.new_tokens - 1 > config.block_size)

@@ -16,6 +16,10 @@ int cmd_import(int argc, char** argv, const MpiEnv& mpi);
 int cmd_export(int argc, char** argv, const MpiEnv& mpi);
 int cmd_sample(int argc, char** argv, const MpiEnv& mpi);
 
+// --tokenizer DIR, and the folder it names (io/tokenizer.hpp tokenizer_dir).
+void add_tokenizer_option(Options& opts);
+std::string tokenizer_option(const Options& opts);
+
 // --model PRESET and per-field overrides (--n-layer, ...).
 void add_model_options(Options& opts, const std::string& default_preset);
 GPT2Config model_config(const Options& opts);

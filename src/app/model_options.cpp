@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "commands.hpp"
+#include "tokenizer.hpp"
 
 namespace sk {
 
@@ -12,6 +13,15 @@ std::string option_name(const ModelField& f) {
   return o;
 }
 }  // namespace
+
+void add_tokenizer_option(Options& opts) {
+  opts.add("--tokenizer", "DIR",
+           "folder with encoder.json and vocab.bpe (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
+}
+
+std::string tokenizer_option(const Options& opts) {
+  return tokenizer_dir(opts.has("--tokenizer") ? opts.str("--tokenizer") : "");
+}
 
 void add_model_options(Options& opts, const std::string& default_preset) {
   std::string names;

@@ -21,9 +21,6 @@ class Decoder {
   // the next step.
   ConstTensor2<T> step(Kokkos::View<const int*, MemSpace> tokens, int pos);
 
-  int sequences() const { return S_; }
-  int max_positions() const { return max_positions_; }
-
  private:
   GPT2Config config_;
   ModelTensors<T> p_;
