@@ -5,27 +5,35 @@
 # development packages. So the binaries are built on a development machine
 # and carried over with the shared libraries they need.
 #
-# On the build machine (after building build-cuda/, see README.md):
-#   bench/gpu_check.sh --package [BUILD_DIR] [PACKAGE_DIR]   (defaults: build-cuda gpu-package)
-# copies sophia-kokkos and unit_tests, every shared library they load except
-# the C library, the CUDA driver and the CUDA toolkit's own (cudart, cuBLAS:
-# the GPU machine has those), and Open MPI's and PMIx's plugins into
-# PACKAGE_DIR, with wrappers that set the library path for the binaries only.
+# On the build machine (after building build-cuda/ and build/, see README.md):
+#   bench/gpu_check.sh --package [BUILD_DIR] [PACKAGE_DIR] [CPU_BUILD_DIR]
+#                                (defaults: build-cuda gpu-package build)
+# copies sophia-kokkos and unit_tests, the CPU build's sophia-kokkos (as
+# sophia-kokkos-cpu, the reference of the training check), every shared
+# library they load except the C library, the CUDA driver and the CUDA
+# toolkit's own (cudart, cuBLAS: the GPU machine has those), and Open MPI's
+# and PMIx's plugins into PACKAGE_DIR, with wrappers that set the library
+# path for the binaries only. The GPU machine also needs data/brown_shards
+# and data/gpt2 (carry them with the package).
 #
 # On the GPU machine, from the repository root, with PACKAGE_DIR next to it:
-#   bench/gpu_check.sh --run [PACKAGE_DIR]
-# runs, each under a time limit, writing everything to PACKAGE_DIR/gpu_check.log
-# (and to $OUT/gpu_check.log when OUT is set):
-#   1. the unit tests;
-#   2. `grad` on the reference weights and tokens against PyTorch's gradients
-#      (tests/cli/check_grad.py);
-#   3. `bench` for gpt2 (124M) at B=8 T=1024: forward+backward (with the
-#      per-kernel breakdown), then full Sophia-G and AdamW steps, each against
-#      the cuBLAS gemm rate of the same shapes measured in the same run;
-#   4. PyTorch eager fp32 on the same model and batch (bench/pytorch_gpt2_step.py),
-#      with unfused and with fused (scaled_dot_product_attention) attention;
-#   5. generation tokens/s for gpt2 with the KV cache against full forwards
-#      (bench/generation.py).
+#   bench/gpu_check.sh --run [PACKAGE_DIR] [STEP...]
+# runs the steps named (default: all), each under a time limit, writing
+# everything to PACKAGE_DIR/gpu_check.log (and to $OUT/gpu_check.log when OUT is set):
+#   unit:       the unit tests;
+#   grad:       `grad` on the reference weights and tokens against PyTorch's
+#               gradients (tests/cli/check_grad.py);
+#   train:      the quick-start deck, shortened, twice (bit-identical), killed
+#               and resumed (bit-identical), and against the CPU build
+#               (validation losses within 1e-3; tests/cli/check_backend_training.py);
+#   bench:      `bench` for gpt2 (124M) at B=8 T=1024: forward+backward (with
+#               the per-kernel breakdown), then full Sophia-G and AdamW steps,
+#               strict fp32 and with TF32, each against the cuBLAS gemm rate of
+#               the same shapes measured in the same run;
+#   pytorch:    PyTorch on the same model and batch (bench/pytorch_gpt2_step.py):
+#               eager fp32 (fused attention), TF32, bf16 autocast, bf16 + torch.compile;
+#   generation: tokens/s for gpt2 with the KV cache against full forwards
+#               (bench/generation.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,7 +62,7 @@ copy_deps() {  # copy_deps LIBDIR FILE...: the shared libraries the files load, 
 }
 
 package() {
-  local build=${1:-build-cuda} pkg=${2:-gpu-package}
+  local build=${1:-build-cuda} pkg=${2:-gpu-package} cpu_build=${3:-build}
   local exe=$build/sophia-kokkos tests=$build/tests/unit_tests
   [ -x "$exe" ] && [ -x "$tests" ] || die "no CUDA build in $build (need $exe and $tests): see README.md, 'CUDA'"
   grep -q '^SK_BACKEND:STRING=cuda' "$build/CMakeCache.txt" 2>/dev/null ||
@@ -62,7 +70,14 @@ package() {
   rm -rf "$pkg"
   mkdir -p "$pkg/bin" "$pkg/lib" "$pkg/ompi" "$pkg/pmix"
   cp "$exe" "$tests" "$pkg/bin/"
-  copy_deps "$pkg/lib" "$pkg/bin/sophia-kokkos" "$pkg/bin/unit_tests"
+  local programs=(sophia-kokkos unit_tests)
+  if [ -x "$cpu_build/sophia-kokkos" ]; then
+    cp "$cpu_build/sophia-kokkos" "$pkg/bin/sophia-kokkos-cpu"
+    programs+=(sophia-kokkos-cpu)
+  else
+    echo "gpu_check.sh: warning: no CPU build in $cpu_build: the training check runs without a reference" >&2
+  fi
+  copy_deps "$pkg/lib" "${programs[@]/#/$pkg/bin/}"
   # Open MPI loads its components at run time, from a path set below.
   local ompi_dir pmix_dir
   ompi_dir=$(ompi_info --param mca base --level 9 2>/dev/null |
@@ -80,7 +95,7 @@ package() {
     fi
   done
   # Wrappers: the carried libraries for these programs only (not for Python).
-  for b in sophia-kokkos unit_tests; do
+  for b in "${programs[@]}"; do
     cat > "$pkg/$b" <<EOF
 #!/bin/sh
 here=\$(cd "\$(dirname "\$0")" && pwd)
@@ -103,6 +118,7 @@ EOF
 
 run() {
   local pkg=${1:-gpu-package}
+  shift $(($# > 0 ? 1 : 0))
   [ -x "$pkg/sophia-kokkos" ] || die "no package in $pkg: make one with --package on the build machine"
   pkg=$(cd "$pkg" && pwd)
   local log=$pkg/gpu_check.log
@@ -145,16 +161,32 @@ print(":".join(sorted(dirs)))' 2>/dev/null)
   local work
   work=$(mktemp -d)
 
-  step "unit tests" 240 "$pkg/unit_tests"
-  step "grad against PyTorch's reference" 90 python3 tests/cli/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos"
-  local shape=(--model gpt2 --batch 8 --seq 1024)
-  step "bench forward+backward, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --breakdown
-  step "bench Sophia-G step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag
-  step "bench AdamW step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer adamw
-  step "PyTorch eager fp32, unfused attention" 75 python3 bench/pytorch_gpt2_step.py --batch 8 --seq 1024
-  step "PyTorch eager fp32, fused attention (sdpa)" 75 python3 bench/pytorch_gpt2_step.py --batch 8 --seq 1024 --attention sdpa
-  step "generation, gpt2: KV cache against full forwards" 120 python3 bench/generation.py --exe "$pkg/sophia-kokkos" \
-    --runs 1 --tokens 256 --work "$work/generation"
+  local steps=("$@") shape=(--model gpt2 --batch 8 --seq 1024)
+  [ ${#steps[@]} -gt 0 ] || steps=(unit grad train bench pytorch generation)
+  local reference=()
+  [ -x "$pkg/sophia-kokkos-cpu" ] && reference=(--reference "$pkg/sophia-kokkos-cpu")
+  for s in "${steps[@]}"; do
+    case "$s" in
+      unit) step "unit tests" 300 "$pkg/unit_tests" ;;
+      grad) step "grad against PyTorch's reference" 90 python3 tests/cli/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos" ;;
+      train) step "training: determinism, resume, CPU agreement" 300 python3 tests/cli/check_backend_training.py \
+               configs/quickstart.toml data/brown_shards "$work/train" "${reference[@]}" -- "$pkg/sophia-kokkos" ;;
+      bench)
+        step "bench forward+backward, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --breakdown
+        step "bench Sophia-G step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag
+        step "bench AdamW step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer adamw
+        step "bench Sophia-G step, TF32, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag --tf32 ;;
+      pytorch)
+        local torch_step=(python3 bench/pytorch_gpt2_step.py --batch 8 --seq 1024 --attention sdpa)
+        step "PyTorch eager fp32, fused attention (sdpa)" 75 "${torch_step[@]}"
+        step "PyTorch eager TF32" 75 "${torch_step[@]}" --precision tf32
+        step "PyTorch eager bf16 autocast" 75 "${torch_step[@]}" --precision bf16
+        step "PyTorch bf16 autocast + torch.compile" 180 "${torch_step[@]}" --precision bf16 --compile ;;
+      generation) step "generation, gpt2: KV cache against full forwards" 120 python3 bench/generation.py \
+                    --exe "$pkg/sophia-kokkos" --runs 1 --tokens 256 --work "$work/generation" ;;
+      *) echo "gpu_check.sh: unknown step '$s'"; failures=$((failures + 1)) ;;
+    esac
+  done
   rm -rf "$work"
   echo "===== gpu_check: $failures failed step(s), $((SECONDS - t0)) s in all; log: $log ====="
   [ $failures -eq 0 ]

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""PyTorch eager fp32 GPT-2 training step, the baseline for `sophia-kokkos bench`
-on the same model and batch: forward+backward alone, and forward+backward plus
-an AdamW step, each the median over timed iterations after warm-up. Plain
+"""PyTorch GPT-2 training step, the baseline for `sophia-kokkos bench` on the
+same model and batch: forward+backward alone, and forward+backward plus an
+AdamW step, each the median over timed iterations after warm-up. Plain
 PyTorch (no transformers), GPT-2's architecture as in the project (pre-LN
-blocks, tanh GELU, tied embeddings, causal attention). TF32 stays off, as in
-the project's float32 cuBLAS calls.
+blocks, tanh GELU, tied embeddings, causal attention). --precision fp32
+(the default: strict float32, TF32 off, as the project's default cuBLAS
+calls), tf32 (float32 with TF32 matmuls) or bf16 (autocast to bfloat16,
+float32 weights); --compile wraps the model in torch.compile.
 
 Usage: pytorch_gpt2_step.py [--batch 8] [--seq 1024] [--warmup 3] [--iters 10]
-                            [--attention manual|sdpa] [--device cuda]"""
+                            [--attention manual|sdpa] [--precision fp32|tf32|bf16]
+                            [--compile] [--device cuda]"""
 import argparse
 import math
 import statistics
@@ -67,15 +70,18 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--attention", choices=["manual", "sdpa"], default="manual")
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
+    p.add_argument("--compile", action="store_true")
     p.add_argument("--device", default="cuda")
     a = p.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
     torch.manual_seed(0)
     dev = torch.device(a.device)
     model = GPT2(attention=a.attention).to(dev)
     n_params = sum(t.numel() for t in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=6e-4, weight_decay=0.1)
+    forward = torch.compile(model) if a.compile else model
     idx = torch.randint(0, 50257, (a.batch, a.seq + 1), device=dev)
     x, y = idx[:, :-1].contiguous(), idx[:, 1:].contiguous()
 
@@ -84,7 +90,8 @@ def main():
             torch.cuda.synchronize()
 
     def fwd_bwd():
-        loss = model(x, y)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            loss = forward(x, y)
         loss.backward()
         return loss
 
@@ -113,7 +120,9 @@ def main():
     step = median_ms(full_step)
     tokens = a.batch * a.seq
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    print(f"pytorch {torch.__version__} eager fp32 (TF32 off, {a.attention} attention) on {name}: "
+    mode = ("torch.compile" if a.compile else "eager") + {"fp32": " fp32 (TF32 off, ", "tf32": " fp32 (TF32 on, ",
+                                                          "bf16": " bf16 autocast ("}[a.precision]
+    print(f"pytorch {torch.__version__} {mode}{a.attention} attention) on {name}: "
           f"GPT-2 {n_params / 1e6:.2f}M parameters, B={a.batch} T={a.seq}")
     print(f"pytorch forward+backward: median {fb:.1f} ms, {tokens / fb * 1e3:.0f} tokens/s")
     print(f"pytorch step with AdamW (clip 1.0): median {step:.1f} ms, {tokens / step * 1e3:.0f} tokens/s")

@@ -2,6 +2,8 @@
 // training loop calls them once per run of tensors that share a weight decay
 // (decay applies to matmul weights and embeddings, not to biases or LayerNorm).
 // Each coordinate is independent, so every kernel is a plain parallel_for.
+// The gradient's scale (averaging and clipping) is a device scalar written by
+// clip_scale, so a step never waits for the host between its kernels.
 #pragma once
 #include <cmath>
 
@@ -10,24 +12,28 @@
 
 namespace sk {
 
+// A value on the device, written by one kernel and read by the next.
+template <class T>
+using Scalar = Kokkos::View<T, MemSpace>;
+
 // AdamW with bias correction and decoupled weight decay (Loshchilov & Hutter).
 template <class T>
 struct AdamWStep {
   T lr, beta1, beta2, eps, weight_decay;
   int step;            // 1 for the first update: bias correction uses beta^step
-  T grad_scale = 1;    // folds gradient-norm clipping into the update
 };
 
-// m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+// g = grad * grad_scale;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
 // p = p (1 - lr wd) - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 template <class T>
-void adamw_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, Tensor1<T> v, AdamWStep<T> s) {
+void adamw_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, Tensor1<T> v, AdamWStep<T> s,
+                  Scalar<const double> grad_scale) {
   // The bias corrections folded into two constants: one division and one
   // square root per coordinate.
   const T step_size = s.lr / (T(1) - std::pow(s.beta1, T(s.step)));
   const T inv_sqrt_c2 = T(1) / std::sqrt(T(1) - std::pow(s.beta2, T(s.step)));
   Kokkos::parallel_for("adamw_update", RangePolicy(0, param.extent(0)), KOKKOS_LAMBDA(const int i) {
-    const T g = grad(i) * s.grad_scale;
+    const T g = grad(i) * T(grad_scale());
     const T mi = s.beta1 * m(i) + (T(1) - s.beta1) * g;
     const T vi = s.beta2 * v(i) + (T(1) - s.beta2) * g * g;
     m(i) = mi;
@@ -41,18 +47,17 @@ template <class T>
 struct SophiaStep {
   T lr, beta1, rho, weight_decay;
   T tokens;            // N: tokens in one optimizer step over all ranks and micro-batches
-  T grad_scale = 1;    // folds gradient-norm clipping into the update
   T eps = T(1e-15);
 };
 
-// m = b1 m + (1-b1) g;  p = p (1 - lr wd);
+// g = grad * grad_scale;  m = b1 m + (1-b1) g;  p = p (1 - lr wd);
 // p = p - lr sign(m) min(|m| / (rho N h + eps), 1)
-// Returns how many coordinates were clipped (their ratio reached 1).
+// clipped() = how many coordinates were clipped (their ratio reached 1).
 template <class T>
-long sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTensor1<T> h, SophiaStep<T> s) {
-  long clipped = 0;
+void sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTensor1<T> h, SophiaStep<T> s,
+                   Scalar<const double> grad_scale, Scalar<long> clipped) {
   Kokkos::parallel_reduce("sophia_update", RangePolicy(0, param.extent(0)), KOKKOS_LAMBDA(const int i, long& n) {
-    const T mi = s.beta1 * m(i) + (T(1) - s.beta1) * grad(i) * s.grad_scale;
+    const T mi = s.beta1 * m(i) + (T(1) - s.beta1) * grad(i) * T(grad_scale());
     m(i) = mi;
     const T ratio = kmath::fabs(mi) / (s.rho * s.tokens * h(i) + s.eps);
     // Branch-free on purpose: signs and clipping are random per coordinate,
@@ -62,30 +67,38 @@ long sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTe
     const T sign = T((mi > T(0)) - (mi < T(0)));
     param(i) = param(i) * (T(1) - s.lr * s.weight_decay) - s.lr * sign * step;
   }, clipped);
-  return clipped;
+}
+
+// total() = the sum of counts (sophia_update's clip counts of several runs).
+inline void add_counts(Kokkos::View<const long*, MemSpace> counts, Scalar<double> total) {
+  Kokkos::parallel_for("add_counts", RangePolicy(0, 1), KOKKOS_LAMBDA(const int) {
+    long n = 0;
+    for (std::size_t i = 0; i < counts.extent(0); ++i) n += counts(i);
+    total() = double(n);
+  });
 }
 
 // The Gauss-Newton-Bartlett refresh of Sophia-G's diagonal Hessian estimate:
 // h = b2 h + (1-b2) ghat^2, with ghat the (clipped, rank-averaged) gradient of
 // the loss against labels sampled from the model itself.
 template <class T>
-void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, T ghat_scale = 1) {
+void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, Scalar<const double> ghat_scale) {
   Kokkos::parallel_for("sophia_hessian_update", RangePolicy(0, h.extent(0)), KOKKOS_LAMBDA(const int i) {
-    const T g = ghat(i) * ghat_scale;
+    const T g = ghat(i) * T(ghat_scale());
     h(i) = beta2 * h(i) + (T(1) - beta2) * g * g;
   });
 }
 
-// sum(x^2) and sum(|x|) over a buffer (gradient-norm clipping, Hessian
-// diagnostics), in a fixed order (kernels/reduction.hpp).
-template <class T>
-double sum_of_squares(ConstTensor1<T> x) {
-  return blocked_sum<T>("sum_of_squares", x, KOKKOS_LAMBDA(T v) { return v * v; });
-}
-
-template <class T>
-double sum_of_abs(ConstTensor1<T> x) {
-  return blocked_sum<T>("sum_of_abs", x, KOKKOS_LAMBDA(T v) { return kmath::fabs(v); });
+// The gradient's norm and scale from the sum of its squares over every rank
+// (gradients summed over `sums` micro-batches and ranks, clipped to `clip`,
+// 0: off): norm = sqrt(squares) / sums, scale = min(1, clip / norm) / sums.
+inline void clip_scale(Scalar<const double> squares, double sums, double clip, Scalar<double> norm,
+                       Scalar<double> scale) {
+  Kokkos::parallel_for("clip_scale", RangePolicy(0, 1), KOKKOS_LAMBDA(const int) {
+    const double n = kmath::sqrt(squares()) / sums;
+    norm() = n;
+    scale() = (clip > 0 && n > clip ? clip / n : 1.0) / sums;
+  });
 }
 
 }  // namespace sk

@@ -7,6 +7,7 @@
 // bit-exact restarts rely on.
 #pragma once
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 
 #include "lanes.hpp"
@@ -36,34 +37,54 @@ inline int vector_lanes() { return Kokkos::SpaceAccessibility<Kokkos::HostSpace,
 // Elements per block of blocked_sum.
 constexpr int kSumBlock = 8192;
 
-// The sum over a buffer of f(x[i]) in a fixed order: a team per block of
-// kSumBlock elements adds them in float lanes (for_lane_groups), the lanes and
-// threads are added into the block's sum in double, and the block sums are
-// added in block order. For the gradient norm and the Hessian's diagnostics:
-// one pass at memory speed (a single running sum is bound by the latency of
-// its additions instead), and the same bits at every thread count.
+// Elements of blocked_sum's buffer of block sums for n elements.
+inline std::size_t sum_blocks(std::size_t n) { return (n + kSumBlock - 1) / kSumBlock; }
+
+// The f of blocked_sum: plain functors. (nvcc's extended lambdas must not
+// pass through host functions into a kernel's capture: their copy through
+// the host goes through a null function pointer at run time.)
+struct Square {
+  template <class T>
+  KOKKOS_INLINE_FUNCTION T operator()(T v) const { return v * v; }
+};
+struct Magnitude {
+  template <class T>
+  KOKKOS_INLINE_FUNCTION T operator()(T v) const { return kmath::fabs(v); }
+};
+
+// total() = the sum over a buffer of f(x[i]) in a fixed order: a team per
+// block of kSumBlock elements adds them in float lanes (for_lane_groups), the
+// lanes and threads are added into the block's sum in double, and the block
+// sums are added in block order. For the gradient norm and the Hessian's
+// diagnostics: one pass at memory speed (a single running sum is bound by the
+// latency of its additions instead), and the same bits at every thread count.
+// partials [sum_blocks(n)]: the block sums. Nothing waits for the result.
 template <class T, class F>
-double blocked_sum(const char* label, ConstTensor1<T> x, F f) {
+void blocked_sum(const char* label, ConstTensor1<T> x, F f, View1<double> partials,
+                 Kokkos::View<double, MemSpace> total) {
   const long n = long(x.extent(0));
-  const int blocks = int((n + kSumBlock - 1) / kSumBlock);
-  const View1<double> partials(Kokkos::view_alloc(std::string(label), Kokkos::WithoutInitializing), std::size_t(blocks));
-  Kokkos::parallel_for(label, TeamPolicy(blocks, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
-    const long lo = long(team.league_rank()) * kSumBlock;
-    const T* block = x.data() + lo;
-    T lane[kLanes];
-    for (int j = 0; j < kLanes; ++j) lane[j] = 0;
-    for_lane_groups(team, n - lo < kSumBlock ? int(n - lo) : kSumBlock,
-                    [&](int i, int j) { lane[j] += f(block[i]); });
-    double sum = 0;
-    for (int j = 0; j < kLanes; ++j) sum += double(lane[j]);
-    team.team_reduce(Kokkos::Sum<double>(sum));
-    if (team.team_rank() == 0) partials(team.league_rank()) = sum;
-  });
-  double total = 0;
-  Kokkos::parallel_reduce(label, RangePolicy(0, 1), KOKKOS_LAMBDA(const int, double& acc) {
+  const int blocks = int(sum_blocks(std::size_t(n)));
+  if (partials.extent(0) < std::size_t(blocks))
+    throw std::invalid_argument(std::string(label) + ": " + std::to_string(partials.extent(0)) +
+                                " block sums, needs " + std::to_string(blocks));
+  if (blocks > 0)
+    Kokkos::parallel_for(label, TeamPolicy(blocks, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+      const long lo = long(team.league_rank()) * kSumBlock;
+      const T* block = x.data() + lo;
+      T lane[kLanes];
+      for (int j = 0; j < kLanes; ++j) lane[j] = 0;
+      for_lane_groups(team, n - lo < kSumBlock ? int(n - lo) : kSumBlock,
+                      [&](int i, int j) { lane[j] += f(block[i]); });
+      double sum = 0;
+      for (int j = 0; j < kLanes; ++j) sum += double(lane[j]);
+      team.team_reduce(Kokkos::Sum<double>(sum));
+      if (team.team_rank() == 0) partials(team.league_rank()) = sum;
+    });
+  Kokkos::parallel_for(label, RangePolicy(0, 1), KOKKOS_LAMBDA(const int) {
+    double acc = 0;
     for (int b = 0; b < blocks; ++b) acc += partials(b);
-  }, total);
-  return total;
+    total() = acc;
+  });
 }
 
 // Stage 2: out[c] += sum over blocks b, in order, of partials[b, c].

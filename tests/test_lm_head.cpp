@@ -128,10 +128,11 @@ TEST_CASE("labels sampled chunk by chunk in the LM head equal labels sampled fro
   auto sample_with_chunks = [&](int chunk) {
     Kokkos::View<int**, Kokkos::LayoutRight, sk::MemSpace> labels("labels", B, T);
     Buf losses(1, h.N), dx(h.N, h.C), dwte(h.Vp, h.C), logits(chunk, h.Vp);
+    const sk::SampleSums sums("sample_sums", chunk, sk::sample_chunks(h.V));
     sk::lm_head_forward_backward<double>(
         losses.t1(), dx.t(), dwte.t(), logits.t(), h.x.t(), h.wte.t(), h.rows(), h.V, 1.0 / h.N,
         [&](int n0, int n, sk::ConstTensor2<double> probs) {
-          sk::sample_labels<double>(labels, probs, sequences, h.V, key, n0);
+          sk::sample_labels<double>(labels, probs, sequences, h.V, key, sums, n0);
           return sk::RowTokens(labels.data() + n0, n);
         });
     auto host = Kokkos::create_mirror_view(labels);

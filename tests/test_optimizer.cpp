@@ -42,6 +42,19 @@ std::vector<double> positive(std::size_t n, double scale, unsigned seed) {
   return v;
 }
 
+// A device scalar holding x.
+Scalar<double> scalar(double x) {
+  Scalar<double> s("scalar");
+  Kokkos::deep_copy(s, x);
+  return s;
+}
+
+double read(const Scalar<double>& s) {
+  double x = 0;
+  Kokkos::deep_copy(x, s);
+  return x;
+}
+
 constexpr double kTol = 1e-14;  // both sides evaluate the same formula in double
 
 void check_close(const std::vector<double>& got, const std::vector<double>& want) {
@@ -56,9 +69,9 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
 TEST_CASE("adamw_update follows bias-corrected AdamW with decoupled weight decay", "[optimizer]") {
   const std::size_t n = 257;
   auto p0 = normal(n, 1.0, 1), g = normal(n, 0.1, 2), m0 = normal(n, 0.05, 3), v0 = positive(n, 0.01, 4);
-  const AdamWStep<double> s{3e-3, 0.9, 0.95, 1e-8, 0.1, 7, 0.5};
+  const AdamWStep<double> s{3e-3, 0.9, 0.95, 1e-8, 0.1, 7};
   Vec p(p0), grad(g), m(m0), v(v0);
-  adamw_update<double>(p.view(), grad.view(), m.view(), v.view(), s);
+  adamw_update<double>(p.view(), grad.view(), m.view(), v.view(), s, scalar(0.5));
 
   std::vector<double> pe(n), me(n), ve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -79,8 +92,11 @@ TEST_CASE("sophia_update clips the preconditioned step and counts clipped coordi
   const double lr = 6e-4, beta1 = 0.965, rho = 0.04, wd = 0.2, tokens = 480, scale = 0.8;
   h[0] = 0;  // a coordinate whose Hessian estimate is still zero
   Vec p(p0), grad(g), m(m0), hv(h);
-  const long clipped =
-      sophia_update<double>(p.view(), grad.view(), m.view(), hv.view(), {lr, beta1, rho, wd, tokens, scale});
+  Scalar<long> counted("clipped");
+  sophia_update<double>(p.view(), grad.view(), m.view(), hv.view(), {lr, beta1, rho, wd, tokens}, scalar(scale),
+                        counted);
+  long clipped = 0;
+  Kokkos::deep_copy(clipped, counted);
 
   std::vector<double> pe(n), me(n);
   long clipped_expected = 0;
@@ -104,7 +120,10 @@ TEST_CASE("sophia_update with h = 0 moves every coordinate by exactly lr*sign(m)
   auto p0 = normal(n, 1.0, 9), g = normal(n, 0.1, 10), m0 = normal(n, 0.05, 11);
   const double lr = 1e-3;
   Vec p(p0), grad(g), m(m0), h(std::vector<double>(n, 0.0));
-  const long clipped = sophia_update<double>(p.view(), grad.view(), m.view(), h.view(), {lr, 0.965, 0.04, 0.0, 512});
+  Scalar<long> counted("clipped");
+  sophia_update<double>(p.view(), grad.view(), m.view(), h.view(), {lr, 0.965, 0.04, 0.0, 512}, scalar(1), counted);
+  long clipped = 0;
+  Kokkos::deep_copy(clipped, counted);
   CHECK(clipped == long(n));
   const auto p1 = p.values(), m1 = m.values();
   for (std::size_t i = 0; i < n; ++i) {
@@ -117,8 +136,30 @@ TEST_CASE("sophia_hessian_update keeps an exponential average of ghat squared", 
   const std::size_t n = 129;
   auto h0 = positive(n, 1e-4, 12), ghat = normal(n, 0.01, 13);
   Vec h(h0), gv(ghat);
-  sophia_hessian_update<double>(h.view(), gv.view(), 0.99, 0.5);
+  sophia_hessian_update<double>(h.view(), gv.view(), 0.99, scalar(0.5));
   std::vector<double> he(n);
   for (std::size_t i = 0; i < n; ++i) he[i] = 0.99 * h0[i] + 0.01 * (0.5 * ghat[i]) * (0.5 * ghat[i]);
   check_close(h.values(), he);
+}
+
+TEST_CASE("clip_scale turns a sum of squares into the norm of the mean and a clipped scale", "[optimizer]") {
+  Scalar<double> norm("norm"), scale("scale");
+  // Gradients summed over 4 micro-batches with |sum| = 20: the mean's norm is 5.
+  clip_scale(scalar(400), 4, 1.0, norm, scale);
+  CHECK(read(norm) == 5);
+  CHECK(read(scale) == Approx(0.2 / 4).epsilon(1e-15));  // clipped to norm 1
+  clip_scale(scalar(400), 4, 10.0, norm, scale);
+  CHECK(read(scale) == 0.25);  // below the threshold: the mean only
+  clip_scale(scalar(400), 4, 0.0, norm, scale);
+  CHECK(read(scale) == 0.25);  // 0: clipping off
+}
+
+TEST_CASE("add_counts sums the counts of several runs", "[optimizer]") {
+  Kokkos::View<long*, MemSpace> counts("counts", 3);
+  auto host = Kokkos::create_mirror_view(counts);
+  host(0) = 5, host(1) = 0, host(2) = 1234567;
+  Kokkos::deep_copy(counts, host);
+  Scalar<double> total("total");
+  add_counts(counts, total);
+  CHECK(read(total) == 1234572);
 }

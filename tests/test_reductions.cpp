@@ -247,7 +247,8 @@ std::vector<int> sample(const Probs& P, int B, int T, const std::vector<std::uin
   for (int b = 0; b < B; ++b) hs(b) = seqs[b];
   Kokkos::deep_copy(sequences, hs);
   const sk::ConstTensor2<float> rows(P.p.dev.data() + std::size_t(row0) * P.Vp, B * T, P.Vp);
-  sk::sample_labels<float>(labels, rows, sequences, P.V, key);
+  const sk::SampleSums sums("sample_sums", B * T, sk::sample_chunks(P.V));
+  sk::sample_labels<float>(labels, rows, sequences, P.V, key, sums);
   auto h = Kokkos::create_mirror_view(labels);
   Kokkos::deep_copy(h, labels);
   return std::vector<int>(h.data(), h.data() + std::size_t(B) * T);
@@ -330,7 +331,37 @@ TEST_CASE("sample_labels does not depend on micro-batching and keeps to entries 
   for (int label : sample(Q, 1, T, {3}, key)) CHECK(label == 999);
 }
 
-TEST_CASE("sum_of_squares and sum_of_abs match double host sums at block edges", "[reductions]") {
+TEST_CASE("sample_labels refuses a workspace smaller than rows x vocabulary chunks", "[reductions][gnb]") {
+  const int V = 50257, N = 4;
+  Probs P(N, V, V);
+  P.p.upload();
+  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels("labels", 1, N);
+  Kokkos::View<std::uint64_t*, MemSpace> sequences("sequences", 1);
+  const sk::ConstTensor2<float> rows(P.p.dev.data(), N, V);
+  CHECK(sk::sample_chunks(V) == 197);
+  CHECK(sk::sample_chunks(sk::kSampleChunk) == 1);
+  CHECK_THROWS_WITH(sk::sample_labels<float>(labels, rows, sequences, V, 1, sk::SampleSums("s", N, 196)),
+                    Catch::Contains("needs 4 x 197"));
+  CHECK_THROWS_AS(sk::sample_labels<float>(labels, rows, sequences, V, 1, sk::SampleSums("s", N - 1, 197)),
+                  std::invalid_argument);
+}
+
+namespace {
+
+// blocked_sum of f over x, read back to the host.
+template <class F>
+double blocked_total(sk::ConstTensor1<float> x, F f) {
+  const sk::View1<double> partials("partials", sk::sum_blocks(x.extent(0)));
+  const Kokkos::View<double, MemSpace> total("total");
+  sk::blocked_sum<float>("blocked_total", x, f, partials, total);
+  double host = 0;
+  Kokkos::deep_copy(host, total);
+  return host;
+}
+
+}  // namespace
+
+TEST_CASE("blocked_sum of squares and magnitudes matches double host sums at block edges", "[reductions]") {
   std::mt19937 rng(31);
   std::normal_distribution<float> dist(0.0f, 3.0f);
   for (const int n : {0, 1, 17, sk::kSumBlock - 1, sk::kSumBlock, 3 * sk::kSumBlock + 5}) {
@@ -344,11 +375,17 @@ TEST_CASE("sum_of_squares and sum_of_abs match double host sums at block edges",
     }
     x.upload();
     const sk::ConstTensor1<float> xs(x.dev.data(), n);
-    const double got_squares = sk::sum_of_squares<float>(xs), got_abs = sk::sum_of_abs<float>(xs);
+    const double got_squares = blocked_total(xs, sk::Square()), got_abs = blocked_total(xs, sk::Magnitude());
     // Float lanes over at most kSumBlock / kLanes terms each: ~1e-5 relative at worst.
     CHECK(std::fabs(got_squares - squares) <= 1e-5 * squares);
     CHECK(std::fabs(got_abs - abs) <= 1e-5 * abs);
-    CHECK(sk::sum_of_squares<float>(xs) == got_squares);  // the same bits again
+    CHECK(blocked_total(xs, sk::Square()) == got_squares);  // the same bits again
     if (n == 0) CHECK(got_squares == 0.0);
   }
+  // A buffer of block sums too small for the input is refused.
+  const Vec<float> x{std::size_t(sk::kSumBlock + 1)};
+  const Kokkos::View<double, MemSpace> total("total");
+  CHECK_THROWS_WITH(sk::blocked_sum<float>("sum", sk::ConstTensor1<float>(x.dev.data(), x.dev.extent(0)), sk::Square(),
+                                           sk::View1<double>("p", 1), total),
+                    Catch::Contains("1 block sums, needs 2"));
 }

@@ -227,9 +227,13 @@ template <class T>
 T GPT2<T>::forward(TokenView inputs, TokenView targets, const SampledLabels& sampled) {
   trunk_forward(inputs);
   const int N = a_.B * a_.T_, V = config_.vocab_size;
+  if (a_.sample_sums.extent(0) < a_.head_logits.extent(0))
+    a_.sample_sums = SampleSums(Kokkos::view_alloc("sample_sums", Kokkos::WithoutInitializing),
+                                a_.head_logits.extent(0), sample_chunks(V));
+  const SampleSums sums = a_.sample_sums;
   lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, N),
-                              V, T(1) / T(N), [&sampled, V](int n0, int n, ConstTensor2<T> probs) {
-                                sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, n0);
+                              V, T(1) / T(N), [&sampled, V, sums](int n0, int n, ConstTensor2<T> probs) {
+                                sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, sums, n0);
                                 return RowTokens(sampled.labels.data() + n0, n);
                               });
   return mean_loss<T>(a_.losses, a_.column_partials.data());

@@ -65,6 +65,9 @@ struct Activations {
   View1<T> column_partials;
   Kokkos::View<int*, MemSpace> token_scratch;
   View1<T> attention_scratch;  // attention's own (kernels/attention.hpp): O(T) or O(B*NH*T)
+  // The label sampler's chunk sums, [head chunk rows, vocabulary chunks]
+  // (kernels/sampling.hpp): allocated by the first sampled forward.
+  Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> sample_sums;
 };
 
 template <class T>

@@ -34,26 +34,57 @@ Tensor1<float> in_partition(const View1<float>& v, const Segment& s, const Parti
   return Tensor1<float>(v.data() + (s.offset - partition.begin), s.size);
 }
 
+}  // namespace
+
+Optimizer::Optimizer(Partition partition)
+    : partition_(partition), scalars_("step_scalars", kStats), partials_("step_partials", sum_blocks(partition.size())) {
+  Kokkos::deep_copy(scalar(kClipped), -1.0);
+}
+
+void Optimizer::sum_of_squares(ConstTensor1<float> x, Stat into) {
+  blocked_sum<float>("sum_of_squares", x, Square(), partials_, scalar(into));
+}
+
+void Optimizer::sum_gradient_squares(const View1<float>& grads) {
+  sum_of_squares(ConstTensor1<float>(grads.data() + partition_.begin, partition_.size()), kSquares);
+}
+
+double Optimizer::squares() const {
+  double host = 0;
+  Kokkos::deep_copy(host, scalar(kSquares));
+  return host;
+}
+
+void Optimizer::set_squares(double squares) { Kokkos::deep_copy(scalar(kSquares), squares); }
+
+void Optimizer::clip(double sums, double clip) { clip_scale(scalar(kSquares), sums, clip, scalar(kNorm), scalar(kScale)); }
+
+StepStats Optimizer::stats() const {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), scalars_);
+  return {host(kNorm), host(kClipped), host(kHL1), host(kHL2)};
+}
+
+namespace {
+
 class AdamW final : public Optimizer {
  public:
   AdamW(const OptimizerConfig& c, const ParameterLayout& layout, Partition partition)
-      : c_(c), partition_(partition), segments_(decay_segments(layout, partition)), m_("exp_avg", partition.size()),
+      : Optimizer(partition), c_(c), segments_(decay_segments(layout, partition)), m_("exp_avg", partition.size()),
         v_("exp_avg_sq", partition.size()) {}
 
-  long step(View1<float> params, View1<float> grads, double lr, double grad_scale, long step) override {
+  void step(View1<float> params, View1<float> grads, double lr, long step) override {
     for (const auto& s : segments_) {
       const AdamWStep<float> hp{float(lr), float(c_.beta1), float(c_.beta2), float(c_.eps),
-                                s.decay ? float(c_.weight_decay) : 0.0f, int(step + 1), float(grad_scale)};
-      adamw_update<float>(whole(params, s), whole(grads, s), in_partition(m_, s, partition_), in_partition(v_, s, partition_), hp);
+                                s.decay ? float(c_.weight_decay) : 0.0f, int(step + 1)};
+      adamw_update<float>(whole(params, s), whole(grads, s), in_partition(m_, s, partition_),
+                          in_partition(v_, s, partition_), hp, scalar(kScale));
     }
-    return -1;
   }
 
   std::vector<std::pair<std::string, View1<float>>> state() override { return {{"exp_avg", m_}, {"exp_avg_sq", v_}}; }
 
  private:
   OptimizerConfig c_;
-  Partition partition_;
   std::vector<Segment> segments_;
   View1<float> m_, v_;
 };
@@ -61,17 +92,18 @@ class AdamW final : public Optimizer {
 class SophiaG final : public Optimizer {
  public:
   SophiaG(const OptimizerConfig& c, const ParameterLayout& layout, double tokens, Partition partition)
-      : c_(c), tokens_(tokens), partition_(partition), segments_(decay_segments(layout, partition)), m_("exp_avg", partition.size()),
-        h_("hessian", partition.size()) {}
+      : Optimizer(partition), c_(c), tokens_(tokens), segments_(decay_segments(layout, partition)),
+        m_("exp_avg", partition.size()), h_("hessian", partition.size()), clipped_("clipped", segments_.size()) {}
 
-  long step(View1<float> params, View1<float> grads, double lr, double grad_scale, long) override {
-    long clipped = 0;
-    for (const auto& s : segments_) {
+  void step(View1<float> params, View1<float> grads, double lr, long) override {
+    for (std::size_t i = 0; i < segments_.size(); ++i) {
+      const Segment& s = segments_[i];
       const SophiaStep<float> hp{float(lr), float(c_.beta1), float(c_.rho), s.decay ? float(c_.weight_decay) : 0.0f,
-                                 float(tokens_), float(grad_scale)};
-      clipped += sophia_update<float>(whole(params, s), whole(grads, s), in_partition(m_, s, partition_), in_partition(h_, s, partition_), hp);
+                                 float(tokens_)};
+      sophia_update<float>(whole(params, s), whole(grads, s), in_partition(m_, s, partition_),
+                           in_partition(h_, s, partition_), hp, scalar(kScale), Scalar<long>(clipped_.data() + i));
     }
-    return clipped;
+    add_counts(clipped_, scalar(kClipped));
   }
 
   // After the update of every hessian_interval-th step, as the reference
@@ -79,10 +111,11 @@ class SophiaG final : public Optimizer {
   // first steps are sign-momentum steps of size lr.
   bool wants_hessian(long step) const override { return (step + 1) % c_.hessian_interval == 0; }
 
-  std::pair<double, double> update_hessian(View1<float> ghat, double scale) override {
+  void update_hessian(View1<float> ghat) override {
     const Tensor1<float> g(ghat.data() + partition_.begin, partition_.size());
-    sophia_hessian_update<float>(h_, g, float(c_.beta2), float(scale));
-    return {sum_of_abs<float>(h_), sum_of_squares<float>(h_)};
+    sophia_hessian_update<float>(h_, g, float(c_.beta2), scalar(kScale));
+    blocked_sum<float>("sum_of_abs", h_, Magnitude(), partials_, scalar(kHL1));
+    sum_of_squares(h_, kHL2);
   }
 
   std::vector<std::pair<std::string, View1<float>>> state() override { return {{"exp_avg", m_}, {"hessian", h_}}; }
@@ -90,9 +123,9 @@ class SophiaG final : public Optimizer {
  private:
   OptimizerConfig c_;
   double tokens_;
-  Partition partition_;
   std::vector<Segment> segments_;
   View1<float> m_, h_;
+  Kokkos::View<long*, MemSpace> clipped_;  // per segment
 };
 
 }  // namespace

@@ -32,19 +32,13 @@ double accumulate_gradients(GPT2<float>& model, GradientReducer& reducer, const 
 }
 
 // The gradients' global norm and the scale that turns their sum over
-// micro-batches and ranks into the mean, clipped to `clip` (0: off).
-struct GradScale {
-  double norm, scale;
-};
-GradScale clip_scale(const View1<float>& grads, const GradientReducer& reducer, std::size_t micro_batches,
-                     double clip) {
-  const Partition s = reducer.partition();
-  double squares = sum_of_squares<float>(ConstTensor1<float>(grads.data() + s.begin, s.size()));
-  if (reducer.partitioned()) squares = sum_over_ranks(squares);
-  const double sums = double(micro_batches) * reducer.ranks();
-  const double norm = std::sqrt(squares) / sums;
-  const double factor = clip > 0 && norm > clip ? clip / norm : 1.0;
-  return {norm, factor / sums};
+// micro-batches and ranks into the mean, clipped to `clip` (0: off), on the
+// device; only a partitioned sum of squares crosses ranks through the host.
+void clip_gradients(Optimizer& optimizer, const View1<float>& grads, const GradientReducer& reducer,
+                    std::size_t micro_batches, double clip) {
+  optimizer.sum_gradient_squares(grads);
+  if (reducer.partitioned()) optimizer.set_squares(sum_over_ranks(optimizer.squares()));
+  optimizer.clip(double(micro_batches) * reducer.ranks(), clip);
 }
 
 }  // namespace
@@ -59,11 +53,13 @@ StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientRedu
   r.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
   if (!std::isfinite(r.loss)) return r;  // the caller stops; nothing is updated
   const auto t0 = Clock::now();
-  const GradScale g = clip_scale(model.grads, reducer, micro.size(), clip);
-  r.grad_norm = g.norm;
-  r.clipped = optimizer.step(model.params, model.grads, lr, g.scale, step);
-  if (reducer.partitioned() && r.clipped >= 0) r.clipped = sum_over_ranks(r.clipped);
+  clip_gradients(optimizer, model.grads, reducer, micro.size(), clip);
+  optimizer.step(model.params, model.grads, lr, step);
   reducer.gather_parameters(model.params);
+  const StepStats stats = optimizer.stats();
+  r.grad_norm = stats.grad_norm;
+  r.clipped = long(stats.clipped);
+  if (reducer.partitioned() && r.clipped >= 0) r.clipped = sum_over_ranks(r.clipped);
   r.times.optimizer = seconds_since(t0);
   return r;
 }
@@ -80,13 +76,15 @@ HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, Gradient
   };
   accumulate_gradients(model, reducer, micro, sampled, r.times);
   const auto t0 = Clock::now();
-  const GradScale g = clip_scale(model.grads, reducer, micro.size(), clip);
-  auto [l1, squares] = optimizer.update_hessian(model.grads, g.scale);
+  clip_gradients(optimizer, model.grads, reducer, micro.size(), clip);
+  optimizer.update_hessian(model.grads);
+  const StepStats stats = optimizer.stats();
+  double l1 = stats.h_l1, squares = stats.h_l2sq;
   if (reducer.partitioned()) {
     l1 = sum_over_ranks(l1);
     squares = sum_over_ranks(squares);
   }
-  r.ghat_norm = g.norm;
+  r.ghat_norm = stats.grad_norm;
   r.h_l1 = l1;
   r.h_l2 = std::sqrt(squares);
   r.times.optimizer = seconds_since(t0);
