@@ -8,15 +8,19 @@
 // the backward, which rebuilds p_t(t2) = exp(s(t, t2) - lse) instead of
 // storing p: nothing of size T x T is kept, attention memory is O(B*NH*T).
 //
-// Two implementations of that contract, chosen by backend:
-// - GPUs: tiled team kernels with online softmax (kernels/attention_tiled.hpp);
+// Three implementations of that contract, chosen by backend and memory:
+// - GPUs, where the [B*NH, T, T] scores fit kScoresBudgetBytes: strided-batched
+//   gemms with softmax kernels between them (kernels/attention_batched.hpp);
+// - GPUs otherwise (long contexts): tiled team kernels with online softmax,
+//   O(T) memory (kernels/attention_tiled.hpp);
 // - host backends (Serial, OpenMP): blocks of BLAS products, one head at a
 //   time (kernels/attention_blocked.hpp), several times faster on CPUs,
 //   where the team kernels' tile products cannot match the BLAS library.
-// Both are deterministic; the tests check both on the host.
+// All are deterministic; the tests check each on the host.
 #pragma once
 #include <type_traits>
 
+#include "attention_batched.hpp"
 #include "attention_blocked.hpp"
 #include "attention_tiled.hpp"
 
@@ -24,9 +28,19 @@ namespace sk {
 
 constexpr bool kAttentionBlocked = std::is_same<MemSpace, Kokkos::HostSpace>::value;
 
+// The scores and their gradient that the batched path may hold, in bytes.
+constexpr std::size_t kScoresBudgetBytes = std::size_t(4) << 30;
+
+// Whether attention of shape s runs as batched gemms: on GPUs, when its
+// two [B*NH, T, T] buffers fit the budget.
+inline bool attention_batched(AttentionShape s) {
+  return !kAttentionBlocked && 2 * std::size_t(s.B) * s.NH * s.T * s.T * sizeof(float) <= kScoresBudgetBytes;
+}
+
 // Elements of the scratch buffer that attention_forward and attention_backward take.
 inline std::size_t attention_scratch_size(AttentionShape s) {
-  return kAttentionBlocked ? attention_blocked_scratch_size(s) : std::size_t(s.B) * s.NH * s.T;
+  if (kAttentionBlocked) return attention_blocked_scratch_size(s);
+  return attention_batched(s) ? attention_batched_scratch_size(s) : std::size_t(s.B) * s.NH * s.T;
 }
 
 // out [B*T, C] and lse [B*NH*T] are overwritten.
@@ -34,6 +48,8 @@ template <class T>
 void attention_forward(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, ConstTensor2<T> qkv, AttentionShape s) {
   if constexpr (kAttentionBlocked)
     attention_forward_blocked<T>(out, lse, scratch, qkv, s);
+  else if (attention_batched(s))
+    attention_forward_batched<T>(out, lse, scratch, qkv, s);
   else
     attention_forward_tiled<T>(out, lse, qkv, s);
 }
@@ -47,6 +63,8 @@ void attention_backward(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor2<T> dou
                         ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
   if constexpr (kAttentionBlocked)
     attention_backward_blocked<T>(dqkv, scratch, dout, qkv, out, lse, s);
+  else if (attention_batched(s))
+    attention_backward_batched<T>(dqkv, scratch, dout, qkv, out, lse, s);
   else
     attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s);
 }

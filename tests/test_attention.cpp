@@ -79,14 +79,16 @@ Reference reference(const Buf& qkv, const Buf& R, sk::AttentionShape s) {
 // roundings per term of sums over up to T terms, in double.
 constexpr double kGradTol = 1e-11;
 
-// Both implementations of the attention contract run on the host: the tiled
-// team kernels (the GPU path) and the blocks of BLAS products (the CPU path).
-enum class Impl { tiled, blocked };
-constexpr Impl kImpls[] = {Impl::tiled, Impl::blocked};
-const char* name(Impl impl) { return impl == Impl::tiled ? "tiled" : "blocked"; }
+// Every implementation of the attention contract runs on the host: the tiled
+// team kernels (the GPU path for long contexts), the blocks of BLAS products
+// (the CPU path) and the batched gemms (the GPU path where the scores fit).
+enum class Impl { tiled, blocked, batched };
+constexpr Impl kImpls[] = {Impl::tiled, Impl::blocked, Impl::batched};
+const char* name(Impl impl) { return impl == Impl::tiled ? "tiled" : impl == Impl::blocked ? "blocked" : "batched"; }
 
 std::size_t scratch_size(Impl impl, sk::AttentionShape s) {
-  return impl == Impl::tiled ? std::size_t(s.B) * s.NH * s.T : sk::attention_blocked_scratch_size(s);
+  if (impl == Impl::tiled) return std::size_t(s.B) * s.NH * s.T;
+  return impl == Impl::blocked ? sk::attention_blocked_scratch_size(s) : sk::attention_batched_scratch_size(s);
 }
 
 template <class T>
@@ -94,8 +96,10 @@ void forward(Impl impl, sk::Tensor2<T> out, sk::Tensor1<T> lse, sk::Tensor1<T> s
              sk::AttentionShape s) {
   if (impl == Impl::tiled)
     sk::attention_forward_tiled<T>(out, lse, qkv, s);
-  else
+  else if (impl == Impl::blocked)
     sk::attention_forward_blocked<T>(out, lse, scratch, qkv, s);
+  else
+    sk::attention_forward_batched<T>(out, lse, scratch, qkv, s);
 }
 
 template <class T>
@@ -103,8 +107,10 @@ void backward(Impl impl, sk::Tensor2<T> dqkv, sk::Tensor1<T> scratch, sk::ConstT
               sk::ConstTensor2<T> qkv, sk::ConstTensor2<T> out, sk::ConstTensor1<T> lse, sk::AttentionShape s) {
   if (impl == Impl::tiled)
     sk::attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s);
-  else
+  else if (impl == Impl::blocked)
     sk::attention_backward_blocked<T>(dqkv, scratch, dout, qkv, out, lse, s);
+  else
+    sk::attention_backward_batched<T>(dqkv, scratch, dout, qkv, out, lse, s);
 }
 
 // Entries of qkv [B*T, 3C] for a sampled finite-difference check: every

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "batch.hpp"
+#include "batched_gemm.hpp"
 #include "checkpoint_policy.hpp"
 #include "comm.hpp"
 #include "commands.hpp"
@@ -173,6 +174,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
+  opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
     return 0;
@@ -191,6 +193,8 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   if (!named) throw UsageError("bench: --reduction must be overlap, blocking or zero1, got '" + mode + "'");
   const Reduction reduction = *named;
   const double bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
+  const bool tf32 = opts.flag("--tf32");
+  if (!set_gemm_tf32(tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
 
   GPT2<float> model(config);
   model.init_random(1337);
@@ -242,8 +246,8 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
 
   const double step_s = median(t.step), gemm_s = median(t.gemm);
   const double lin = linear_flops(config, B, T), att = attention_flops(config, B, T);
-  std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32\n", opts.str("--model").c_str(),
-              model.layout().stored_count() / 1e6, B, T);
+  std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32%s\n", opts.str("--model").c_str(),
+              model.layout().stored_count() / 1e6, B, T, tf32 ? " with TF32 gemms" : "");
   std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
               ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), mpi.size());
   std::printf("thread settings: %s\n", thread_settings().c_str());

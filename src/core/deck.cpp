@@ -70,6 +70,8 @@ const std::vector<Key>& schema() {
       {"train.log_interval", Kind::integer, std::int64_t(1), 1, int_max, {}, "steps between progress lines"},
       {"train.peak_flops", Kind::number, 0.0, 0, inf, {},
        "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at start"},
+      {"train.tf32", Kind::boolean, false, 0, 0, {},
+       "float gemms on TF32 tensor cores (CUDA only: 10-bit mantissa products, float sums; docs/training.md)"},
       {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
       {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, int_max, {}, "steps between checkpoints, 0: none by count"},
       {"checkpoint.minutes", Kind::number, 0.0, 0, 1e7, {}, "wall-clock minutes between checkpoints, 0: none by time"},
@@ -302,6 +304,7 @@ TrainConfig TrainConfig::from(const Deck& d) {
   t.eval_interval = int(d.integer("train.eval_interval"));
   t.eval_batches = int(d.integer("train.eval_batches"));
   t.log_interval = int(d.integer("train.log_interval"));
+  t.tf32 = d.boolean("train.tf32");
   t.sample_interval = int(d.integer("train.sample_interval"));
   t.sample_tokens = int(d.integer("train.sample_tokens"));
   t.peak_flops = d.number("train.peak_flops");

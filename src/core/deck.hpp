@@ -66,6 +66,7 @@ struct TrainLoopConfig {
   int sample_interval, sample_tokens;  // text samples: every N steps (0: none), of this many tokens
   std::uint64_t seed;
   double peak_flops;  // per rank, for MFU; 0: measure the gemm rate at start
+  bool tf32;          // float gemms on TF32 tensor cores (CUDA)
 };
 
 struct ParallelConfig {

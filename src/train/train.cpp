@@ -15,6 +15,7 @@
 #include "error.hpp"
 #include "evaluate.hpp"
 #include "flops.hpp"
+#include "batched_gemm.hpp"
 #include "gemm_rate.hpp"
 #include "generate.hpp"
 #include "gpt2.hpp"
@@ -255,6 +256,7 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
     metrics_ = open_metrics(cfg.output_dir, resumed_from_, state_, deck);
     print_run(cfg, train_data_, *reducer_, mpi.size(), tokens_per_step_, coordinates_);
   }
+  if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
   util_ = utilisation(cfg, mpi.size(), root_);
   step_batches_ = std::make_unique<StepBatches>(t.grad_accum, B_ / mpi.size(), t.seq_len);
   if (val_data_) val_batches_ = std::make_unique<StepBatches>(t.eval_batches, B_ / mpi.size(), t.seq_len);
