@@ -61,7 +61,9 @@ bool Options::parse(int argc, char** argv, int first) {
 }
 
 std::string Options::help() const {
-  std::string out = "usage: sophia-kokkos " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
+  // One blank line before the options, whether or not the summary ends its last line.
+  const std::string summary = summary_.substr(0, summary_.find_last_not_of('\n') + 1);
+  std::string out = "usage: sophia-kokkos " + command_ + " [options]\n\n" + summary + "\n\noptions:\n";
   for (const auto& s : specs_) {
     std::string left = "  " + s.name + (s.is_flag ? "" : " " + s.metavar);
     if (left.size() < 26) left.resize(26, ' ');

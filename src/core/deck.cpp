@@ -71,7 +71,7 @@ const std::vector<Key>& schema() {
       {"train.peak_flops", Kind::number, 0.0, 0, inf, {},
        "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at start"},
       {"train.tf32", Kind::boolean, false, 0, 0, {},
-       "float gemms on TF32 tensor cores (CUDA only: 10-bit mantissa products, float sums; docs/training.md)"},
+       "float gemms on TF32 tensor cores (CUDA builds; docs/training.md)"},
       {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
       {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, int_max, {}, "steps between checkpoints, 0: none by count"},
       {"checkpoint.minutes", Kind::number, 0.0, 0, 1e7, {}, "wall-clock minutes between checkpoints, 0: none by time"},
