@@ -29,11 +29,6 @@ inline std::size_t column_partials_size(int rows, int cols, int sums = 1) {
   return std::size_t(sums) * row_blocks(rows) * cols;
 }
 
-// Vector lanes per thread for team kernels that read long contiguous rows with
-// ThreadVectorRange: a warp's worth on GPUs, so that lanes read consecutive
-// addresses; 1 on CPUs, where each thread runs its inner loop itself.
-inline int vector_lanes() { return Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible ? 1 : 32; }
-
 // Elements per block of blocked_sum.
 constexpr int kSumBlock = 8192;
 

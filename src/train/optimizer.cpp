@@ -37,7 +37,10 @@ Tensor1<float> in_partition(const View1<float>& v, const Segment& s, const Parti
 }  // namespace
 
 Optimizer::Optimizer(Partition partition)
-    : partition_(partition), scalars_("step_scalars", kStats), partials_("step_partials", sum_blocks(partition.size())) {
+    : partition_(partition),
+      scalars_("step_scalars", kStats),
+      host_scalars_(Kokkos::create_mirror_view(scalars_)),
+      partials_("step_partials", sum_blocks(partition.size())) {
   Kokkos::deep_copy(scalar(kClipped), -1.0);
 }
 
@@ -59,8 +62,9 @@ void Optimizer::set_squares(double squares) { Kokkos::deep_copy(scalar(kSquares)
 
 void Optimizer::clip(double sums, double clip) { clip_scale(scalar(kSquares), sums, clip, scalar(kNorm), scalar(kScale)); }
 
-StepStats Optimizer::stats() const {
-  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), scalars_);
+StepStats Optimizer::stats() {
+  Kokkos::deep_copy(host_scalars_, scalars_);
+  const auto& host = host_scalars_;
   return {host(kNorm), host(kClipped), host(kHL1), host(kHL2)};
 }
 

@@ -49,7 +49,7 @@ class Optimizer {
   virtual void update_hessian(View1<float> /*ghat*/) {}
 
   // The scalars of the last step, clip and Hessian refresh: one copy to the host.
-  StepStats stats() const;
+  StepStats stats();
 
   // The optimizer state of the partition by name ("exp_avg", "exp_avg_sq" or "hessian").
   virtual std::vector<std::pair<std::string, View1<float>>> state() = 0;
@@ -61,6 +61,7 @@ class Optimizer {
 
   Partition partition_;
   View1<double> scalars_;   // [kStats]
+  View1<double>::HostMirror host_scalars_;  // their copy for stats()
   View1<double> partials_;  // blocked sums over the partition (kernels/reduction.hpp)
 };
 
