@@ -12,6 +12,7 @@ using Kokkos::sqrt;
 using Kokkos::tanh;
 using Kokkos::cosh;
 using Kokkos::fabs;
+using Kokkos::isfinite;
 #else
 // Kokkos 3.x keeps its device-callable math functions in Experimental.
 using Kokkos::Experimental::exp;
@@ -20,5 +21,6 @@ using Kokkos::Experimental::sqrt;
 using Kokkos::Experimental::tanh;
 using Kokkos::Experimental::cosh;
 using Kokkos::Experimental::fabs;
+using Kokkos::Experimental::isfinite;
 #endif
 }  // namespace sk::kmath

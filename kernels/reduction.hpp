@@ -82,6 +82,17 @@ void blocked_sum(const char* label, ConstTensor1<T> x, F f, View1<double> partia
   });
 }
 
+// How many of the n elements at x are NaN or infinite. A diagnostic: run when
+// a loss or logits are not finite, to find the tensor where that begins.
+template <class T>
+long count_nonfinite(const T* x, std::size_t n) {
+  long count = 0;
+  Kokkos::parallel_reduce(
+      "count_nonfinite", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<long>>(0, long(n)),
+      KOKKOS_LAMBDA(const long i, long& c) { c += kmath::isfinite(x[i]) ? 0 : 1; }, count);
+  return count;
+}
+
 // Stage 2: out[c] += sum over blocks b, in order, of partials[b, c].
 // partials [n_blocks, C]; out [C]. A thread per column: consecutive threads
 // read consecutive columns of each block's row.

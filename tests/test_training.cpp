@@ -79,6 +79,46 @@ TEST_CASE("deck: every mistake names its key", "[deck][errors]") {
                     Catch::Contains("multiple of train.batch_size"));
 }
 
+TEST_CASE("deck: values in range that would break the run are refused", "[deck][errors]") {
+  auto parse = [](const std::string& text, std::vector<std::string> sets = {}) {
+    return Deck::parse(text, "deck.toml", sets);
+  };
+  CHECK_THROWS_WITH(parse("[train]\npeak_flops = inf\n"), Catch::Contains("train.peak_flops = inf is not a finite number"));
+  CHECK_THROWS_WITH(parse("", {"optimizer.grad_clip=nan"}), Catch::Contains("optimizer.grad_clip = nan is not a finite"));
+  CHECK_THROWS_WITH(parse("", {"optimizer.type=adamw", "optimizer.eps=0"}),
+                    Catch::Contains("optimizer.eps = 0.0 is out of range (0, 1]"));
+  CHECK(parse("", {"optimizer.eps=1e-30"}).number("optimizer.eps") == 1e-30);
+  // One --set sets one key: a line break cannot smuggle in a second.
+  CHECK_THROWS_WITH(parse("", {"train.steps=5\ntrain.batch_size=2"}),
+                    Catch::Contains("--set train.steps: the value holds a line break"));
+  CHECK_THROWS_WITH(parse("", {"output.dir=a\tb"}), Catch::Contains("line break or control character"));
+}
+
+TEST_CASE("deck: each optimizer's defaults, stated once, reach the deck, the help and the benchmark", "[deck]") {
+  const OptimizerConfig adamw = optimizer_defaults(OptimizerType::adamw);
+  const OptimizerConfig sophia = optimizer_defaults(OptimizerType::sophiag);
+  CHECK(adamw.type == OptimizerType::adamw);
+  CHECK(adamw.lr == 6e-4);
+  CHECK(adamw.beta1 == 0.9);
+  CHECK(sophia.type == OptimizerType::sophiag);
+  CHECK(sophia.lr == 3e-4);
+  CHECK(sophia.beta2 == 0.99);
+  const std::string help = Deck::reference();
+  CHECK_THAT(help, Catch::Contains("optimizer.lr = 3e-4 (adamw 6e-4)"));
+  CHECK_THAT(help, Catch::Contains("optimizer.weight_decay = 0.2 (adamw 0.1)"));
+  // Enums are converted once at the boundary and print by their deck names.
+  const TrainConfig c = TrainConfig::from(Deck::parse(
+      "", "deck", {"data.train_data=x", "schedule.kind=linear", "data.order=sequential", "parallel.reduction=blocking"}));
+  CHECK(c.schedule.kind == ScheduleKind::linear);
+  CHECK(c.data.order == WindowOrder::sequential);
+  CHECK(c.parallel.mode() == Reduction::blocking);
+  CHECK(std::string(name_of(c.optimizer.type)) == "sophiag");
+  CHECK(TrainConfig::from(Deck::parse("", "deck", {"data.train_data=x", "parallel.zero1=true"})).parallel.mode() ==
+        Reduction::zero1);
+  CHECK_THROWS_WITH(Deck::parse("", "deck", {"parallel.reduction=zero1"}),
+                    Catch::Contains("is not one of: overlap, blocking"));
+}
+
 TEST_CASE("shuffled data order is a fresh permutation every epoch", "[data]") {
   for (std::uint64_t windows : {1ull, 7ull, 64ull, 1000ull}) {
     const DataOrder order(windows, true, 42);
@@ -105,17 +145,17 @@ TEST_CASE("shuffled data order is a fresh permutation every epoch", "[data]") {
 }
 
 TEST_CASE("learning-rate schedules", "[schedule]") {
-  const ScheduleConfig cosine{"cosine", 10, 1e-4};
+  const ScheduleConfig cosine{ScheduleKind::cosine, 10, 1e-4};
   CHECK(learning_rate(cosine, 1e-3, 0, 111) == Approx(1e-4));  // warm-up from lr/warmup
   CHECK(learning_rate(cosine, 1e-3, 9, 111) == Approx(1e-3));
   CHECK(learning_rate(cosine, 1e-3, 10, 111) == Approx(1e-3));
   CHECK(learning_rate(cosine, 1e-3, 60, 111) == Approx(5.5e-4));  // half way: the mean
   CHECK(learning_rate(cosine, 1e-3, 110, 111) == Approx(1e-4));
-  const ScheduleConfig linear{"linear", 0, 0.0};
+  const ScheduleConfig linear{ScheduleKind::linear, 0, 0.0};
   CHECK(learning_rate(linear, 1.0, 0, 101) == Approx(1.0));
   CHECK(learning_rate(linear, 1.0, 25, 101) == Approx(0.75));
   CHECK(learning_rate(linear, 1.0, 100, 101) == Approx(0.0).margin(1e-12));
-  const ScheduleConfig constant{"constant", 5, 0.0};
+  const ScheduleConfig constant{ScheduleKind::constant, 5, 0.0};
   CHECK(learning_rate(constant, 2.0, 2, 100) == Approx(1.2));
   CHECK(learning_rate(constant, 2.0, 50, 100) == 2.0);
 }
@@ -123,7 +163,7 @@ TEST_CASE("learning-rate schedules", "[schedule]") {
 TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer]") {
   GPT2Config c{50, 8, 2, 2, 4};
   const ParameterLayout layout(c);
-  for (const char* type : {"adamw", "sophiag"}) {
+  for (const OptimizerType type : {OptimizerType::adamw, OptimizerType::sophiag}) {
     OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.5, 1.0, 10, 0};
     auto opt = make_optimizer(oc, layout, 64, Partition{0, layout.size()});
     View1<float> params("p", layout.size()), grads("g", layout.size());
@@ -135,7 +175,7 @@ TEST_CASE("weight decay reaches matmul weights and embeddings only", "[optimizer
     Kokkos::deep_copy(host, params);
     for (const auto& t : layout.tensors()) {
       const float expected = t.shape.size() == 2 ? 1.0f - 0.1f * 0.5f : 1.0f;
-      INFO(type << " " << t.name);
+      INFO(name_of(type) << " " << t.name);
       CHECK(host(t.offset) == Approx(expected).epsilon(1e-6));
       CHECK(host(t.offset + t.size() - 1) == Approx(expected).epsilon(1e-6));
     }
@@ -146,7 +186,7 @@ TEST_CASE("an optimizer with a partition updates and keeps state for that range 
   GPT2Config c{50, 8, 2, 2, 4};
   const ParameterLayout layout(c);
   const Partition partition{101, 517};  // cuts through tensors on both ends
-  for (const char* type : {"adamw", "sophiag"}) {
+  for (const OptimizerType type : {OptimizerType::adamw, OptimizerType::sophiag}) {
     OptimizerConfig oc{type, 0.1, 0.9, 0.95, 1e-8, 0.04, 0.0, 1.0, 10, 0};
     auto opt = make_optimizer(oc, layout, 64, partition);
     for (auto& [name, view] : opt->state()) CHECK(view.extent(0) == partition.size());
@@ -158,7 +198,7 @@ TEST_CASE("an optimizer with a partition updates and keeps state for that range 
     auto host = Kokkos::create_mirror_view(params);
     Kokkos::deep_copy(host, params);
     for (std::size_t i = 0; i < layout.size(); ++i) {
-      INFO(type << " coordinate " << i);
+      INFO(name_of(type) << " coordinate " << i);
       if (i >= partition.begin && i < partition.end)
         REQUIRE(host(i) < 0.0f);  // a positive gradient moves it down
       else

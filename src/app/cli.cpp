@@ -97,6 +97,10 @@ bool parse_whole(const std::string& text, N& x) {
 }
 }  // namespace
 
+void Options::bad_value(const std::string& name, const std::string& rule, const std::string& value) const {
+  throw UsageError(command_ + ": option " + name + " " + rule + ", got '" + value + "'");
+}
+
 long Options::integer(const std::string& name, long min, long max) const {
   const std::string v = str(name);
   long x = 0;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "choices.hpp"
+
 namespace sk {
 
 class Options {
@@ -27,6 +29,15 @@ class Options {
   long integer(const std::string& name, long min, long max) const;
   double number(const std::string& name, double min, double max) const;
   bool flag(const std::string& name) const;
+  // The option as one of E's names (choices.hpp); a UsageError listing them otherwise.
+  template <class E>
+  E choice(const std::string& name) const {
+    const std::string v = str(name);
+    if (const std::optional<E> e = named<E>(v)) return *e;
+    std::string allowed;
+    for (const char* n : Names<E>::list) allowed += (allowed.empty() ? "" : ", ") + std::string(n);
+    bad_value(name, "must be one of " + allowed, v);
+  }
   std::vector<std::string> list(const std::string& name) const;
 
  private:
@@ -35,6 +46,7 @@ class Options {
     bool is_flag, is_list;
   };
   const Spec& spec(const std::string& name) const;
+  [[noreturn]] void bad_value(const std::string& name, const std::string& rule, const std::string& value) const;
   std::string command_, summary_;
   std::vector<Spec> specs_;
   std::map<std::string, std::string> values_;

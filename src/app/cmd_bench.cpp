@@ -185,13 +185,10 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const int warmup = int(opts.integer("--warmup", 1, 1000));
   const int iters = int(opts.integer("--iters", 1, 1000));
   const bool full = opts.has("--optimizer");
-  const OptimizerConfig oc =
-      optimizer_config(Deck::parse("", "bench", {"optimizer.type=" + (full ? opts.str("--optimizer") : "adamw")}));
-
-  const std::string mode = opts.str("--reduction");
-  const std::optional<Reduction> named = reduction_named(mode);
-  if (!named) throw UsageError("bench: --reduction must be overlap, blocking or zero1, got '" + mode + "'");
-  const Reduction reduction = *named;
+  if (opts.has("--checkpoint") && !full)
+    throw UsageError("bench: --checkpoint times the checkpoints of training steps: give --optimizer too");
+  const OptimizerConfig oc = optimizer_defaults(full ? opts.choice<OptimizerType>("--optimizer") : OptimizerType::adamw);
+  const Reduction reduction = opts.choice<Reduction>("--reduction");
   const double bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
   const bool tf32 = opts.flag("--tf32");
   if (!set_gemm_tf32(tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
@@ -222,14 +219,14 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const auto shapes = linear_layers(config, B, T);
   Timings t;
   for (int i = 0; i < warmup; ++i) step(i);
-  if (full && oc.type == "sophiag") hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 0);
+  if (full && oc.type == OptimizerType::sophiag) hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 0);
   const double resident = peak_resident_bytes();  // before the gemm reference allocates its buffers
   for (int i = 0; i < iters; ++i) {
     auto t0 = Clock::now();
     step(warmup + i);
     t.step.push_back(seconds_since(t0));
     t.gemm.push_back(time_step_gemms(shapes));
-    if (full && oc.type == "sophiag") {
+    if (full && oc.type == OptimizerType::sophiag) {
       t0 = Clock::now();
       hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, i + 1);
       t.hessian.push_back(seconds_since(t0));
@@ -252,13 +249,13 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
               ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), mpi.size());
   std::printf("thread settings: %s\n", thread_settings().c_str());
   std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n",
-              full ? ("training step (" + oc.type + ")").c_str() : "forward+backward", step_s * 1e3, iters,
+              full ? ("training step (" + std::string(name_of(oc.type)) + ")").c_str() : "forward+backward", step_s * 1e3, iters,
               *std::min_element(t.step.begin(), t.step.end()) * 1e3,
               *std::max_element(t.step.begin(), t.step.end()) * 1e3, B * T / step_s);
   if (full && mpi.size() > 1) {
     const std::vector<double> timed(comm_wait.end() - iters, comm_wait.end());
     std::printf("communication (%s): median wait %.1f ms, %.1f%% of the step; %.1f MB sent per rank per step\n",
-                mode.c_str(), median(timed) * 1e3, 100 * median(timed) / step_s,
+                name_of(reduction), median(timed) * 1e3, 100 * median(timed) / step_s,
                 (reducer.bytes_sent_per_reduction() + reducer.bytes_sent_per_gather()) / 1e6);
   }
   if (!t.hessian.empty()) {

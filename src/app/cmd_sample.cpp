@@ -40,7 +40,9 @@ std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gp
   else if (opts.has("--prompt")) ids = tokenizer->encode(opts.str("--prompt"));
   if (ids.empty()) {
     if (config.vocab_size <= Gpt2Tokenizer::end_of_text)
-      throw Error("without a prompt, samples start at <|endoftext|> (" + std::to_string(Gpt2Tokenizer::end_of_text) +
+      throw Error(std::string(opts.has("--prompt") || opts.has("--prompt-tokens") ? "with an empty prompt"
+                                                                                  : "without a prompt") +
+                  ", samples start at <|endoftext|> (" + std::to_string(Gpt2Tokenizer::end_of_text) +
                   "), which the model's vocabulary (vocab_size " + std::to_string(config.vocab_size) +
                   ") lacks: give --prompt-tokens");
     ids.push_back(Gpt2Tokenizer::end_of_text);

@@ -104,42 +104,74 @@ void explain_unset_binding(int rank) {
 #endif
 }
 
+// The --kokkos-* options that take an integer: checked here, because Kokkos
+// reads them with std::stoi and a malformed one escapes as "stoi".
+void check_kokkos_integers(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    for (const char* name : {"--kokkos-threads", "--kokkos-num-threads", "--kokkos-numa", "--kokkos-device-id",
+                             "--kokkos-num-devices", "--kokkos-skip-device"}) {
+      const std::string n = name;
+      if (arg != n && arg.compare(0, n.size() + 1, n + "=") != 0) continue;
+      const std::string value = arg.size() > n.size() ? arg.substr(n.size() + 1) : "";
+      const bool whole = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos &&
+                         value.size() < 10;
+      if (!whole) throw sk::UsageError("option " + n + " needs a non-negative integer (" + n + "=N), got '" + value + "'");
+    }
+  }
+}
+
+// Kokkos for the lifetime of a command, finalised also when the command throws.
+class KokkosSession {
+ public:
+  KokkosSession(int& argc, char** argv) {
+    check_kokkos_integers(argc, argv);
+    try {
+      Kokkos::initialize(argc, argv);
+    } catch (const std::exception& e) {
+      throw sk::Error(std::string("Kokkos could not start: ") + e.what());
+    }
+  }
+  ~KokkosSession() {
+    if (Kokkos::is_initialized()) Kokkos::finalize();
+  }
+  KokkosSession(const KokkosSession&) = delete;
+  KokkosSession& operator=(const KokkosSession&) = delete;
+};
+
+// Starts Kokkos and runs the command argv[1]; returns its exit status.
+int run(int argc, char** argv, const sk::MpiEnv& mpi) {
+  const std::string no_gpu = missing_gpu();
+  if (!no_gpu.empty()) throw sk::Error(no_gpu);
+  bool kokkos_help = false;
+  for (int i = 1; i < argc; ++i) kokkos_help = kokkos_help || !std::strcmp(argv[i], "--kokkos-help");
+  // Kokkos strips its own --kokkos-* arguments from argv.
+  const HelpHiddenFromKokkos hidden(argc, argv);
+  explain_unset_binding(mpi.rank());
+  const KokkosSession kokkos(argc, argv);
+  hidden.restore(argc, argv);
+  if (kokkos_help) return 0;  // Kokkos has printed its options: nothing else to do
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    if (mpi.rank() == 0) print_help();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& s : subcommands)
+    if (!std::strcmp(argv[1], s.name)) return s.run(argc, argv, mpi);
+  throw sk::UsageError(std::string("unknown command '") + argv[1] + "'");
+}
+
 }  // namespace
 
+// The one error boundary: every failure, from Kokkos' start to the end of a
+// command, becomes a message and an exit code (2: usage, 1: anything else).
 int main(int argc, char** argv) {
   if (argc > 1 && !std::strcmp(argv[1], "train")) sk::catch_stop_signals();
   sk::MpiEnv mpi(&argc, &argv);
   const std::string who = mpi.size() > 1 ? "rank " + std::to_string(mpi.rank()) + ": " : "";
   int status = 0;
   bool failed = false;  // by an exception: the other ranks may be waiting in a collective
-  const std::string no_gpu = missing_gpu();
-  if (!no_gpu.empty()) {
-    std::fprintf(stderr, "sophia-kokkos: %serror: %s\n", who.c_str(), no_gpu.c_str());
-    if (mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-    return 1;
-  }
-  bool kokkos_help = false;
-  for (int i = 1; i < argc; ++i) kokkos_help = kokkos_help || !std::strcmp(argv[i], "--kokkos-help");
-  // Kokkos strips its own --kokkos-* arguments from argv.
-  const HelpHiddenFromKokkos hidden(argc, argv);
-  explain_unset_binding(mpi.rank());
-  Kokkos::initialize(argc, argv);
-  hidden.restore(argc, argv);
-  if (kokkos_help) {  // Kokkos has printed its options: nothing else to do
-    Kokkos::finalize();
-    return 0;
-  }
   try {
-    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-      if (mpi.rank() == 0) print_help();
-      status = argc < 2 ? 2 : 0;
-    } else {
-      const Subcommand* cmd = nullptr;
-      for (const auto& s : subcommands)
-        if (!std::strcmp(argv[1], s.name)) cmd = &s;
-      if (!cmd) throw sk::UsageError(std::string("unknown command '") + argv[1] + "'");
-      status = cmd->run(argc, argv, mpi);
-    }
+    status = run(argc, argv, mpi);
   } catch (const sk::UsageError& e) {
     std::fprintf(stderr, "sophia-kokkos: %s%s\nTry 'sophia-kokkos --help'.\n", who.c_str(), e.what());
     status = 2;
@@ -149,7 +181,6 @@ int main(int argc, char** argv) {
     status = 1;
     failed = true;
   }
-  Kokkos::finalize();
   // A failure on one rank must not leave the others waiting in a collective.
   if (failed && mpi.size() > 1) MPI_Abort(MPI_COMM_WORLD, status);
   return status;

@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <toml++/toml.h>
+#include <type_traits>
 
 #include "error.hpp"
 
@@ -16,78 +19,200 @@ namespace {
 
 enum class Kind { integer, number, boolean, string };
 
+using Store = std::function<void(TrainConfig&, const DeckValue&)>;
+
+// One deck key: its type, default, accepted values and help, and the field of
+// TrainConfig it sets. The rows below are the only place a key is spelled.
 struct Key {
   std::string name;  // "section.key"
   Kind kind;
   DeckValue fallback;
-  double min, max;                   // numbers: inclusive range
+  double min = 0, max = 0;           // numbers: the range, inclusive unless above_min
+  bool above_min = false;            // numbers: min itself is refused
   std::vector<std::string> choices;  // strings: allowed values (empty: any)
-  const char* help;
+  std::string help;
+  Store store;
+  std::optional<DeckValue> adamw;  // the default when optimizer.type = adamw, where it differs
+  std::function<DeckValue(const Deck&)> derive;  // a default computed from other keys
+
+  Key with_adamw(DeckValue v) && {
+    adamw = std::move(v);
+    return std::move(*this);
+  }
+  Key excluding_min() && {
+    above_min = true;
+    return std::move(*this);
+  }
 };
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 // The largest value of the keys stored in an int (TrainConfig's counts).
 constexpr double int_max = std::numeric_limits<int>::max();
 
+// Storing a deck value into a TrainConfig field of any type.
+void assign(int& f, const DeckValue& v) { f = int(std::get<std::int64_t>(v)); }
+void assign(long& f, const DeckValue& v) { f = long(std::get<std::int64_t>(v)); }
+void assign(std::uint64_t& f, const DeckValue& v) { f = std::uint64_t(std::get<std::int64_t>(v)); }
+void assign(double& f, const DeckValue& v) { f = std::get<double>(v); }
+void assign(bool& f, const DeckValue& v) { f = std::get<bool>(v); }
+void assign(std::string& f, const DeckValue& v) { f = std::get<std::string>(v); }
+template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+void assign(E& f, const DeckValue& v) {
+  f = *named<E>(std::get<std::string>(v));  // convert() admitted only its names
+}
+
+// The field `member` of TrainConfig's section `section` (or of TrainConfig itself).
+template <class S, class M>
+Store field(S TrainConfig::*section, M S::*member) {
+  return [section, member](TrainConfig& c, const DeckValue& v) { assign(c.*section.*member, v); };
+}
+template <class M>
+Store field(M TrainConfig::*member) {
+  return [member](TrainConfig& c, const DeckValue& v) { assign(c.*member, v); };
+}
+
+Key integer(const char* name, std::int64_t fallback, double min, double max, const char* help, Store store) {
+  return {name, Kind::integer, fallback, min, max, false, {}, help, std::move(store), {}, {}};
+}
+Key number(const char* name, double fallback, double min, double max, const char* help, Store store) {
+  return {name, Kind::number, fallback, min, max, false, {}, help, std::move(store), {}, {}};
+}
+Key flag(const char* name, bool fallback, const char* help, Store store) {
+  return {name, Kind::boolean, fallback, 0, 0, false, {}, help, std::move(store), {}, {}};
+}
+Key text(const char* name, const char* fallback, const char* help, Store store,
+         std::vector<std::string> choices = {}) {
+  return {name, Kind::string, std::string(fallback), 0, 0, false, std::move(choices), help, std::move(store), {}, {}};
+}
+// A string key naming one of `allowed` (by default every value of E).
+template <class E>
+Key choice(const char* name, E fallback, const char* help, Store store, std::vector<E> allowed = {}) {
+  if (allowed.empty())
+    for (int i = 0; i < int(std::size(Names<E>::list)); ++i) allowed.push_back(E(i));
+  std::vector<std::string> names;
+  for (E e : allowed) names.push_back(name_of(e));
+  return {name, Kind::string, std::string(name_of(fallback)), 0, 0, false, names, help, std::move(store), {}, {}};
+}
+
+std::vector<Key> model_keys() {
+  std::vector<Key> k = {text(
+      "model.preset", "tiny", "model shape preset",
+      [](TrainConfig& c, const DeckValue& v) { c.model = preset(std::get<std::string>(v)); }, preset_names())};
+  for (const ModelField& f : model_fields)  // after the preset, which they override
+    k.push_back(integer(f.name, 0, 0, double(f.max), "override the preset (0: keep)",
+                        [member = f.member](TrainConfig& c, const DeckValue& v) {
+                          if (std::get<std::int64_t>(v) > 0) assign(c.model.*member, v);
+                        }));
+  for (std::size_t i = 1; i < k.size(); ++i) k[i].name = "model." + k[i].name;
+  return k;
+}
+
+std::vector<Key> optimizer_keys() {
+  using O = OptimizerConfig;
+  const auto o = &TrainConfig::optimizer;
+  return {
+      choice("optimizer.type", OptimizerType::sophiag, "optimizer", field(o, &O::type)),
+      number("optimizer.lr", 3e-4, 0, 10, "peak learning rate", field(o, &O::lr)).with_adamw(6e-4),
+      number("optimizer.beta1", 0.965, 0, 0.999999, "momentum", field(o, &O::beta1)).with_adamw(0.9),
+      number("optimizer.beta2", 0.99, 0, 0.999999, "Hessian (sophiag) or second-moment (adamw) average",
+             field(o, &O::beta2))
+          .with_adamw(0.95),
+      number("optimizer.eps", 1e-8, 0, 1, "adamw's epsilon (sophiag uses 1e-15)", field(o, &O::eps)).excluding_min(),
+      number("optimizer.rho", 0.04, 1e-6, 10, "sophiag's clipping scale (0.03-0.05 work well)", field(o, &O::rho)),
+      number("optimizer.weight_decay", 0.2, 0, 10, "decoupled weight decay", field(o, &O::weight_decay))
+          .with_adamw(0.1),
+      number("optimizer.grad_clip", 1.0, 0, inf, "gradient-norm clipping threshold, 0: off", field(o, &O::grad_clip)),
+      integer("optimizer.hessian_interval", 10, 1, 1e6, "sophiag: steps between Hessian refreshes",
+              field(o, &O::hessian_interval)),
+      integer("optimizer.hessian_batch", 0, 0, 1e9, "sophiag: sequences in the Hessian batch, 0: the whole batch",
+              field(o, &O::hessian_batch)),
+  };
+}
+
+std::vector<Key> schedule_and_data_keys() {
+  using S = ScheduleConfig;
+  using D = DataConfig;
+  const auto s = &TrainConfig::schedule;
+  const auto d = &TrainConfig::data;
+  Key min_lr = number("schedule.min_lr", 0.0, 0, 10, "final learning rate (default: optimizer.lr/10)",
+                      field(s, &S::min_lr));
+  min_lr.derive = [](const Deck& deck) { return DeckValue(deck.number("optimizer.lr") / 10); };
+  return {
+      choice("schedule.kind", ScheduleKind::cosine, "learning-rate decay after warm-up", field(s, &S::kind)),
+      integer("schedule.warmup_steps", 2000, 0, 1e9, "linear warm-up steps", field(s, &S::warmup_steps)),
+      std::move(min_lr),
+      text("data.train_data", "", "training token shards: a path or a glob", field(d, &D::train_data)),
+      text("data.val_data", "", "validation token shards, empty: no validation", field(d, &D::val_data)),
+      choice("data.order", WindowOrder::shuffled, "order of the windows", field(d, &D::order)),
+  };
+}
+
+std::vector<Key> train_keys() {
+  using T = TrainLoopConfig;
+  const auto t = &TrainConfig::train;
+  return {
+      integer("train.steps", 1000, 1, int_max, "optimizer steps", field(t, &T::steps)),
+      integer("train.batch_size", 8, 1, 1 << 20, "sequences per micro-batch", field(t, &T::batch_size)),
+      integer("train.seq_len", 64, 1, 1 << 20, "tokens per sequence (at most block_size)", field(t, &T::seq_len)),
+      integer("train.grad_accum", 1, 1, 1 << 20, "micro-batches per optimizer step", field(t, &T::grad_accum)),
+      integer("train.seed", 1337, 0, 9.2e18, "seed of initialisation, data order and sampling", field(t, &T::seed)),
+      integer("train.eval_interval", 100, 0, int_max, "steps between validations, 0: only at the end",
+              field(t, &T::eval_interval)),
+      integer("train.eval_batches", 10, 1, 1e9, "micro-batches per validation", field(t, &T::eval_batches)),
+      integer("train.sample_interval", 0, 0, int_max,
+              "steps between text samples (printed and in the metrics; GPT-2 vocabulary), 0: none",
+              field(t, &T::sample_interval)),
+      integer("train.sample_tokens", 32, 1, int_max,
+              "tokens per sample, drawn after <|endoftext|> at temperature 1 with train.seed",
+              field(t, &T::sample_tokens)),
+      integer("train.log_interval", 1, 1, int_max, "steps between progress lines", field(t, &T::log_interval)),
+      number("train.peak_flops", 0.0, 0, inf,
+             "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at "
+             "start",
+             field(t, &T::peak_flops)),
+      flag("train.tf32", false, "float gemms on TF32 tensor cores (CUDA builds; docs/training.md)", field(t, &T::tf32)),
+      text("output.dir", "out", "folder for the resolved deck, metrics and weights", field(&TrainConfig::output_dir)),
+  };
+}
+
+std::vector<Key> checkpoint_and_parallel_keys() {
+  using C = CheckpointConfig;
+  using P = ParallelConfig;
+  const auto c = &TrainConfig::checkpoint;
+  const auto p = &TrainConfig::parallel;
+  return {
+      integer("checkpoint.interval", 0, 0, int_max, "steps between checkpoints, 0: none by count",
+              field(c, &C::interval)),
+      number("checkpoint.minutes", 0.0, 0, 1e7, "wall-clock minutes between checkpoints, 0: none by time",
+             field(c, &C::minutes)),
+      integer("checkpoint.keep_last", 3, 1, 1e6, "how many of the newest checkpoints to keep", field(c, &C::keep_last)),
+      integer("checkpoint.keep_every", 0, 0, 1e12, "also keep the checkpoints of every N-th step, 0: none",
+              field(c, &C::keep_every)),
+      text("checkpoint.resume", "",
+           "\"\": start fresh; \"auto\": the newest valid checkpoint in output.dir (or fresh); or a checkpoint's path",
+           field(c, &C::resume)),
+      text("checkpoint.on_failure", "stop", "when a checkpoint cannot be written: stop (exit code 74) or continue training",
+           [](TrainConfig& t, const DeckValue& v) {
+             t.checkpoint.continue_on_failure = std::get<std::string>(v) == "continue";
+           },
+           {"stop", "continue"}),
+      choice("parallel.reduction", Reduction::overlap,
+             "gradient sums over ranks: buckets during the backward pass, or one call after it",
+             field(p, &P::reduction), {Reduction::overlap, Reduction::blocking}),
+      number("parallel.bucket_mb", 25.0, 0.001, 65536, "bucket size of overlapped reductions, MB",
+             field(p, &P::bucket_mb)),
+      flag("parallel.zero1", false, "shard the optimizer state over ranks (ZeRO stage 1)", field(p, &P::zero1)),
+  };
+}
+
+// Every key, in the order the resolved deck prints them and TrainConfig::from
+// stores them.
 const std::vector<Key>& schema() {
   static const std::vector<Key> keys = [] {
-    std::vector<Key> k = {{"model.preset", Kind::string, std::string("tiny"), 0, 0,
-                           {"tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"}, "model shape preset"}};
-    for (const ModelField& f : model_fields)
-      k.push_back({"model." + std::string(f.name), Kind::integer, std::int64_t(0), 0, double(f.max), {},
-                   "override the preset (0: keep)"});
-    k.insert(k.end(), {
-      {"optimizer.type", Kind::string, std::string("sophiag"), 0, 0, {"sophiag", "adamw"}, "optimizer"},
-      {"optimizer.lr", Kind::number, 3e-4, 0, 10, {}, "peak learning rate (default: sophiag 3e-4, adamw 6e-4)"},
-      {"optimizer.beta1", Kind::number, 0.965, 0, 0.999999, {}, "momentum (default: sophiag 0.965, adamw 0.9)"},
-      {"optimizer.beta2", Kind::number, 0.99, 0, 0.999999,
-       {}, "Hessian (sophiag) or second-moment (adamw) average (default: 0.99, adamw 0.95)"},
-      {"optimizer.eps", Kind::number, 1e-8, 0, 1, {}, "adamw's epsilon (sophiag uses 1e-15)"},
-      {"optimizer.rho", Kind::number, 0.04, 1e-6, 10, {}, "sophiag's clipping scale (0.03-0.05 work well)"},
-      {"optimizer.weight_decay", Kind::number, 0.2, 0, 10, {}, "decoupled weight decay (default: sophiag 0.2, adamw 0.1)"},
-      {"optimizer.grad_clip", Kind::number, 1.0, 0, inf, {}, "gradient-norm clipping threshold, 0: off"},
-      {"optimizer.hessian_interval", Kind::integer, std::int64_t(10), 1, 1e6, {}, "sophiag: steps between Hessian refreshes"},
-      {"optimizer.hessian_batch", Kind::integer, std::int64_t(0), 0, 1e9, {},
-       "sophiag: sequences in the Hessian batch, 0: the whole batch"},
-      {"schedule.kind", Kind::string, std::string("cosine"), 0, 0, {"cosine", "linear", "constant"},
-       "learning-rate decay after warm-up"},
-      {"schedule.warmup_steps", Kind::integer, std::int64_t(2000), 0, 1e9, {}, "linear warm-up steps"},
-      {"schedule.min_lr", Kind::number, 0.0, 0, 10, {}, "final learning rate (default: lr/10)"},
-      {"data.train_data", Kind::string, std::string(""), 0, 0, {}, "training token shards: a path or a glob"},
-      {"data.val_data", Kind::string, std::string(""), 0, 0, {}, "validation token shards, empty: no validation"},
-      {"data.order", Kind::string, std::string("shuffled"), 0, 0, {"sequential", "shuffled"}, "order of the windows"},
-      {"train.steps", Kind::integer, std::int64_t(1000), 1, int_max, {}, "optimizer steps"},
-      {"train.batch_size", Kind::integer, std::int64_t(8), 1, 1 << 20, {}, "sequences per micro-batch"},
-      {"train.seq_len", Kind::integer, std::int64_t(64), 1, 1 << 20, {}, "tokens per sequence (at most block_size)"},
-      {"train.grad_accum", Kind::integer, std::int64_t(1), 1, 1 << 20, {}, "micro-batches per optimizer step"},
-      {"train.seed", Kind::integer, std::int64_t(1337), 0, 9.2e18, {}, "seed of initialisation, data order and sampling"},
-      {"train.eval_interval", Kind::integer, std::int64_t(100), 0, int_max, {}, "steps between validations, 0: only at the end"},
-      {"train.eval_batches", Kind::integer, std::int64_t(10), 1, 1e9, {}, "micro-batches per validation"},
-      {"train.sample_interval", Kind::integer, std::int64_t(0), 0, int_max, {},
-       "steps between text samples (printed and in the metrics; GPT-2 vocabulary), 0: none"},
-      {"train.sample_tokens", Kind::integer, std::int64_t(32), 1, int_max, {},
-       "tokens per sample, drawn after <|endoftext|> at temperature 1 with train.seed"},
-      {"train.log_interval", Kind::integer, std::int64_t(1), 1, int_max, {}, "steps between progress lines"},
-      {"train.peak_flops", Kind::number, 0.0, 0, inf, {},
-       "per-rank peak FLOP/s that MFU is against (e.g. a GPU's datasheet figure); 0: the gemm rate measured at start"},
-      {"train.tf32", Kind::boolean, false, 0, 0, {},
-       "float gemms on TF32 tensor cores (CUDA builds; docs/training.md)"},
-      {"output.dir", Kind::string, std::string("out"), 0, 0, {}, "folder for the resolved deck, metrics and weights"},
-      {"checkpoint.interval", Kind::integer, std::int64_t(0), 0, int_max, {}, "steps between checkpoints, 0: none by count"},
-      {"checkpoint.minutes", Kind::number, 0.0, 0, 1e7, {}, "wall-clock minutes between checkpoints, 0: none by time"},
-      {"checkpoint.keep_last", Kind::integer, std::int64_t(3), 1, 1e6, {}, "how many of the newest checkpoints to keep"},
-      {"checkpoint.keep_every", Kind::integer, std::int64_t(0), 0, 1e12, {},
-       "also keep the checkpoints of every N-th step, 0: none"},
-      {"checkpoint.resume", Kind::string, std::string(""), 0, 0, {},
-       "\"\": start fresh; \"auto\": the newest valid checkpoint in output.dir (or fresh); or a checkpoint's path"},
-      {"checkpoint.on_failure", Kind::string, std::string("stop"), 0, 0, {"stop", "continue"},
-       "when a checkpoint cannot be written: stop (exit code 74) or continue training"},
-      {"parallel.reduction", Kind::string, std::string("overlap"), 0, 0, {"overlap", "blocking"},
-       "gradient sums over ranks: buckets during the backward pass, or one call after it"},
-      {"parallel.bucket_mb", Kind::number, 25.0, 0.001, 65536, {}, "bucket size of overlapped reductions, MB"},
-      {"parallel.zero1", Kind::boolean, false, 0, 0, {}, "shard the optimizer state over ranks (ZeRO stage 1)"},
-    });
-    return k;
+    std::vector<Key> all;
+    for (auto part : {model_keys, optimizer_keys, schedule_and_data_keys, train_keys, checkpoint_and_parallel_keys})
+      for (Key& k : part()) all.push_back(std::move(k));
+    return all;
   }();
   return keys;
 }
@@ -158,8 +283,11 @@ DeckValue convert(const Key& key, const toml::node& node, const std::string& ori
       std::snprintf(buf, sizeof buf, "%.10g", b);
       return std::string(buf);
     };
-    if (!(x >= key.min && x <= key.max))
-      throw Error(where + " = " + format(v) + " is out of range [" + bound(key.min) + ", " + bound(key.max) + "]");
+    if (!std::isfinite(x)) throw Error(where + " = " + format(v) + " is not a finite number");
+    const bool low_ok = key.above_min ? x > key.min : x >= key.min;
+    if (!(low_ok && x <= key.max))
+      throw Error(where + " = " + format(v) + " is out of range " + (key.above_min ? "(" : "[") + bound(key.min) +
+                  ", " + bound(key.max) + "]");
   }
   if (key.kind == Kind::string && !key.choices.empty()) {
     const auto& s = std::get<std::string>(v);
@@ -172,6 +300,12 @@ DeckValue convert(const Key& key, const toml::node& node, const std::string& ori
     if (!ok) throw Error(where + " = \"" + s + "\" is not one of: " + allowed);
   }
   return v;
+}
+
+// Stores the values of the keys whose names start with `prefix` ("" for all).
+void store_keys(TrainConfig& c, const Deck& d, const std::string& prefix) {
+  for (const auto& k : schema())
+    if (k.name.compare(0, prefix.size(), prefix) == 0) k.store(c, d.value(k.name));
 }
 
 }  // namespace
@@ -219,6 +353,9 @@ Deck Deck::parse(const std::string& text, const std::string& origin, const std::
     const std::string key = o.substr(0, eq), raw = o.substr(eq + 1);
     const Key* spec = find_key(key);
     if (!spec) throw Error("--set: unknown key " + key);
+    // One --set sets one key: a line break would let TOML read a second one.
+    for (unsigned char ch : raw)
+      if (ch < 0x20 || ch == 0x7f) throw Error("--set " + key + ": the value holds a line break or control character");
     toml::table one;
     try {
       one = toml::parse("v = " + raw);
@@ -228,13 +365,12 @@ Deck Deck::parse(const std::string& text, const std::string& origin, const std::
     deck.values_[key] = convert(*spec, *one.get("v"), "--set");
     deck.given_[key] = true;
   }
-  // Defaults that depend on other keys.
-  const bool adamw = deck.str("optimizer.type") == "adamw";
-  if (adamw && !deck.is_set("optimizer.lr")) deck.values_["optimizer.lr"] = 6e-4;
-  if (adamw && !deck.is_set("optimizer.beta1")) deck.values_["optimizer.beta1"] = 0.9;
-  if (adamw && !deck.is_set("optimizer.beta2")) deck.values_["optimizer.beta2"] = 0.95;
-  if (adamw && !deck.is_set("optimizer.weight_decay")) deck.values_["optimizer.weight_decay"] = 0.1;
-  if (!deck.is_set("schedule.min_lr")) deck.values_["schedule.min_lr"] = deck.number("optimizer.lr") / 10;
+  // Defaults that depend on other keys: the optimizer's, then derived ones.
+  const bool adamw = deck.str("optimizer.type") == name_of(OptimizerType::adamw);
+  for (const auto& k : schema())
+    if (!deck.is_set(k.name) && adamw && k.adamw) deck.values_[k.name] = *k.adamw;
+  for (const auto& k : schema())
+    if (!deck.is_set(k.name) && k.derive) deck.values_[k.name] = k.derive(deck);
   return deck;
 }
 
@@ -242,6 +378,7 @@ std::int64_t Deck::integer(const std::string& key) const { return std::get<std::
 double Deck::number(const std::string& key) const { return std::get<double>(values_.at(key)); }
 bool Deck::boolean(const std::string& key) const { return std::get<bool>(values_.at(key)); }
 const std::string& Deck::str(const std::string& key) const { return std::get<std::string>(values_.at(key)); }
+const DeckValue& Deck::value(const std::string& key) const { return values_.at(key); }
 bool Deck::is_set(const std::string& key) const { return given_.count(key) > 0; }
 
 std::string Deck::to_toml() const {
@@ -261,6 +398,7 @@ std::string Deck::reference() {
   std::string out;
   for (const auto& k : schema()) {
     std::string line = std::string("  ") + k.name + " = " + format(k.fallback);
+    if (k.adamw) line += " (adamw " + format(*k.adamw) + ")";
     if (line.size() < 40) line.resize(40, ' ');
     out += line + " " + k.help + "\n";
   }
@@ -268,52 +406,21 @@ std::string Deck::reference() {
 }
 
 OptimizerConfig optimizer_config(const Deck& d) {
-  OptimizerConfig o;
-  o.type = d.str("optimizer.type");
-  o.lr = d.number("optimizer.lr");
-  o.beta1 = d.number("optimizer.beta1");
-  o.beta2 = d.number("optimizer.beta2");
-  o.eps = d.number("optimizer.eps");
-  o.rho = d.number("optimizer.rho");
-  o.weight_decay = d.number("optimizer.weight_decay");
-  o.grad_clip = d.number("optimizer.grad_clip");
-  o.hessian_interval = int(d.integer("optimizer.hessian_interval"));
-  o.hessian_batch = int(d.integer("optimizer.hessian_batch"));
-  return o;
+  TrainConfig c{};
+  store_keys(c, d, "optimizer.");
+  return c.optimizer;
+}
+
+OptimizerConfig optimizer_defaults(OptimizerType type) {
+  return optimizer_config(Deck::parse("", "defaults", {std::string("optimizer.type=") + name_of(type)}));
 }
 
 TrainConfig TrainConfig::from(const Deck& d) {
-  TrainConfig c;
-  c.model = preset(d.str("model.preset"));
-  auto override_field = [&](const std::string& key, int& field) {
-    if (d.integer(key) > 0) field = int(d.integer(key));
-  };
-  for (const ModelField& f : model_fields) override_field("model." + std::string(f.name), c.model.*f.member);
+  TrainConfig c{};
+  store_keys(c, d, "");
   c.model.validate();
-
-  c.optimizer = optimizer_config(d);
   const auto& o = c.optimizer;
-
-  c.schedule = {d.str("schedule.kind"), int(d.integer("schedule.warmup_steps")), d.number("schedule.min_lr")};
-  c.data = {d.str("data.train_data"), d.str("data.val_data"), d.str("data.order")};
-  auto& t = c.train;
-  t.steps = int(d.integer("train.steps"));
-  t.batch_size = int(d.integer("train.batch_size"));
-  t.seq_len = int(d.integer("train.seq_len"));
-  t.grad_accum = int(d.integer("train.grad_accum"));
-  t.eval_interval = int(d.integer("train.eval_interval"));
-  t.eval_batches = int(d.integer("train.eval_batches"));
-  t.log_interval = int(d.integer("train.log_interval"));
-  t.tf32 = d.boolean("train.tf32");
-  t.sample_interval = int(d.integer("train.sample_interval"));
-  t.sample_tokens = int(d.integer("train.sample_tokens"));
-  t.peak_flops = d.number("train.peak_flops");
-  t.seed = std::uint64_t(d.integer("train.seed"));
-  c.output_dir = d.str("output.dir");
-  c.parallel = {d.str("parallel.reduction"), d.number("parallel.bucket_mb"), d.boolean("parallel.zero1")};
-  c.checkpoint = {int(d.integer("checkpoint.interval")), d.number("checkpoint.minutes"),
-                  int(d.integer("checkpoint.keep_last")), d.integer("checkpoint.keep_every"), d.str("checkpoint.resume"),
-                  d.str("checkpoint.on_failure") == "continue"};
+  const auto& t = c.train;
 
   if (c.data.train_data.empty()) throw Error("deck: data.train_data is required (a token shard path or glob)");
   if (t.seq_len > c.model.block_size)

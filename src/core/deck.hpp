@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "choices.hpp"
 #include "config.hpp"
 
 namespace sk {
@@ -29,6 +30,7 @@ class Deck {
   double number(const std::string& key) const;
   bool boolean(const std::string& key) const;
   const std::string& str(const std::string& key) const;
+  const DeckValue& value(const std::string& key) const;
   bool is_set(const std::string& key) const;  // given in the file or an override
 
   // The resolved deck as TOML, every key present: printed at start and saved.
@@ -43,22 +45,25 @@ class Deck {
 
 // Typed views of the deck that the training program uses.
 struct OptimizerConfig {
-  std::string type;  // "sophiag" or "adamw"
+  OptimizerType type;
   double lr, beta1, beta2, eps, rho, weight_decay, grad_clip;
   int hessian_interval, hessian_batch;  // hessian_batch: sequences, 0 = the whole batch
 };
 
-// The [optimizer] section alone (also used by the benchmark).
+// The [optimizer] section alone, and its defaults for one optimizer (what
+// the benchmark runs).
 OptimizerConfig optimizer_config(const Deck& deck);
+OptimizerConfig optimizer_defaults(OptimizerType type);
 
 struct ScheduleConfig {
-  std::string kind;  // "cosine", "linear" or "constant"
+  ScheduleKind kind;
   int warmup_steps;
   double min_lr;
 };
 
 struct DataConfig {
-  std::string train_data, val_data, order;  // order: "sequential" or "shuffled"
+  std::string train_data, val_data;
+  WindowOrder order;
 };
 
 struct TrainLoopConfig {
@@ -70,9 +75,11 @@ struct TrainLoopConfig {
 };
 
 struct ParallelConfig {
-  std::string reduction;  // "overlap" or "blocking"
+  Reduction reduction;  // overlap or blocking
   double bucket_mb;
   bool zero1;
+  // The reducer's mode: ZeRO-1 partitions reduce in buckets whatever `reduction` says.
+  Reduction mode() const { return zero1 ? Reduction::zero1 : reduction; }
 };
 
 struct CheckpointConfig {

@@ -69,6 +69,33 @@ bool draw(std::vector<std::vector<int>>& out, std::vector<bool>& done, const flo
   return going;
 }
 
+// The first unfinished sample whose logits [S, Vp] hold NaN or inf; -1 if none.
+int nonfinite_row(const float* logits, int Vp, int V, const std::vector<bool>& done) {
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    if (done[i]) continue;
+    const float* row = logits + i * std::size_t(Vp);
+    for (int v = 0; v < V; ++v)
+      if (!std::isfinite(row[v])) return int(i);
+  }
+  return -1;
+}
+
+// Refuses logits that are not finite (sampling from them would repeat one id
+// forever), naming where NaN or inf begin: a full forward over what sample
+// `i` was fed (`tokens`) leaves the activations to inspect.
+[[noreturn]] void refuse_nonfinite(GPT2<float>& model, const std::vector<int>& tokens, int i) {
+  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> prefix("prefix", 1, tokens.size());
+  auto host = Kokkos::create_mirror_view(prefix);
+  for (std::size_t p = 0; p < tokens.size(); ++p) host(0, p) = tokens[p];
+  Kokkos::deep_copy(prefix, host);
+  View2<float> logits("logits", 1, model.config().padded_vocab());
+  model.next_logits(prefix, logits);
+  const std::string origin = model.nonfinite_origin();
+  throw Error("sample " + std::to_string(i) + ": the logits after " + std::to_string(tokens.size()) +
+              " tokens are not finite (NaN or inf first in " + (origin.empty() ? "the logits" : origin) +
+              "); the weights overflow float32");
+}
+
 }  // namespace
 
 std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
@@ -90,6 +117,14 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
     if (pos - P < int(o.size())) return o[pos - P];
     return o.empty() ? request.prompt.back() : o.back();
   };
+  // Checks the logits after n fed positions before drawing from them.
+  auto check = [&](const float* logits, int n) {
+    const int i = nonfinite_row(logits, Vp, V, done);
+    if (i < 0) return;
+    std::vector<int> tokens(n);
+    for (int pos = 0; pos < n; ++pos) tokens[pos] = fed(i, pos);
+    refuse_nonfinite(model, tokens, i);
+  };
   // The logits come to the host for the draw: S x padded vocab floats a token.
   Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> logits_host("logits_host", S, Vp);
   if (request.kv_cache) {
@@ -102,6 +137,7 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
       const auto logits = decoder.step(tokens, pos);
       if (pos < P - 1) continue;  // inside the prompt: its next token is known
       Kokkos::deep_copy(logits_host, logits);
+      check(logits_host.data(), pos + 1);
       if (!draw(out, done, logits_host.data(), Vp, V, request, settings)) break;
     }
     return out;
@@ -115,6 +151,7 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
     Kokkos::deep_copy(prefix, prefix_host);
     model.next_logits(prefix, full);
     Kokkos::deep_copy(logits_host, full);
+    check(logits_host.data(), n);
     if (!draw(out, done, logits_host.data(), Vp, V, request, settings)) break;
   }
   return out;

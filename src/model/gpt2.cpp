@@ -10,6 +10,7 @@
 #include "layernorm.hpp"
 #include "lm_head.hpp"
 #include "matmul.hpp"
+#include "reduction.hpp"
 #include "residual.hpp"
 #include "sampling.hpp"
 
@@ -282,6 +283,29 @@ void GPT2<T>::backward(const GradientsReady& ready) {
 template <class T>
 void GPT2<T>::zero_grad() {
   Kokkos::deep_copy(grads, T(0));
+}
+
+template <class T>
+std::string GPT2<T>::nonfinite_origin() const {
+  for (const auto& t : layout_.tensors())
+    if (count_nonfinite(params.data() + t.offset, t.size()) > 0) return "the parameter " + t.name;
+  if (a_.B == 0) return "";
+  auto bad = [](const auto& view) { return count_nonfinite(view.data(), view.size()) > 0; };
+  if (bad(a_.encoded)) return "the embeddings' output (wte + wpe)";
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const auto& a = a_.h[l];
+    const std::string h = "h." + std::to_string(l);
+    const std::pair<const Tensor2<T>*, std::string> order[] = {
+        {&a.ln_1, h + ".ln_1"},           {&a.qkv, h + ".attn.c_attn"},   {&a.atty, h + ".attn (attention)"},
+        {&a.residual_2, h + ".attn.c_proj plus the residual"},         {&a.ln_2, h + ".ln_2"},
+        {&a.fch, h + ".mlp.c_fc"},        {&a.fch_gelu, h + ".mlp (GELU)"},
+        {&a.residual_3, h + ".mlp.c_proj plus the residual"}};
+    for (const auto& [view, name] : order)
+      if (bad(*view)) return "the output of " + name;
+  }
+  if (bad(a_.ln_f)) return "the output of ln_f";
+  if (bad(a_.losses)) return "the LM head's logits (lm_head)";
+  return "";
 }
 
 template class GPT2<float>;

@@ -127,6 +127,12 @@ class GPT2 {
   void backward(const GradientsReady& ready = {});
   void zero_grad();
 
+  // Where NaN or inf begin: the first parameter tensor holding one, else the
+  // first activation of the last forward that does, in the order the forward
+  // computes them (e.g. "the output of h.3.mlp.c_fc"); "" when every one is
+  // finite. A diagnostic for a loss or logits that are not finite.
+  std::string nonfinite_origin() const;
+
  private:
   void ensure_activations(int B, int T_);
   void trunk_forward(TokenView inputs);  // up to ln_f

@@ -9,12 +9,6 @@
 
 namespace sk {
 
-std::optional<Reduction> reduction_named(const std::string& name) {
-  if (name == "blocking") return Reduction::blocking;
-  if (name == "overlap") return Reduction::overlap;
-  if (name == "zero1") return Reduction::zero1;
-  return std::nullopt;
-}
 namespace {
 
 constexpr std::size_t max_count = std::size_t(1) << 30;  // elements per MPI call, well inside int

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "choices.hpp"
 #include "parameters.hpp"
 #include "views.hpp"
 
@@ -24,12 +25,6 @@ long sum_over_ranks(long x);
 // Whether `failed` holds on any rank: the vote every rank takes before acting
 // on the outcome of work that may fail on some ranks only.
 inline bool failed_on_any_rank(bool failed) { return sum_over_ranks(long(failed)) > 0; }
-
-enum class Reduction { blocking, overlap, zero1 };
-
-// The mode named "blocking", "overlap" or "zero1" (as the deck and bench name
-// them); nullopt for any other name.
-std::optional<Reduction> reduction_named(const std::string& name);
 
 // Whether MPI may be handed pointers into the default memory space: host
 // memory always; device memory only with a GPU-aware MPI (CMake option

@@ -46,7 +46,7 @@ void save_checkpoint(const std::string& path, GPT2<float>& model, Optimizer& opt
                      const TrainConfig& cfg, const TrainingState& state) {
   HostState host(model, opt);
   Kokkos::deep_copy(host.params, model.params);
-  CheckpointData data{host.params.data(), cfg.optimizer.type, {}, reducer.partition().begin, reducer.partition().end,
+  CheckpointData data{host.params.data(), name_of(cfg.optimizer.type), {}, reducer.partition().begin, reducer.partition().end,
                       reducer.partitioned(), state};
   auto views = opt.state();
   for (std::size_t i = 0; i < views.size(); ++i) {
@@ -73,8 +73,8 @@ TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optim
     info = read_checkpoint_info(path);
     const std::string shape = shape_differences(info.config, cfg.model);
     if (!shape.empty()) throw Error(path + ": model shape differs from the deck's [model]: " + shape);
-    if (info.optimizer_type != cfg.optimizer.type)
-      throw Error(path + ": optimizer is " + info.optimizer_type + ", the deck says " + cfg.optimizer.type);
+    if (info.optimizer_type != name_of(cfg.optimizer.type))
+      throw Error(path + ": optimizer is " + info.optimizer_type + ", the deck says " + name_of(cfg.optimizer.type));
     params = Kokkos::create_mirror(model.params);
     std::vector<std::pair<std::string, float*>> buffers;
     for (const auto& [name, view] : views) {

@@ -136,7 +136,7 @@ class SophiaG final : public Optimizer {
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const ParameterLayout& layout,
                                           double tokens_per_step, Partition partition) {
-  if (config.type == "adamw") return std::make_unique<AdamW>(config, layout, partition);
+  if (config.type == OptimizerType::adamw) return std::make_unique<AdamW>(config, layout, partition);
   return std::make_unique<SophiaG>(config, layout, tokens_per_step, partition);
 }
 

@@ -9,9 +9,9 @@ namespace sk {
 
 inline double learning_rate(const ScheduleConfig& s, double lr, long step, long total_steps) {
   if (step < s.warmup_steps) return lr * double(step + 1) / s.warmup_steps;
-  if (s.kind == "constant" || total_steps <= s.warmup_steps + 1) return lr;
+  if (s.kind == ScheduleKind::constant || total_steps <= s.warmup_steps + 1) return lr;
   const double progress = double(step - s.warmup_steps) / double(total_steps - 1 - s.warmup_steps);
-  if (s.kind == "linear") return lr - (lr - s.min_lr) * progress;
+  if (s.kind == ScheduleKind::linear) return lr - (lr - s.min_lr) * progress;
   return s.min_lr + 0.5 * (1 + std::cos(M_PI * progress)) * (lr - s.min_lr);
 }
 

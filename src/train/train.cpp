@@ -68,10 +68,6 @@ std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::str
   return model;
 }
 
-Reduction reduction_of(const ParallelConfig& p) {
-  return p.zero1 ? Reduction::zero1 : reduction_named(p.reduction).value();  // the deck allows overlap, blocking
-}
-
 // Phase times of a step into its metrics line.
 void add_times(JsonLine& line, double data, const StepTimes& s, double hessian) {
   line.add("t_data", data).add("t_forward", s.forward).add("t_backward", s.backward).add("t_comm_wait", s.comm_wait);
@@ -128,13 +124,13 @@ std::unique_ptr<MetricsFile> open_metrics(const std::string& dir, const std::str
 void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientReducer& reducer, int ranks,
                double tokens_per_step, double coordinates) {
   std::printf("model: %.2fM parameters; %s; %.0f tokens per step; %ld training windows in %zu shard(s)\n",
-              coordinates / 1e6, cfg.optimizer.type.c_str(), tokens_per_step, long(data.windows()), data.files());
+              coordinates / 1e6, name_of(cfg.optimizer.type), tokens_per_step, long(data.windows()), data.files());
   if (ranks > 1)
     std::printf("ranks: %d, %d sequences each per micro-batch; %s; MB sent per rank per step: %.1f gradients, "
                 "%.1f parameters%s\n",
-                ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 (bucketed reduces)" : cfg.parallel.reduction.c_str(),
+                ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 (bucketed reduces)" : name_of(cfg.parallel.reduction),
                 reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
-                cfg.optimizer.type == "sophiag" ? " (and the gradients again on Hessian steps)" : "");
+                cfg.optimizer.type == OptimizerType::sophiag ? " (and the gradients again on Hessian steps)" : "");
 }
 
 // Rank 0's progress line after `step`; clip_rate < 0: not Sophia.
@@ -233,7 +229,7 @@ int checked_batch_size(const TrainConfig& cfg, const MpiEnv& mpi) {
 Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& options, const MpiEnv& mpi)
     : cfg_(cfg), mpi_(mpi), root_(mpi.rank() == 0), B_(checked_batch_size(cfg, mpi)),
       train_data_(cfg.data.train_data, cfg.train.seq_len, cfg.model.vocab_size),
-      order_(train_data_.windows(), cfg.data.order == "shuffled", cfg.train.seed), toml_(deck.to_toml()) {
+      order_(train_data_.windows(), cfg.data.order == WindowOrder::shuffled, cfg.train.seed), toml_(deck.to_toml()) {
   const auto& t = cfg.train;
   require_windows(train_data_, std::uint64_t(B_), "train_data");
   if (!cfg.data.val_data.empty()) {
@@ -245,7 +241,7 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   if (root_) start_output(cfg.output_dir, toml_);
 
   model_ = make_model(cfg.model, options.init_from, t.seed);
-  reducer_ = std::make_unique<GradientReducer>(model_->grads, reduction_of(cfg.parallel),
+  reducer_ = std::make_unique<GradientReducer>(model_->grads, cfg.parallel.mode(),
                                                std::size_t(cfg.parallel.bucket_mb * 1e6));
   tokens_per_step_ = double(B_) * t.seq_len * t.grad_accum;  // over all ranks
   optimizer_ = make_optimizer(cfg.optimizer, model_->layout(), tokens_per_step_, reducer_->partition());
@@ -331,12 +327,15 @@ JsonLine Trainer::step(long step) {
   const double t_data = seconds_since(t0);
 
   const StepResult r = optimizer_step(*model_, *optimizer_, *reducer_, micro, lr, o.grad_clip, step);
-  if (!std::isfinite(r.loss))
+  if (!std::isfinite(r.loss)) {
+    const std::string origin = model_->nonfinite_origin();  // this rank's last micro-batch
     throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
+                (origin.empty() ? "" : " (NaN or inf first in " + origin + ")") +
                 "; stopping without writing final weights (try a lower optimizer.lr)");
+  }
   JsonLine line;
   line.add("type", std::string("step")).add("step", step).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
-  if (o.type == "sophiag") line.add("clip_rate", r.clipped / coordinates_);
+  if (o.type == OptimizerType::sophiag) line.add("clip_rate", r.clipped / coordinates_);
   double t_hessian = 0;
   if (optimizer_->wants_hessian(step)) {
     const auto th = Clock::now();
@@ -357,7 +356,7 @@ JsonLine Trainer::step(long step) {
 void Trainer::report(long step, const StepResult& r, double lr, double seconds) {
   const auto& t = cfg_.train;
   if (!root_ || (step % t.log_interval != 0 && step != t.steps - 1)) return;
-  const double clip_rate = cfg_.optimizer.type == "sophiag" ? r.clipped / coordinates_ : -1;
+  const double clip_rate = cfg_.optimizer.type == OptimizerType::sophiag ? r.clipped / coordinates_ : -1;
   print_step(step, first_step_, t.steps, r, lr, clip_rate, tokens_per_step_ / seconds,
              util_.step_flops / seconds / util_.peak, seconds_since(start_));
 }

@@ -266,6 +266,10 @@ for args, code, pattern in [
 p = run("sample", "--weights", imported, "--ids", expect=1)  # no prompt: <|endoftext|>, not in this vocabulary
 assert "which the model's vocabulary (vocab_size 97) lacks: give --prompt-tokens" in p.stderr, p.stderr
 print(f"ok: sample without a prompt on a small vocabulary refused: {p.stderr.strip()[:100]}")
+tokenizer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "gpt2")
+p = run("sample", "--weights", imported, "--ids", "--prompt", "", "--tokenizer", tokenizer, expect=1)
+assert "with an empty prompt, samples start at <|endoftext|>" in p.stderr, p.stderr
+print(f"ok: sample with an empty prompt on a small vocabulary refused: {p.stderr.strip()[:100]}")
 
 
 # Malformed files, each refused with a message that names the problem.

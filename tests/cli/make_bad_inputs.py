@@ -67,6 +67,8 @@ with open(os.path.join(out, "bad_syntax.toml"), "w") as f:
 weights_copy("nan_weights.h5", lambda f: f["model/transformer.ln_f.bias"].__setitem__(3, np.nan))
 weights_copy("inf_weights.h5", lambda f: f["model/transformer.wpe.weight"].__setitem__((1, 2), -np.inf))
 weights_copy("huge_weights.h5", lambda f: f["model/transformer.wte.weight"].__setitem__(slice(None), 3e38))
+# Finite weights whose activations overflow float32: ln_f's gain.
+weights_copy("ln_f_overflow.h5", lambda f: f["model/transformer.ln_f.weight"].__setitem__(slice(None), 3e38))
 os.makedirs(os.path.join(out, "earlier_run"), exist_ok=True)
 with open(os.path.join(out, "earlier_run", "final.h5"), "w") as f:
     f.write("weights of an earlier run\n")

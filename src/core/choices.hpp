@@ -1,0 +1,53 @@
+// The closed sets of names that decks, options and files use, as enums. A name
+// is converted once, where it enters (the deck, a command-line option, a file's
+// attribute); past that boundary the program compares enums, never strings.
+#pragma once
+#include <optional>
+#include <string>
+
+namespace sk {
+
+enum class OptimizerType { sophiag, adamw };
+enum class ScheduleKind { cosine, linear, constant };
+enum class WindowOrder { sequential, shuffled };
+// How gradients are summed over ranks: one call after the backward pass,
+// buckets during it, or bucketed reduce-scatters to ZeRO-1 partitions.
+enum class Reduction { blocking, overlap, zero1 };
+
+// Each enum's names, in the order of its values.
+template <class E>
+struct Names;
+template <>
+struct Names<OptimizerType> {
+  static constexpr const char* list[] = {"sophiag", "adamw"};
+};
+template <>
+struct Names<ScheduleKind> {
+  static constexpr const char* list[] = {"cosine", "linear", "constant"};
+};
+template <>
+struct Names<WindowOrder> {
+  static constexpr const char* list[] = {"sequential", "shuffled"};
+};
+template <>
+struct Names<Reduction> {
+  static constexpr const char* list[] = {"blocking", "overlap", "zero1"};
+};
+
+template <class E>
+const char* name_of(E value) {
+  return Names<E>::list[int(value)];
+}
+
+// The value called `name`; nullopt for any other name.
+template <class E>
+std::optional<E> named(const std::string& name) {
+  int i = 0;
+  for (const char* n : Names<E>::list) {
+    if (name == n) return E(i);
+    ++i;
+  }
+  return std::nullopt;
+}
+
+}  // namespace sk
