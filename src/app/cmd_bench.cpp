@@ -21,6 +21,7 @@
 #include "gemm_rate.hpp"
 #include "gpt2.hpp"
 #include "kernel_timer.hpp"
+#include "memory.hpp"
 #include "step.hpp"
 #include "timer.hpp"
 
@@ -193,6 +194,9 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const bool tf32 = opts.flag("--tf32");
   if (!set_gemm_tf32(tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
 
+  const double state_share = reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;
+  require_memory("bench", full ? training_need(config, B / mpi.size(), T, state_share)
+                               : forward_need(config, B / mpi.size(), T));
   GPT2<float> model(config);
   model.init_random(1337);
   std::mt19937 rng(42 + mpi.rank());  // each rank its own tokens: B per rank (weak scaling)

@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "error.hpp"
 #include "evaluate.hpp"
+#include "memory.hpp"
 #include "model_weights.hpp"
 #include "weights.hpp"
 
@@ -41,6 +42,7 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
     throw Error(data + " holds " + std::to_string(shards.windows()) + " windows of " + std::to_string(T) +
                 "+1 tokens, fewer than the " + std::to_string(needed) + " that --batches x --batch need");
 
+  require_memory("evaluate", forward_need(config, B / mpi.size(), T));
   GPT2<float> model(config);
   load_weights(model, weights);
   StepBatches buffers(batches, B / mpi.size(), T);

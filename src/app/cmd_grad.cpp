@@ -1,6 +1,7 @@
 // sophia-kokkos grad: loss and gradients of one batch, written to HDF5.
 #include <cstdio>
 
+#include "memory.hpp"
 #include "tokens.hpp"
 #include "weights.hpp"
 #include "batch.hpp"
@@ -41,6 +42,7 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
   const auto tokens = read_tokens(data, std::size_t(B) * T + 1);
   check_token_range(tokens, config.vocab_size, data);
 
+  require_memory("grad", forward_need(config, B / mpi.size(), T));
   GPT2<float> model(config);
   auto host = Kokkos::create_mirror_view(model.params);
   if (init) {

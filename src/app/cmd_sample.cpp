@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "error.hpp"
 #include "generate.hpp"
+#include "memory.hpp"
 #include "tokenizer.hpp"
 #include "model_weights.hpp"
 #include "weights.hpp"
@@ -137,6 +138,12 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
                 " tokens goes past the model's block_size " + std::to_string(config.block_size) + ": at most " +
                 std::to_string(config.block_size + 1 - P) + " new tokens");
 
+  const int S = request.count, positions = P + request.new_tokens - 1;
+  MemoryNeed need;
+  need.add("parameters and gradients", model_bytes(config));
+  if (request.kv_cache) need.add("key/value cache", decoder_bytes(config, S, positions));
+  else need.add("activations", activation_bytes(config, S, positions));
+  require_memory("sample", need.add("logits", 2.0 * S * config.padded_vocab() * sizeof(float)));
   GPT2<float> model(config);
   load_weights(model, weights);
 

@@ -11,6 +11,19 @@
 
 namespace sk {
 
+namespace {
+// The keys and values of every layer and position; one position's activations.
+std::size_t cache_elements(const GPT2Config& c, int S, int max_positions) {
+  return std::size_t(c.n_layer) * 2 * S * max_positions * c.n_embd;
+}
+std::size_t buffer_elements(const GPT2Config& c, int S) { return std::size_t(S) * (15 * c.n_embd + c.padded_vocab() + 2); }
+}  // namespace
+
+template <class T>
+double Decoder<T>::bytes(const GPT2Config& config, int S, int max_positions) {
+  return double(cache_elements(config, S, max_positions) + buffer_elements(config, S)) * sizeof(T);
+}
+
 template <class T>
 Decoder<T>::Decoder(GPT2<T>& model, int S, int max_positions)
     : config_(model.config()),
@@ -20,11 +33,11 @@ Decoder<T>::Decoder(GPT2<T>& model, int S, int max_positions)
   if (S < 1 || max_positions < 1 || max_positions > config_.block_size)
     throw std::invalid_argument("Decoder: " + std::to_string(S) + " sequences of " + std::to_string(max_positions) +
                                 " positions (block_size " + std::to_string(config_.block_size) + ")");
-  const std::size_t C = config_.n_embd, Vp = config_.padded_vocab(), L = config_.n_layer;
+  const std::size_t C = config_.n_embd, Vp = config_.padded_vocab();
   cache_ = View1<T>(Kokkos::view_alloc("kv_cache", Kokkos::WithoutInitializing),
-                    L * 2 * std::size_t(S) * max_positions * C);
+                    cache_elements(config_, S, max_positions));
   buffer_ = View1<T>(Kokkos::view_alloc("decoder_activations", Kokkos::WithoutInitializing),
-                     S * (15 * C + Vp + 2));
+                     buffer_elements(config_, S));
   T* next = buffer_.data();
   auto take2 = [&next, S](std::size_t cols) {
     Tensor2<T> t(next, S, cols);

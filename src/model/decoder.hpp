@@ -14,6 +14,8 @@ class Decoder {
   // S sequences of up to max_positions tokens (at most the model's
   // block_size); reads model.params at every step, so it sees later updates.
   Decoder(GPT2<T>& model, int S, int max_positions);
+  // Bytes a decoder of S sequences and max_positions allocates.
+  static double bytes(const GPT2Config& config, int S, int max_positions);
 
   // tokens [S], the token at position `pos` of each sequence; positions are
   // fed in order from 0 (a step at pos replaces the cache from pos on).

@@ -97,6 +97,14 @@ namespace {
 std::size_t head_chunk_rows(std::size_t BT) { return BT < kHeadChunkRows ? BT : kHeadChunkRows; }
 }  // namespace
 
+std::size_t activation_buffer_elements(const GPT2Config& config, int B, int Tn) {
+  const std::size_t BT = std::size_t(B) * Tn, C = config.n_embd, NH = config.n_head;
+  const std::size_t Vp = config.padded_vocab(), L = config.n_layer, R = head_chunk_rows(BT);
+  const std::size_t per_block = 16 * BT * C + NH * BT + 4 * BT;
+  const std::size_t scratch = 9 * BT * C + BT;
+  return 4 * BT * C + R * Vp + 3 * BT + L * per_block + scratch;
+}
+
 template <class T>
 std::size_t GPT2<T>::lm_head_bytes(int B, int Tn) const {
   return head_chunk_rows(std::size_t(B) * Tn) * config_.padded_vocab() * sizeof(T);
@@ -107,9 +115,7 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
   if (a_.B == B && a_.T_ == Tn) return;
   const std::size_t BT = std::size_t(B) * Tn, C = config_.n_embd, NH = config_.n_head;
   const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer, R = head_chunk_rows(BT);
-  const std::size_t per_block = 16 * BT * C + NH * BT + 4 * BT;
-  const std::size_t scratch = 9 * BT * C + BT;
-  const std::size_t total = 4 * BT * C + R * Vp + 3 * BT + L * per_block + scratch;
+  const std::size_t total = activation_buffer_elements(config_, B, Tn);
   a_ = Activations<T>();
   a_.B = B;
   a_.T_ = Tn;

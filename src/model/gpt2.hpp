@@ -42,6 +42,9 @@ struct ModelTensors {
   ModelTensors(const ParameterLayout& layout, T* base, int n_layer);
 };
 
+// Elements of the one buffer that holds the activations of B x T tokens.
+std::size_t activation_buffer_elements(const GPT2Config& config, int B, int T);
+
 // Activations of one forward pass, kept for the backward; sized for (B, T).
 template <class T>
 struct Activations {

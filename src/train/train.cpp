@@ -1,3 +1,4 @@
+#include "memory.hpp"
 #include "train.hpp"
 
 #include <cmath>
@@ -238,6 +239,8 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   }
   // On every rank, so that a missing tokenizer stops them all.
   if (t.sample_interval > 0) tokenizer_ = std::make_unique<Gpt2Tokenizer>(tokenizer_dir());
+  require_memory("train", training_need(cfg.model, B_ / mpi.size(), t.seq_len,
+                                        cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0));
   if (root_) start_output(cfg.output_dir, toml_);
 
   model_ = make_model(cfg.model, options.init_from, t.seed);
