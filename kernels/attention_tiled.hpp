@@ -26,7 +26,7 @@ constexpr bool kHost = std::is_same<MemSpace, Kokkos::HostSpace>::value;
 // (kQB), keys per tile (kK). On a GPU they keep team scratch within the 48 KB
 // default of shared memory for float and HS <= 128 (larger needs fall back
 // to level-1 scratch); on a CPU a tile's working set stays in L1/L2.
-constexpr int kQ = kHost ? 64 : 64;
+constexpr int kQ = 64;  // on both: 64 rows x HS <= 128 floats fit in the GPU default
 constexpr int kQB = kHost ? 64 : 32;
 constexpr int kK = kHost ? 64 : 32;
 constexpr int kVector = kHost ? 1 : 8;  // vector lanes per thread on a GPU
@@ -281,22 +281,17 @@ void attention_forward_tiled(Tensor2<T> out, Tensor1<T> lse, ConstTensor2<T> qkv
   });
 }
 
-// attention_backward (kernels/attention.hpp) as team kernels; delta
-// [B*NH*T] is scratch: delta[(b*NH+h)*T + t] = dout_t . out_t.
-// Two kernels so that each team owns the rows it writes:
-// attention_backward_dq (a team per tile of kQB queries, streaming key tiles)
-// and attention_backward_dkdv (a team per tile of kK keys, streaming query
-// tiles). Both recompute p and ds.
+namespace attention_detail {
+
+// dq of attention_backward: a team per tile of kQB queries, streaming key
+// tiles; also writes delta (dout . out per row) for the dk/dv kernel.
 template <class T>
-void attention_backward_tiled(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                              ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
-  using namespace attention_detail;
-  const int Tn = s.T, NH = s.NH, HS = s.HS, C = NH * HS;
-  const int ld = 3 * C;
+void attention_backward_dq(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T> dout, ConstTensor2<T> qkv,
+                           ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
+  const int Tn = s.T, NH = s.NH, HS = s.HS, C = NH * HS, ld = 3 * C;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const std::size_t n_kt = std::size_t(HS) * kK, n_s = std::size_t(kQB) * kK;
   const std::size_t n_mem = BackwardScratch<T>::size(n_kt, n_s);
-
   const int qtiles = (Tn + kQB - 1) / kQB;
   int level = 0;
   const auto dq_policy = scratch_policy<T>(s.B * NH * qtiles, kHost ? 1 : kQB, n_mem, level);
@@ -337,10 +332,20 @@ void attention_backward_tiled(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T>
       tile_product(team, nq, HS, nk, dq, ld, sd, kK, 1, k + std::size_t(k0) * ld, ld, true);
     }
   });
+}
 
+// dk and dv of attention_backward: a team per tile of kK keys, streaming the
+// query tiles that see them.
+template <class T>
+void attention_backward_dkdv(Tensor2<T> dqkv, ConstTensor1<T> delta_c, ConstTensor2<T> dout, ConstTensor2<T> qkv,
+                             ConstTensor1<T> lse, AttentionShape s) {
+  const int Tn = s.T, NH = s.NH, HS = s.HS, C = NH * HS, ld = 3 * C;
+  const T scale = T(1) / kmath::sqrt(T(HS));
+  const std::size_t n_kt = std::size_t(HS) * kK, n_s = std::size_t(kQB) * kK;
+  const std::size_t n_mem = BackwardScratch<T>::size(n_kt, n_s);
   const int ktiles = (Tn + kK - 1) / kK;
+  int level = 0;
   const auto dkdv_policy = scratch_policy<T>(s.B * NH * ktiles, kHost ? 1 : kK, n_mem, level);
-  const ConstTensor1<T> delta_c = delta;
   Kokkos::parallel_for("attention_backward_dkdv", dkdv_policy, KOKKOS_LAMBDA(const Member& team) {
     const int tile = team.league_rank() % ktiles, bh = team.league_rank() / ktiles;
     const int h = bh % NH, b = bh / NH;
@@ -380,6 +385,18 @@ void attention_backward_tiled(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T>
       tile_product(team, nk, HS, nq, dk, ld, sd, 1, kK, qq, ld, true);
     }
   });
+}
+
+}  // namespace attention_detail
+
+// attention_backward (kernels/attention.hpp) as team kernels; delta
+// [B*NH*T] is scratch: delta[(b*NH+h)*T + t] = dout_t . out_t.
+// Two kernels so that each team owns the rows it writes; both recompute p and ds.
+template <class T>
+void attention_backward_tiled(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T> dout, ConstTensor2<T> qkv,
+                              ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
+  attention_detail::attention_backward_dq(dqkv, delta, dout, qkv, out, lse, s);
+  attention_detail::attention_backward_dkdv<T>(dqkv, delta, dout, qkv, lse, s);
 }
 
 }  // namespace sk

@@ -1,6 +1,7 @@
 // Optimizer updates over a contiguous run of the flat parameter buffer. The
-// training loop calls them once per run of tensors that share a weight decay
-// (decay applies to matmul weights and embeddings, not to biases or LayerNorm).
+// optimizers (src/train/optimizer.cpp) call them once per run of tensors that
+// share a weight decay (matmul weights and embeddings decay; biases and
+// LayerNorm do not), cut to the rank's partition under ZeRO-1.
 // Each coordinate is independent, so every kernel is a plain parallel_for.
 // The gradient's scale (averaging and clipping) is a device scalar written by
 // clip_scale, so a step never waits for the host between its kernels.

@@ -27,7 +27,7 @@ double Decoder<T>::bytes(const GPT2Config& config, int S, int max_positions) {
 template <class T>
 Decoder<T>::Decoder(GPT2<T>& model, int S, int max_positions)
     : config_(model.config()),
-      p_(model.layout(), model.params.data(), model.config().n_layer),
+      weights_(model.layout(), model.params.data(), model.config().n_layer),
       S_(S),
       max_positions_(max_positions) {
   if (S < 1 || max_positions < 1 || max_positions > config_.block_size)
@@ -66,9 +66,9 @@ ConstTensor2<T> Decoder<T>::step(Kokkos::View<const int*, MemSpace> tokens, int 
     throw std::invalid_argument("Decoder::step: " + std::to_string(tokens.extent(0)) + " tokens at position " +
                                 std::to_string(pos) + " of " + std::to_string(max_positions_));
   Kokkos::deep_copy(Kokkos::subview(tokens_, Kokkos::ALL, 0), tokens);
-  encoder_forward<T>(x_, tokens_, p_.wte, Kokkos::subview(p_.wpe, std::make_pair(pos, pos + 1), Kokkos::ALL));
+  encoder_forward<T>(x_, tokens_, weights_.wte, Kokkos::subview(weights_.wpe, std::make_pair(pos, pos + 1), Kokkos::ALL));
   for (int l = 0; l < config_.n_layer; ++l) {
-    const auto& w = p_.h[l];
+    const auto& w = weights_.h[l];
     layernorm_forward<T>(ln_, mean_, rstd_, x_, w.ln_1_w, w.ln_1_b);
     matmul_forward<T>(qkv_, ln_, w.attn_w, w.attn_b);
     kv_cache_store<T>(cache(l, 0), cache(l, 1), qkv_, pos);
@@ -81,8 +81,8 @@ ConstTensor2<T> Decoder<T>::step(Kokkos::View<const int*, MemSpace> tokens, int 
     matmul_forward<T>(proj_, fch_gelu_, w.mlp_proj_w, w.mlp_proj_b);
     residual_forward<T>(x_, x_, proj_);
   }
-  layernorm_forward<T>(ln_, mean_, rstd_, x_, p_.ln_f_w, p_.ln_f_b);
-  matmul_forward<T>(logits_, ln_, p_.wte, ConstTensor1<T>());
+  layernorm_forward<T>(ln_, mean_, rstd_, x_, weights_.ln_f_w, weights_.ln_f_b);
+  matmul_forward<T>(logits_, ln_, weights_.wte, ConstTensor1<T>());
   return logits_;
 }
 

@@ -25,7 +25,7 @@ class Decoder {
 
  private:
   GPT2Config config_;
-  ModelTensors<T> p_;
+  ModelTensors<T> weights_;
   int S_, max_positions_;
   View1<T> cache_;  // keys and values of every layer: [n_layer, 2, S, NH, max_positions, HS]
   View1<T> buffer_;  // the step's activations, one allocation

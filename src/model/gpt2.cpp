@@ -54,8 +54,8 @@ GPT2<T>::GPT2(const GPT2Config& config)
       layout_(config),
       params("params", layout_.size()),
       grads("grads", layout_.size()),
-      p_(layout_, params.data(), config.n_layer),
-      g_(layout_, grads.data(), config.n_layer) {}
+      weights_(layout_, params.data(), config.n_layer),
+      grad_tensors_(layout_, grads.data(), config.n_layer) {}
 
 template <class T>
 void GPT2<T>::init_random(std::uint64_t seed) {
@@ -97,8 +97,8 @@ namespace {
 std::size_t head_chunk_rows(std::size_t BT) { return BT < kHeadChunkRows ? BT : kHeadChunkRows; }
 }  // namespace
 
-std::size_t activation_buffer_elements(const GPT2Config& config, int B, int Tn) {
-  const std::size_t BT = std::size_t(B) * Tn, C = config.n_embd, NH = config.n_head;
+std::size_t activation_buffer_elements(const GPT2Config& config, int B, int seq) {
+  const std::size_t BT = std::size_t(B) * seq, C = config.n_embd, NH = config.n_head;
   const std::size_t Vp = config.padded_vocab(), L = config.n_layer, R = head_chunk_rows(BT);
   const std::size_t per_block = 16 * BT * C + NH * BT + 4 * BT;
   const std::size_t scratch = 9 * BT * C + BT;
@@ -106,21 +106,21 @@ std::size_t activation_buffer_elements(const GPT2Config& config, int B, int Tn) 
 }
 
 template <class T>
-std::size_t GPT2<T>::lm_head_bytes(int B, int Tn) const {
-  return head_chunk_rows(std::size_t(B) * Tn) * config_.padded_vocab() * sizeof(T);
+std::size_t GPT2<T>::lm_head_bytes(int B, int seq) const {
+  return head_chunk_rows(std::size_t(B) * seq) * config_.padded_vocab() * sizeof(T);
 }
 
 template <class T>
-void GPT2<T>::ensure_activations(int B, int Tn) {
-  if (a_.B == B && a_.T_ == Tn) return;
-  const std::size_t BT = std::size_t(B) * Tn, C = config_.n_embd, NH = config_.n_head;
+void GPT2<T>::ensure_activations(int B, int seq) {
+  if (acts_.batch == B && acts_.seq == seq) return;
+  const std::size_t BT = std::size_t(B) * seq, C = config_.n_embd, NH = config_.n_head;
   const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer, R = head_chunk_rows(BT);
-  const std::size_t total = activation_buffer_elements(config_, B, Tn);
-  a_ = Activations<T>();
-  a_.B = B;
-  a_.T_ = Tn;
-  a_.buffer = View1<T>(Kokkos::view_alloc("activations", Kokkos::WithoutInitializing), total);
-  T* next = a_.buffer.data();
+  const std::size_t total = activation_buffer_elements(config_, B, seq);
+  acts_ = Activations<T>();
+  acts_.batch = B;
+  acts_.seq = seq;
+  acts_.buffer = View1<T>(Kokkos::view_alloc("activations", Kokkos::WithoutInitializing), total);
+  T* next = acts_.buffer.data();
   auto take2 = [&next](std::size_t rows, std::size_t cols) {
     Tensor2<T> t(next, rows, cols);
     next += rows * cols;
@@ -131,14 +131,14 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
     next += n;
     return t;
   };
-  a_.encoded = take2(BT, C);
-  a_.proj = take2(BT, C);
-  a_.ln_f = take2(BT, C);
-  a_.dresidual = take2(BT, C);
-  a_.head_logits = take2(R, Vp);
-  a_.ln_f_mean = take1(BT);
-  a_.ln_f_rstd = take1(BT);
-  a_.losses = take1(BT);
+  acts_.encoded = take2(BT, C);
+  acts_.proj = take2(BT, C);
+  acts_.ln_f = take2(BT, C);
+  acts_.dresidual = take2(BT, C);
+  acts_.head_logits = take2(R, Vp);
+  acts_.ln_f_mean = take1(BT);
+  acts_.ln_f_rstd = take1(BT);
+  acts_.losses = take1(BT);
   for (std::size_t l = 0; l < L; ++l) {
     typename Activations<T>::Block b;
     b.ln_1 = take2(BT, C);
@@ -154,68 +154,68 @@ void GPT2<T>::ensure_activations(int B, int Tn) {
     b.ln_1_rstd = take1(BT);
     b.ln_2_mean = take1(BT);
     b.ln_2_rstd = take1(BT);
-    a_.h.push_back(b);
+    acts_.h.push_back(b);
   }
-  a_.dln = take2(BT, C);
-  a_.datty = take2(BT, C);
-  a_.dqkv = take2(BT, 3 * C);
-  a_.dfch = take2(BT, 4 * C);
-  a_.ones = take1(BT);
-  if (next != a_.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
-  Kokkos::deep_copy(a_.ones, T(1));
-  a_.column_partials = View1<T>(Kokkos::view_alloc("column_partials", Kokkos::WithoutInitializing),
+  acts_.dln = take2(BT, C);
+  acts_.datty = take2(BT, C);
+  acts_.dqkv = take2(BT, 3 * C);
+  acts_.dfch = take2(BT, 4 * C);
+  acts_.ones = take1(BT);
+  if (next != acts_.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
+  Kokkos::deep_copy(acts_.ones, T(1));
+  acts_.column_partials = View1<T>(Kokkos::view_alloc("column_partials", Kokkos::WithoutInitializing),
                                  column_partials_size(int(BT), int(C), 2));
-  a_.token_scratch = Kokkos::View<int*, MemSpace>(Kokkos::view_alloc("token_scratch", Kokkos::WithoutInitializing),
+  acts_.token_scratch = Kokkos::View<int*, MemSpace>(Kokkos::view_alloc("token_scratch", Kokkos::WithoutInitializing),
                                                   encoder_backward_scratch_size(int(Vp), int(BT)));
-  const AttentionShape shape{B, Tn, int(NH), int(C / NH)};
-  a_.attention_scratch =
+  const AttentionShape shape{B, seq, int(NH), int(C / NH)};
+  acts_.attention_scratch =
       View1<T>(Kokkos::view_alloc("attention_scratch", Kokkos::WithoutInitializing), attention_scratch_size(shape));
 }
 
 template <class T>
 void GPT2<T>::trunk_forward(TokenView inputs) {
-  const int B = inputs.extent(0), Tn = inputs.extent(1);
+  const int B = inputs.extent(0), seq = inputs.extent(1);
   const int C = config_.n_embd, NH = config_.n_head;
-  ensure_activations(B, Tn);
+  ensure_activations(B, seq);
   inputs_ = inputs;
-  const AttentionShape shape{B, Tn, NH, C / NH};
-  const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
+  const AttentionShape shape{B, seq, NH, C / NH};
+  const Tensor1<T> att_scratch(acts_.attention_scratch.data(), acts_.attention_scratch.extent(0));
 
-  encoder_forward<T>(a_.encoded, inputs, p_.wte, Kokkos::subview(p_.wpe, std::make_pair(0, Tn), Kokkos::ALL));
-  Tensor2<T> x = a_.encoded;  // the residual stream entering each block
+  encoder_forward<T>(acts_.encoded, inputs, weights_.wte, Kokkos::subview(weights_.wpe, std::make_pair(0, seq), Kokkos::ALL));
+  Tensor2<T> x = acts_.encoded;  // the residual stream entering each block
   for (int l = 0; l < config_.n_layer; ++l) {
-    const auto& w = p_.h[l];
-    auto& a = a_.h[l];
+    const auto& w = weights_.h[l];
+    auto& a = acts_.h[l];
     layernorm_forward<T>(a.ln_1, a.ln_1_mean, a.ln_1_rstd, x, w.ln_1_w, w.ln_1_b);
     matmul_forward<T>(a.qkv, a.ln_1, w.attn_w, w.attn_b);
     attention_forward<T>(a.atty, a.att_lse, att_scratch, a.qkv, shape);
-    matmul_forward<T>(a_.proj, a.atty, w.attn_proj_w, w.attn_proj_b);
-    residual_forward<T>(a.residual_2, x, a_.proj);
+    matmul_forward<T>(acts_.proj, a.atty, w.attn_proj_w, w.attn_proj_b);
+    residual_forward<T>(a.residual_2, x, acts_.proj);
     layernorm_forward<T>(a.ln_2, a.ln_2_mean, a.ln_2_rstd, a.residual_2, w.ln_2_w, w.ln_2_b);
     matmul_forward<T>(a.fch, a.ln_2, w.fc_w, w.fc_b);
     gelu_forward<T>(a.fch_gelu, a.fch);
-    matmul_forward<T>(a_.proj, a.fch_gelu, w.mlp_proj_w, w.mlp_proj_b);
-    residual_forward<T>(a.residual_3, a.residual_2, a_.proj);
+    matmul_forward<T>(acts_.proj, a.fch_gelu, w.mlp_proj_w, w.mlp_proj_b);
+    residual_forward<T>(a.residual_3, a.residual_2, acts_.proj);
     x = a.residual_3;
   }
-  layernorm_forward<T>(a_.ln_f, a_.ln_f_mean, a_.ln_f_rstd, x, p_.ln_f_w, p_.ln_f_b);
+  layernorm_forward<T>(acts_.ln_f, acts_.ln_f_mean, acts_.ln_f_rstd, x, weights_.ln_f_w, weights_.ln_f_b);
 }
 
 template <class T>
 T GPT2<T>::evaluate(TokenView inputs, TokenView targets) {
   trunk_forward(inputs);
-  lm_head_forward<T>(a_.losses, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, a_.B * a_.T_),
+  lm_head_forward<T>(acts_.losses, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, acts_.batch * acts_.seq),
                      config_.vocab_size);
-  return mean_loss<T>(a_.losses, a_.column_partials.data());
+  return mean_loss<T>(acts_.losses, acts_.column_partials.data());
 }
 
 template <class T>
 void GPT2<T>::next_logits(TokenView inputs, Tensor2<T> out) {
   trunk_forward(inputs);
   const int C = config_.n_embd, Vp = out.extent(1);
-  for (int b = 0; b < a_.B; ++b) {
-    const ConstTensor2<T> last(a_.ln_f.data() + (std::size_t(b) * a_.T_ + a_.T_ - 1) * C, 1, C);
-    KokkosBlas::gemm("N", "T", T(1), last, p_.wte, T(0), Tensor2<T>(out.data() + std::size_t(b) * Vp, 1, Vp));
+  for (int b = 0; b < acts_.batch; ++b) {
+    const ConstTensor2<T> last(acts_.ln_f.data() + (std::size_t(b) * acts_.seq + acts_.seq - 1) * C, 1, C);
+    KokkosBlas::gemm("N", "T", T(1), last, weights_.wte, T(0), Tensor2<T>(out.data() + std::size_t(b) * Vp, 1, Vp));
   }
 }
 
@@ -224,65 +224,65 @@ void GPT2<T>::next_logits(TokenView inputs, Tensor2<T> out) {
 template <class T>
 T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   trunk_forward(inputs);
-  const int N = a_.B * a_.T_;
-  lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, N),
+  const int N = acts_.batch * acts_.seq;
+  lm_head_forward_backward<T>(acts_.losses, acts_.dln, grad_tensors_.wte, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, N),
                               config_.vocab_size, T(1) / T(N));
-  return mean_loss<T>(a_.losses, a_.column_partials.data());
+  return mean_loss<T>(acts_.losses, acts_.column_partials.data());
 }
 
 template <class T>
 T GPT2<T>::forward(TokenView inputs, TokenView targets, const SampledLabels& sampled) {
   trunk_forward(inputs);
-  const int N = a_.B * a_.T_, V = config_.vocab_size;
-  if (a_.sample_sums.extent(0) < a_.head_logits.extent(0))
-    a_.sample_sums = SampleSums(Kokkos::view_alloc("sample_sums", Kokkos::WithoutInitializing),
-                                a_.head_logits.extent(0), sample_chunks(V));
-  const SampleSums sums = a_.sample_sums;
-  lm_head_forward_backward<T>(a_.losses, a_.dln, g_.wte, a_.head_logits, a_.ln_f, p_.wte, row_tokens(targets, 0, N),
+  const int N = acts_.batch * acts_.seq, V = config_.vocab_size;
+  if (acts_.sample_sums.extent(0) < acts_.head_logits.extent(0))
+    acts_.sample_sums = SampleSums(Kokkos::view_alloc("sample_sums", Kokkos::WithoutInitializing),
+                                acts_.head_logits.extent(0), sample_chunks(V));
+  const SampleSums sums = acts_.sample_sums;
+  lm_head_forward_backward<T>(acts_.losses, acts_.dln, grad_tensors_.wte, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, N),
                               V, T(1) / T(N), [&sampled, V, sums](int n0, int n, ConstTensor2<T> probs) {
                                 sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, sums, n0);
                                 return RowTokens(sampled.labels.data() + n0, n);
                               });
-  return mean_loss<T>(a_.losses, a_.column_partials.data());
+  return mean_loss<T>(acts_.losses, acts_.column_partials.data());
 }
 
 template <class T>
 void GPT2<T>::backward(const GradientsReady& ready) {
-  const int B = a_.B, Tn = a_.T_;
+  const int B = acts_.batch, seq = acts_.seq;
   const int C = config_.n_embd, NH = config_.n_head;
-  const AttentionShape shape{B, Tn, NH, C / NH};
-  const Tensor1<T> att_scratch(a_.attention_scratch.data(), a_.attention_scratch.extent(0));
-  const auto ones = a_.ones;
-  auto dres = a_.dresidual;  // gradient of the residual stream, carried down
-  const Tensor1<T> partials(a_.column_partials.data(), a_.column_partials.extent(0));
+  const AttentionShape shape{B, seq, NH, C / NH};
+  const Tensor1<T> att_scratch(acts_.attention_scratch.data(), acts_.attention_scratch.extent(0));
+  const auto ones = acts_.ones;
+  auto dres = acts_.dresidual;  // gradient of the residual stream, carried down
+  const Tensor1<T> partials(acts_.column_partials.data(), acts_.column_partials.extent(0));
 
   // The LM head's backward ran in the forward: dln holds ln_f's output gradient.
   Kokkos::deep_copy(dres, T(0));
-  const Tensor2<T> x_last = a_.h.back().residual_3;  // n_layer >= 1 (GPT2Config::validate)
-  layernorm_backward<T>(dres, g_.ln_f_w, g_.ln_f_b, a_.dln, x_last, p_.ln_f_w, a_.ln_f_mean, a_.ln_f_rstd,
+  const Tensor2<T> x_last = acts_.h.back().residual_3;  // n_layer >= 1 (GPT2Config::validate)
+  layernorm_backward<T>(dres, grad_tensors_.ln_f_w, grad_tensors_.ln_f_b, acts_.dln, x_last, weights_.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd,
                         partials);
   if (ready) ready(layout_.find("transformer.ln_f.weight").offset);
 
   for (int l = config_.n_layer - 1; l >= 0; --l) {
-    const auto& w = p_.h[l];
-    const auto& dw = g_.h[l];
-    const auto& a = a_.h[l];
-    const Tensor2<T> x = l > 0 ? a_.h[l - 1].residual_3 : a_.encoded;
+    const auto& w = weights_.h[l];
+    const auto& dw = grad_tensors_.h[l];
+    const auto& a = acts_.h[l];
+    const Tensor2<T> x = l > 0 ? acts_.h[l - 1].residual_3 : acts_.encoded;
     // MLP branch: residual_3 = residual_2 + mlp_proj(gelu(fc(ln_2(residual_2))))
-    matmul_backward<T>(a_.dfch, dw.mlp_proj_w, dw.mlp_proj_b, dres, a.fch_gelu, w.mlp_proj_w, ones);
-    gelu_backward<T>(a_.dfch, a.fch, a_.dfch);
-    matmul_backward<T>(a_.dln, dw.fc_w, dw.fc_b, a_.dfch, a.ln_2, w.fc_w, ones);
-    layernorm_backward<T>(dres, dw.ln_2_w, dw.ln_2_b, a_.dln, a.residual_2, w.ln_2_w, a.ln_2_mean, a.ln_2_rstd,
+    matmul_backward<T>(acts_.dfch, dw.mlp_proj_w, dw.mlp_proj_b, dres, a.fch_gelu, w.mlp_proj_w, ones);
+    gelu_backward<T>(acts_.dfch, a.fch, acts_.dfch);
+    matmul_backward<T>(acts_.dln, dw.fc_w, dw.fc_b, acts_.dfch, a.ln_2, w.fc_w, ones);
+    layernorm_backward<T>(dres, dw.ln_2_w, dw.ln_2_b, acts_.dln, a.residual_2, w.ln_2_w, a.ln_2_mean, a.ln_2_rstd,
                           partials);
     // Attention branch: residual_2 = x + attn_proj(attention(c_attn(ln_1(x))))
-    matmul_backward<T>(a_.datty, dw.attn_proj_w, dw.attn_proj_b, dres, a.atty, w.attn_proj_w, ones);
-    attention_backward<T>(a_.dqkv, att_scratch, a_.datty, a.qkv, a.atty, a.att_lse, shape);
-    matmul_backward<T>(a_.dln, dw.attn_w, dw.attn_b, a_.dqkv, a.ln_1, w.attn_w, ones);
-    layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, a_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd, partials);
+    matmul_backward<T>(acts_.datty, dw.attn_proj_w, dw.attn_proj_b, dres, a.atty, w.attn_proj_w, ones);
+    attention_backward<T>(acts_.dqkv, att_scratch, acts_.datty, a.qkv, a.atty, a.att_lse, shape);
+    matmul_backward<T>(acts_.dln, dw.attn_w, dw.attn_b, acts_.dqkv, a.ln_1, w.attn_w, ones);
+    layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, acts_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd, partials);
     if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);
   }
-  encoder_backward<T>(g_.wte, Kokkos::subview(g_.wpe, std::make_pair(0, Tn), Kokkos::ALL), dres, inputs_,
-                      a_.token_scratch);
+  encoder_backward<T>(grad_tensors_.wte, Kokkos::subview(grad_tensors_.wpe, std::make_pair(0, seq), Kokkos::ALL), dres, inputs_,
+                      acts_.token_scratch);
   if (ready) ready(0);
 }
 
@@ -295,11 +295,11 @@ template <class T>
 std::string GPT2<T>::nonfinite_origin() const {
   for (const auto& t : layout_.tensors())
     if (count_nonfinite(params.data() + t.offset, t.size()) > 0) return "the parameter " + t.name;
-  if (a_.B == 0) return "";
+  if (acts_.batch == 0) return "";
   auto bad = [](const auto& view) { return count_nonfinite(view.data(), view.size()) > 0; };
-  if (bad(a_.encoded)) return "the embeddings' output (wte + wpe)";
+  if (bad(acts_.encoded)) return "the embeddings' output (wte + wpe)";
   for (int l = 0; l < config_.n_layer; ++l) {
-    const auto& a = a_.h[l];
+    const auto& a = acts_.h[l];
     const std::string h = "h." + std::to_string(l);
     const std::pair<const Tensor2<T>*, std::string> order[] = {
         {&a.ln_1, h + ".ln_1"},           {&a.qkv, h + ".attn.c_attn"},   {&a.atty, h + ".attn (attention)"},
@@ -309,8 +309,8 @@ std::string GPT2<T>::nonfinite_origin() const {
     for (const auto& [view, name] : order)
       if (bad(*view)) return "the output of " + name;
   }
-  if (bad(a_.ln_f)) return "the output of ln_f";
-  if (bad(a_.losses)) return "the LM head's logits (lm_head)";
+  if (bad(acts_.ln_f)) return "the output of ln_f";
+  if (bad(acts_.losses)) return "the LM head's logits (lm_head)";
   return "";
 }
 

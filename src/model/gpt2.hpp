@@ -53,7 +53,7 @@ struct Activations {
     Tensor1<T> ln_1_mean, ln_1_rstd, ln_2_mean, ln_2_rstd;
     Tensor1<T> att_lse;  // attention's per-row logsumexp [B*NH*T]
   };
-  int B = 0, T_ = 0;
+  int batch = 0, seq = 0;
   View1<T> buffer;  // one allocation for all of them
   Tensor2<T> encoded, proj, ln_f;
   Tensor2<T> head_logits;  // one chunk of the LM head's logits, [head_chunk_rows, padded vocab]
@@ -85,7 +85,7 @@ class GPT2 {
   const GPT2Config& config() const { return config_; }
   // Bytes the LM head's logits take for a batch of B x T: one chunk of rows
   // (kernels/lm_head.hpp), at most kHeadChunkRows x padded vocab.
-  std::size_t lm_head_bytes(int B, int T_) const;
+  std::size_t lm_head_bytes(int B, int seq) const;
   const ParameterLayout& layout() const { return layout_; }
 
   // Flat buffers of layout().size() elements, in the default memory space.
@@ -137,11 +137,11 @@ class GPT2 {
   std::string nonfinite_origin() const;
 
  private:
-  void ensure_activations(int B, int T_);
+  void ensure_activations(int B, int seq);
   void trunk_forward(TokenView inputs);  // up to ln_f
 
-  ModelTensors<T> p_, g_;
-  Activations<T> a_;
+  ModelTensors<T> weights_, grad_tensors_;
+  Activations<T> acts_;
   TokenView inputs_;
 };
 
