@@ -31,7 +31,7 @@ class SafetensorsFile {
   // Reads the whole file and checks its header; throws sk::Error.
   explicit SafetensorsFile(const std::string& path);
   const std::string& path() const { return path_; }
-  const std::vector<SafetensorsEntry>& entries() const { return entries_; }  // in file order
+  const std::vector<SafetensorsEntry>& entries() const { return entries_; }  // by name
   const SafetensorsEntry* find(const std::string& name) const;              // nullptr if absent
   // The tensor's values converted to float32, row-major.
   std::vector<float> read(const SafetensorsEntry& entry) const;

@@ -149,6 +149,11 @@ TEST_CASE("same_file compares identity, not spelling, existing or not", "[io][fi
   const std::string a = temp_path("same_a");
   std::ofstream(a) << "x";
   CHECK(same_file(a, "./" + a));
+  const std::string link = temp_path("same_link");
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink(a, link);
+  CHECK(same_file(link, a));
+  std::filesystem::remove(link);
   CHECK(same_file(temp_path("not_yet"), "./" + temp_path("not_yet")));
   CHECK_FALSE(same_file(a, temp_path("not_yet")));
   std::remove(a.c_str());
