@@ -1,7 +1,6 @@
 #include "safetensors.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>

@@ -1,8 +1,6 @@
 #include "weights.hpp"
 
 #include <cstdint>
-#include <cstdio>
-#include <fstream>
 #include <type_traits>
 #include <vector>
 
