@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "files.hpp"
 #include "safetensors.hpp"
+#include "strict_json.hpp"
 
 namespace sk {
 namespace {
@@ -36,20 +38,8 @@ void transpose(const float* in, std::size_t rows, std::size_t cols, float* out) 
     for (std::size_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
 }
 
-std::string folder_of(const std::string& path) {
-  namespace fs = std::filesystem;
-  return fs::is_directory(path) ? path : fs::path(path).parent_path().string();
-}
-
 GPT2Config read_hf_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open " + path + ": no such file or not readable (a GPT-2 folder holds config.json)");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception&) {
-    throw Error(path + " is not valid JSON");
-  }
+  const nlohmann::json j = parse_json_strictly(read_whole_file(path, "Hugging Face config"), path);
   if (!j.is_object()) throw Error(path + " is not a JSON object");
   auto field = [&](const char* key, const char* alias) {
     const char* k = j.contains(key) || !alias ? key : alias;
@@ -89,13 +79,29 @@ const SafetensorsEntry* find_tensor(const SafetensorsFile& file, const std::stri
 
 }  // namespace
 
+HFFiles hf_gpt2_files(const std::string& folder) {
+  const std::filesystem::path f(folder);
+  return {(f / "config.json").string(), (f / "model.safetensors").string()};
+}
+
+HFFiles hf_gpt2_inputs(const std::string& folder_or_file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(folder_or_file, ec);
+  if (!fs::exists(st))
+    throw Error("cannot open Hugging Face checkpoint " + folder_or_file + ": " +
+                (ec ? ec : std::make_error_code(std::errc::no_such_file_or_directory)).message());
+  if (fs::is_directory(st)) return hf_gpt2_files(folder_or_file);
+  // A model.safetensors given by name: config.json beside it ("config.json" alone in the working folder).
+  return {(fs::path(folder_or_file).parent_path() / "config.json").string(), folder_or_file};
+}
+
 HFWeights read_hf_gpt2(const std::string& folder_or_file) {
-  const std::string folder = folder_of(folder_or_file);
+  const HFFiles files = hf_gpt2_inputs(folder_or_file);
   HFWeights w;
-  w.config = read_hf_config(folder + "/config.json");
+  w.config = read_hf_config(files.config);
   const ParameterLayout layout(w.config);
-  const SafetensorsFile file(std::filesystem::is_directory(folder_or_file) ? folder + "/model.safetensors"
-                                                                           : folder_or_file);
+  const SafetensorsFile file(files.model);
   w.params.assign(layout.size(), 0.0f);
   for (const auto& t : layout.tensors()) {
     const std::string where = file.path() + ": tensor " + t.name.substr(prefix.size());
@@ -147,7 +153,6 @@ void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const Pa
     }
     tensors.push_back({t.name, shape, values});
   }
-  write_safetensors(folder + "/model.safetensors", tensors, {{"format", "pt"}});
   const nlohmann::json j = {
       {"model_type", "gpt2"},          {"architectures", {"GPT2LMHeadModel"}},
       {"vocab_size", config.vocab_size}, {"n_positions", config.block_size},
@@ -155,14 +160,17 @@ void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const Pa
       {"n_head", config.n_head},         {"n_embd", config.n_embd},
       {"activation_function", "gelu_new"}, {"layer_norm_epsilon", 1e-5},
       {"tie_word_embeddings", true}};
-  const std::string path = folder + "/config.json", tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out.flush()) throw Error("cannot write " + tmp + " (disk full?)");
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  // Both files are staged (their destinations checked) before either is
+  // written, and renamed together: a failure leaves the folder as it was.
+  const HFFiles files = hf_gpt2_files(folder);
+  StagedFiles out;
+  const std::string config_tmp = out.stage(files.config);
+  write_safetensors(out, files.model, tensors, {{"format", "pt"}});
+  std::ofstream text(config_tmp);
+  text << j.dump(2) << "\n";
+  if (!text.flush()) throw Error("cannot write " + config_tmp + " (disk full?)");
+  text.close();
+  out.commit();
 }
 
 }  // namespace sk

@@ -21,6 +21,16 @@ struct HFWeights {
   std::vector<float> params;  // ParameterLayout(config).size() floats, padded rows zero
 };
 
+// The two files of a checkpoint in `folder`, joined to it as given.
+struct HFFiles {
+  std::string config, model;  // FOLDER/config.json, FOLDER/model.safetensors
+};
+HFFiles hf_gpt2_files(const std::string& folder);
+
+// The files read_hf_gpt2 reads for a folder, or for a model.safetensors given
+// by name (config.json beside it); throws sk::Error if the path does not exist.
+HFFiles hf_gpt2_inputs(const std::string& folder_or_file);
+
 // Reads a folder (or its model.safetensors); throws sk::Error naming the file,
 // the tensor and the problem.
 HFWeights read_hf_gpt2(const std::string& folder);

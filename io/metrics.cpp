@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "error.hpp"
+#include "files.hpp"
 
 namespace sk {
 
@@ -78,9 +79,11 @@ void truncate_metrics(const std::string& path, long step) {
     if (after ? s <= step : s < step) kept += line + "\n";
   }
   in.close();
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << kept;
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rewrite metrics file " + path);
+  StagedFiles staged;
+  std::ofstream out(staged.stage(path));
+  if (!(out << kept).flush()) throw Error("cannot rewrite metrics file " + path + " (disk full?)");
+  out.close();
+  staged.commit();
 }
 
 }  // namespace sk

@@ -1,13 +1,14 @@
 #include "safetensors.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "files.hpp"
+#include "strict_json.hpp"
 
 namespace sk {
 namespace {
@@ -40,14 +41,6 @@ std::uint32_t little_endian(const unsigned char* p, std::size_t bytes) {
   std::uint32_t v = 0;
   for (std::size_t i = 0; i < bytes; ++i) v |= std::uint32_t(p[i]) << (8 * i);
   return v;
-}
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open safetensors file " + path + ": no such file or not readable");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error("cannot read " + path);
-  return bytes;
 }
 
 // One header entry, checked against the data's size.
@@ -85,6 +78,33 @@ SafetensorsEntry parse_entry(const std::string& name, const nlohmann::json& v, s
   return e;
 }
 
+// The format's metadata: string keys to string values.
+void check_metadata(const nlohmann::json& metadata, const std::string& path) {
+  bool strings = metadata.is_object();
+  for (const auto& v : metadata) strings = strings && v.is_string();
+  if (!strings) throw Error(path + ": __metadata__ is not an object of strings");
+}
+
+// The tensors, in offset order, must cover the data exactly: from byte 0, each
+// starting where the one before ends, the last ending at the end of the file.
+void check_coverage(const std::vector<SafetensorsEntry>& entries, std::size_t data_bytes, const std::string& path) {
+  std::vector<const SafetensorsEntry*> by_offset;
+  for (const auto& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  std::size_t covered = 0;
+  for (std::size_t i = 0; i < by_offset.size(); ++i) {
+    const SafetensorsEntry& e = *by_offset[i];
+    if (e.begin < covered) throw Error(path + ": tensors " + by_offset[i - 1]->name + " and " + e.name + " overlap");
+    if (e.begin > covered)
+      throw Error(path + ": bytes " + std::to_string(covered) + " to " + std::to_string(e.begin) +
+                  " of the data, before tensor " + e.name + ", belong to no tensor");
+    covered = e.end;
+  }
+  if (covered != data_bytes)
+    throw Error(path + ": " + std::to_string(data_bytes - covered) + " bytes after the last tensor belong to no tensor");
+}
+
 }  // namespace
 
 std::size_t SafetensorsEntry::elements() const {
@@ -94,31 +114,22 @@ std::size_t SafetensorsEntry::elements() const {
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  std::vector<unsigned char> bytes = read_bytes(path);
+  std::string bytes = read_whole_file(path, "safetensors file");
   if (bytes.size() < 8) throw Error(path + " is not a safetensors file: shorter than its 8-byte header size");
   std::uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | bytes[i];
+  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | static_cast<unsigned char>(bytes[i]);
   if (header_bytes > bytes.size() - 8 || header_bytes > max_header_bytes)
     throw Error(path + ": header size " + std::to_string(header_bytes) + " goes beyond the file's " +
                 std::to_string(bytes.size()) + " bytes (truncated, or not a safetensors file)");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(header_bytes));
-  } catch (const nlohmann::json::exception&) {
-    throw Error(path + ": the header is not valid JSON (truncated, or not a safetensors file)");
-  }
+  const nlohmann::json header = parse_json_strictly(bytes.substr(8, header_bytes), "the header of " + path);
   if (!header.is_object()) throw Error(path + ": the header is not a JSON object");
-  data_.assign(bytes.begin() + 8 + std::ptrdiff_t(header_bytes), bytes.end());
+  data_ = std::move(bytes);
+  data_.erase(0, 8 + header_bytes);
   for (const auto& [name, value] : header.items()) {
-    if (name == "__metadata__") continue;
-    entries_.push_back(parse_entry(name, value, data_.size(), path + ": tensor " + name));
+    if (name == "__metadata__") check_metadata(value, path);
+    else entries_.push_back(parse_entry(name, value, data_.size(), path + ": tensor " + name));
   }
-  std::vector<const SafetensorsEntry*> by_offset;
-  for (const auto& e : entries_) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (std::size_t i = 1; i < by_offset.size(); ++i)
-    if (by_offset[i]->begin < by_offset[i - 1]->end)
-      throw Error(path + ": tensors " + by_offset[i - 1]->name + " and " + by_offset[i]->name + " overlap");
+  check_coverage(entries_, data_.size(), path);
 }
 
 const SafetensorsEntry* SafetensorsFile::find(const std::string& name) const {
@@ -129,7 +140,7 @@ const SafetensorsEntry* SafetensorsFile::find(const std::string& name) const {
 
 std::vector<float> SafetensorsFile::read(const SafetensorsEntry& e) const {
   const std::size_t width = dtype_bytes(e.dtype), n = e.elements();
-  const unsigned char* p = data_.data() + e.begin;
+  const auto* p = reinterpret_cast<const unsigned char*>(data_.data()) + e.begin;
   std::vector<float> out(n);
   for (std::size_t i = 0; i < n; ++i, p += width) {
     const std::uint32_t v = little_endian(p, width);
@@ -142,7 +153,7 @@ std::vector<float> SafetensorsFile::read(const SafetensorsEntry& e) const {
   return out;
 }
 
-void write_safetensors(const std::string& path, const std::vector<SafetensorsTensor>& tensors,
+void write_safetensors(StagedFiles& out, const std::string& path, const std::vector<SafetensorsTensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -155,34 +166,25 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsTen
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw Error("cannot create " + tmp + " (is the folder writable?)");
-    unsigned char size[8];
-    for (int i = 0; i < 8; ++i) size[i] = static_cast<unsigned char>(std::uint64_t(text.size()) >> (8 * i));
-    out.write(reinterpret_cast<const char*>(size), 8);
-    out.write(text.data(), std::streamsize(text.size()));
-    for (const auto& t : tensors) {
-      std::size_t n = 1;
-      for (auto d : t.shape) n *= d;
-      std::vector<unsigned char> bytes(4 * n);
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t v;
-        std::memcpy(&v, &t.values[i], 4);
-        for (int b = 0; b < 4; ++b) bytes[4 * i + b] = static_cast<unsigned char>(v >> (8 * b));
-      }
-      out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  const std::string tmp = out.stage(path);
+  std::ofstream file(tmp, std::ios::binary);
+  if (!file) throw Error("cannot create " + tmp + " (is the folder writable?)");
+  unsigned char size[8];
+  for (int i = 0; i < 8; ++i) size[i] = static_cast<unsigned char>(std::uint64_t(text.size()) >> (8 * i));
+  file.write(reinterpret_cast<const char*>(size), 8);
+  file.write(text.data(), std::streamsize(text.size()));
+  for (const auto& t : tensors) {
+    std::size_t n = 1;
+    for (auto d : t.shape) n *= d;
+    std::vector<unsigned char> bytes(4 * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint32_t v;
+      std::memcpy(&v, &t.values[i], 4);
+      for (int b = 0; b < 4; ++b) bytes[4 * i + b] = static_cast<unsigned char>(v >> (8 * b));
     }
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      throw Error("cannot write " + tmp + " (disk full?)");
-    }
+    file.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot rename " + tmp + " to " + path);
-  }
+  if (!file.flush()) throw Error("cannot write " + tmp + " (disk full?)");
 }
 
 }  // namespace sk

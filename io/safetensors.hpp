@@ -2,16 +2,20 @@
 // little-endian u64 header size N, N bytes of JSON header, then the data.
 // The header maps each tensor's name to {"dtype", "shape", "data_offsets":
 // [begin, end]} (offsets into the data, after the header); "__metadata__"
-// holds strings. The reader is strict: it refuses a header that is not such
-// an object, a size or offset beyond the file, tensors that overlap or whose
-// byte count does not match dtype and shape, and dtypes other than F32, F16
-// and BF16, each with a message naming the file and the tensor.
+// holds strings. The reader is strict, as the format's rules: it refuses a
+// header that is not such an object (a name given twice included), metadata
+// other than strings, a size or offset beyond the file, tensors that overlap,
+// leave a gap or leave bytes after the last, or whose byte count does not
+// match dtype and shape, and dtypes other than F32, F16 and BF16, each with a
+// message naming the file and the tensor.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "files.hpp"
 
 namespace sk {
 
@@ -27,14 +31,14 @@ class SafetensorsFile {
   // Reads the whole file and checks its header; throws sk::Error.
   explicit SafetensorsFile(const std::string& path);
   const std::string& path() const { return path_; }
-  const std::vector<SafetensorsEntry>& entries() const { return entries_; }  // in file order
+  const std::vector<SafetensorsEntry>& entries() const { return entries_; }  // by name
   const SafetensorsEntry* find(const std::string& name) const;              // nullptr if absent
   // The tensor's values converted to float32, row-major.
   std::vector<float> read(const SafetensorsEntry& entry) const;
 
  private:
   std::string path_;
-  std::vector<unsigned char> data_;  // the bytes after the header
+  std::string data_;  // the bytes after the header
   std::vector<SafetensorsEntry> entries_;
 };
 
@@ -44,9 +48,10 @@ struct SafetensorsTensor {
   const float* values;  // row-major, written as F32
 };
 
-// Writes tensors as F32 (in the order given) with string metadata, through a
-// temporary name renamed into place; throws sk::Error.
-void write_safetensors(const std::string& path, const std::vector<SafetensorsTensor>& tensors,
+// Writes tensors as F32 (in the order given) with string metadata to the
+// temporary of `path` staged in `out`, which out.commit() renames into place;
+// throws sk::Error.
+void write_safetensors(StagedFiles& out, const std::string& path, const std::vector<SafetensorsTensor>& tensors,
                        const std::map<std::string, std::string>& metadata);
 
 }  // namespace sk

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "error.hpp"
+#include "files.hpp"
 #include "tokens.hpp"
 
 namespace sk {
@@ -28,6 +29,7 @@ std::vector<std::string> expand(const std::string& pattern) {
 
 // Maps a whole file read-only; the descriptor is not needed afterwards.
 void* map_file(const std::string& path, std::size_t& bytes) {
+  require_regular_file(path, "token file");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error("cannot open token file " + path + ": " + std::strerror(errno));
   struct stat st {};

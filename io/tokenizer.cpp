@@ -7,13 +7,15 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <sstream>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "files.hpp"
+#include "strict_json.hpp"
 
 namespace sk {
 
@@ -43,14 +45,12 @@ std::vector<int> byte_of_code_point() {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error("cannot open tokenizer file " + path + ": " + std::strerror(errno) +
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw Error("cannot open tokenizer file " + path + ": " + std::strerror(ENOENT) +
                 " (run scripts/fetch_data.sh, or give the folder holding encoder.json and vocab.bpe"
                 " by --tokenizer or SOPHIA_KOKKOS_TOKENIZER)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_whole_file(path, "tokenizer file");
 }
 
 // The bytes a vocabulary entry stands for; empty if it has a character that
@@ -108,12 +108,7 @@ struct Gpt2Tokenizer::Impl {
 };
 
 void Gpt2Tokenizer::Impl::load_vocabulary(const std::string& path) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("tokenizer file " + path + " is not valid JSON: " + e.what());
-  }
+  const nlohmann::json json = parse_json_strictly(read_file(path), "tokenizer file " + path);
   if (!json.is_object() || json.size() <= end_of_text)
     throw Error("tokenizer file " + path + " is not a GPT-2 vocabulary (an object of at least " +
                 std::to_string(end_of_text + 1) + " token ids)");
@@ -205,8 +200,8 @@ void Gpt2Tokenizer::Impl::append_piece(std::string_view piece, std::vector<int>&
 }
 
 Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) : impl_(std::make_unique<Impl>()) {
-  impl_->load_vocabulary(dir + "/encoder.json");
-  impl_->load_merges(dir + "/vocab.bpe");
+  impl_->load_vocabulary((std::filesystem::path(dir) / "encoder.json").string());
+  impl_->load_merges((std::filesystem::path(dir) / "vocab.bpe").string());
   impl_->compile_pattern();
 }
 

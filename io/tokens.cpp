@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "error.hpp"
+#include "files.hpp"
 
 namespace sk {
 
@@ -15,6 +16,7 @@ constexpr std::size_t header_bytes = token_header_bytes;
 // Opens a token file and checks its header against the file size; returns the
 // stream positioned at the first token.
 std::ifstream open_tokens(const std::string& path, std::size_t& stored) {
+  require_regular_file(path, "token file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error("cannot open token file " + path + ": " + std::strerror(errno));
   const std::size_t file_size = std::size_t(in.tellg());

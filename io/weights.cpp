@@ -1,12 +1,11 @@
 #include "weights.hpp"
 
 #include <cstdint>
-#include <cstdio>
-#include <fstream>
 #include <type_traits>
 #include <vector>
 
 #include "error.hpp"
+#include "files.hpp"
 #include "hdf5_handle.hpp"
 
 namespace sk {
@@ -24,29 +23,18 @@ H5Handle open_file(const std::string& path) { return open_hdf5_readonly(path, "w
 template <class Body>
 void write_file_atomically(const std::string& path, Body body) {
   hdf5_quiet();
-  const std::string tmp = path + ".tmp";
+  StagedFiles out;
+  const std::string tmp = out.stage(path);
   {
     H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     if (!use_checksummed_format(fapl.get())) throw Error("cannot create " + tmp + ": HDF5 refused its file format");
     H5Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
     if (!f.valid()) throw Error("cannot create " + tmp + " (is the folder writable?)");
-    try {
-      body(f.get());
-    } catch (...) {
-      std::remove(tmp.c_str());
-      throw;
-    }
-    if (H5Fflush(f.get(), H5F_SCOPE_GLOBAL) < 0) {
-      std::remove(tmp.c_str());
-      throw Error("cannot write " + tmp + " (disk full?)");
-    }
+    body(f.get());
+    if (H5Fflush(f.get(), H5F_SCOPE_GLOBAL) < 0) throw Error("cannot write " + tmp + " (disk full?)");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot rename " + tmp + " to " + path);
-  }
+  out.commit();
 }
-
 
 // One float32 dataset per tensor, in its stored (unpadded) shape: row-major,
 // so the stored rows are a prefix of the tensor in the flat buffer.

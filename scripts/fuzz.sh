@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(tokens deck weights checkpoint tokenizer cli)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(tokens deck weights checkpoint tokenizer cli safetensors)
 
 mkdir -p build-fuzz
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSK_FUZZ=ON \

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "checkpoint.hpp"
+#include "files.hpp"
 #include "hdf5_handle.hpp"
 #include "metadata_only_driver.hpp"
+#include "strict_json.hpp"
 #include "tokens.hpp"
 #include "weights.hpp"
 #include "error.hpp"
@@ -140,6 +143,46 @@ TEST_CASE("writing weights into a missing folder fails cleanly", "[io][weights][
   std::vector<float> buffer(layout.size());
   CHECK_THROWS_WITH(write_weights("no_such_folder/w.h5", c, layout, buffer.data()),
                     Catch::Contains("cannot create no_such_folder/w.h5.tmp"));
+}
+
+TEST_CASE("same_file compares identity, not spelling, existing or not", "[io][files]") {
+  const std::string a = temp_path("same_a");
+  std::ofstream(a) << "x";
+  CHECK(same_file(a, "./" + a));
+  const std::string link = temp_path("same_link");
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink(a, link);
+  CHECK(same_file(link, a));
+  std::filesystem::remove(link);
+  CHECK(same_file(temp_path("not_yet"), "./" + temp_path("not_yet")));
+  CHECK_FALSE(same_file(a, temp_path("not_yet")));
+  std::remove(a.c_str());
+}
+
+TEST_CASE("staged files replace all destinations or none", "[io][files][errors]") {
+  const std::string a = temp_path("staged_a"), dir = temp_path("staged_dir");
+  std::ofstream(a) << "old";
+  std::filesystem::create_directories(dir);
+  {
+    StagedFiles out;
+    std::ofstream(out.stage(a)) << "new";
+    CHECK_THROWS_WITH(out.stage(dir), "cannot write " + dir + ": it is a directory, not a file");
+  }  // not committed: the temporary goes, the old file stays
+  CHECK_FALSE(std::filesystem::exists(a + ".tmp"));
+  std::ifstream in(a);
+  std::string text;
+  in >> text;
+  CHECK(text == "old");
+  std::remove(a.c_str());
+  std::filesystem::remove(dir);
+}
+
+TEST_CASE("JSON from files: errors by line and column, repeated keys refused", "[io][files][errors]") {
+  CHECK(parse_json_strictly(R"({"a": {"b": 1}, "b": 2})", "f")["b"] == 2);
+  CHECK_THROWS_WITH(parse_json_strictly("{\n \"a\": x}", "f"),
+                    Catch::StartsWith("f: invalid JSON at line 2, column 7: syntax error"));
+  CHECK_THROWS_WITH(parse_json_strictly(R"({"a": 1, "a": 2})", "f"), R"(f: key "a" appears twice)");
+  CHECK_THROWS_WITH(parse_json_strictly(R"({"o": {"k": 1, "k": 1}})", "f"), R"(f: key "k" appears twice)");
 }
 
 TEST_CASE("token files round trip and malformed ones are refused", "[io][tokens][errors]") {

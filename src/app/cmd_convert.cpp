@@ -22,6 +22,8 @@ int cmd_import(int argc, char** argv, const MpiEnv& mpi) {
     return 0;
   }
   const std::string from = opts.str("--from"), out = opts.str("--out");
+  const HFFiles in = hf_gpt2_inputs(from);
+  refuse_clobbering("import", {{"--out", out}}, {{"--from", in.config}, {"--from", in.model}});
   const HFWeights w = read_hf_gpt2(from);
   const ParameterLayout layout(w.config);
   if (mpi.rank() == 0) {
@@ -44,13 +46,15 @@ int cmd_export(int argc, char** argv, const MpiEnv& mpi) {
     return 0;
   }
   const std::string weights = opts.str("--weights"), out = opts.str("--out");
+  const HFFiles written = hf_gpt2_files(out);
+  refuse_clobbering("export", {{"--out", written.config}, {"--out", written.model}}, {{"--weights", weights}});
   const GPT2Config config = read_config(weights);
   const ParameterLayout layout(config);
   std::vector<float> params(layout.size(), 0.0f);
   read_weights(weights, layout, params.data());
   if (mpi.rank() == 0) {
     write_hf_gpt2(out, config, layout, params.data());
-    std::printf("wrote %s/model.safetensors and %s/config.json\n", out.c_str(), out.c_str());
+    std::printf("wrote %s and %s\n", written.model.c_str(), written.config.c_str());
   }
   return 0;
 }

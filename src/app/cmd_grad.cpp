@@ -33,6 +33,10 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
   if (init == opts.has("--weights")) throw UsageError("grad: give exactly one of --weights FILE and --init");
   if (!init && opts.has("--save-weights")) throw UsageError("grad: --save-weights goes with --init");
   const std::string data = opts.str("--data"), out = opts.str("--out");
+  std::vector<FileArg> inputs{{"--data", data}}, outputs{{"--out", out}};
+  if (!init) inputs.push_back({"--weights", opts.str("--weights")});
+  if (opts.has("--save-weights")) outputs.push_back({"--save-weights", opts.str("--save-weights")});
+  refuse_clobbering("grad", outputs, inputs);
   const int B = int(opts.integer("--batch", 1, 1 << 20));
   const int T = int(opts.integer("--seq", 1, 1 << 20));
 

@@ -2,19 +2,17 @@
 #include <glob.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <initializer_list>
 
 #include "tokenizer.hpp"
 #include "tokens.hpp"
 #include "commands.hpp"
 #include "error.hpp"
+#include "files.hpp"
 
 namespace sk {
 
@@ -34,23 +32,19 @@ std::vector<std::string> input_files(const std::vector<std::string>& inputs) {
       throw Error(pattern.find_first_of("*?[") == std::string::npos ? "input file " + pattern + " does not exist"
                                                                     : "no input file matches " + pattern);
   }
-  for (const auto& f : files)
+  for (const auto& f : files) {
     if (fs::is_directory(f)) throw Error("input " + f + " is a folder; give its files, e.g. '" + f + "/*.txt'");
+    require_regular_file(f, "input file");
+  }
   return files;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) throw Error("cannot read input file " + path + ": " + std::strerror(errno));
-  return text.str();
-}
-
-// One split's token stream, cut into files PREFIX_000000.bin, ... of at most `limit` tokens.
+// One split's token stream, cut into files PREFIX_000000.bin, ... of at most
+// `limit` tokens, staged in `out` (renamed into place when every shard is written).
 class ShardWriter {
  public:
-  ShardWriter(std::string prefix, std::size_t limit) : prefix_(std::move(prefix)), limit_(limit) {}
+  ShardWriter(StagedFiles& out, std::string prefix, std::size_t limit)
+      : out_(out), prefix_(std::move(prefix)), limit_(limit) {}
 
   void add(const std::vector<int>& ids) {
     for (const int id : ids) {
@@ -64,7 +58,7 @@ class ShardWriter {
     char name[32];
     std::snprintf(name, sizeof name, "_%06zu.bin", files_.size());
     files_.push_back(prefix_ + name);
-    write_tokens(files_.back(), buffer_);
+    write_tokens(out_.stage(files_.back()), buffer_);
     tokens_ += buffer_.size();
     buffer_.clear();
   }
@@ -73,19 +67,33 @@ class ShardWriter {
   std::size_t tokens() const { return tokens_; }
 
  private:
+  StagedFiles& out_;
   std::string prefix_;
   std::size_t limit_, tokens_ = 0;
   std::vector<std::uint16_t> buffer_;
   std::vector<std::string> files_;
 };
 
-// Removes shards an earlier run left in `dir`, which a glob over the new ones would pick up.
-void remove_old_shards(const std::string& dir) {
-  for (const char* split : {"/train_*.bin", "/val_*.bin"}) {
+// The shards an earlier run left in `dir`, which this run replaces or removes
+// (a glob over the new ones would pick them up).
+std::vector<std::string> old_shards(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const char* split : {"train_*.bin", "val_*.bin"}) {
     glob_t g{};
-    if (glob((dir + split).c_str(), 0, nullptr, &g) == 0)
-      for (std::size_t i = 0; i < g.gl_pathc; ++i) fs::remove(g.gl_pathv[i]);
+    if (glob((fs::path(dir) / split).c_str(), 0, nullptr, &g) == 0)
+      for (std::size_t i = 0; i < g.gl_pathc; ++i) found.emplace_back(g.gl_pathv[i]);
     globfree(&g);
+  }
+  return found;
+}
+
+// Removes the earlier run's shards that this run's did not replace by name.
+void remove_stale(const std::vector<std::string>& old, std::initializer_list<const ShardWriter*> splits) {
+  for (const auto& f : old) {
+    bool kept = false;
+    for (const ShardWriter* s : splits) kept = kept || std::count(s->files().begin(), s->files().end(), f) > 0;
+    std::error_code ec;
+    if (!kept) fs::remove(f, ec);
   }
 }
 
@@ -123,8 +131,13 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
   if (mpi.rank() != 0) return 0;
 
   const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string> inputs = input_files(opts.list("--input")), replaced = old_shards(out);
+  std::vector<FileArg> read, written;
+  for (const auto& f : inputs) read.push_back({"--input", f});
+  for (const auto& f : replaced) written.push_back({"--out", f});
+  refuse_clobbering("prepare", written, read);
   std::vector<std::string> documents;
-  for (const auto& f : input_files(opts.list("--input")))
+  for (const auto& f : inputs)
     if (fs::file_size(f) > 0) documents.push_back(f);
   if (documents.empty()) throw Error("prepare: the input files hold no text");
   const std::size_t n = documents.size();
@@ -136,19 +149,22 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
   if (ec || !fs::is_directory(out)) throw Error("cannot create output folder " + out + ": " + (ec ? ec.message() : "not a folder"));
   const std::string dir = tokenizer_option(opts);
   Gpt2Tokenizer tokenizer(dir);
-  remove_old_shards(out);
 
-  ShardWriter train(out + "/train", shard_tokens), val(out + "/val", shard_tokens);
+  StagedFiles staged;
+  ShardWriter train(staged, (fs::path(out) / "train").string(), shard_tokens),
+      val(staged, (fs::path(out) / "val").string(), shard_tokens);
   std::size_t bytes = 0;
   for (std::size_t d = 0; d < n; ++d) {
     ShardWriter& split = d < n - n_val ? train : val;
-    const std::string text = read_text(documents[d]);
+    const std::string text = read_whole_file(documents[d], "input file");
     bytes += text.size();
     split.add({Gpt2Tokenizer::end_of_text});
     split.add(tokenizer.encode(text));
   }
   train.flush();
   val.flush();
+  staged.commit();
+  remove_stale(replaced, {&train, &val});
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("prepare: %zu documents, %zu bytes of text, tokenizer %s, %.2f s\n", n, bytes, dir.c_str(), seconds);

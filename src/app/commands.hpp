@@ -1,5 +1,8 @@
 // The subcommands of `sophia-kokkos` and the option groups they share.
 #pragma once
+#include <string>
+#include <vector>
+
 #include "cli.hpp"
 #include "config.hpp"
 #include "mpi_env.hpp"
@@ -19,6 +22,17 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi);
 // --tokenizer DIR, and the folder it names (io/tokenizer.hpp tokenizer_dir).
 void add_tokenizer_option(Options& opts);
 std::string tokenizer_option(const Options& opts);
+
+// A file a command reads or writes: the path as the user gave it (or as
+// derived from it), and the option it came from, for messages.
+struct FileArg {
+  std::string option, path;
+};
+// The one rule for outputs of every command: throws UsageError when an output
+// is the same file as an input or as another output (by file identity, not
+// spelling: io/files.hpp same_file), before anything is read or written.
+void refuse_clobbering(const std::string& command, const std::vector<FileArg>& outputs,
+                       const std::vector<FileArg>& inputs);
 
 // --model PRESET and per-field overrides (--n-layer, ...).
 void add_model_options(Options& opts, const std::string& default_preset);

@@ -55,15 +55,16 @@ def to_bf16(a):
     return rounded.tobytes(), (rounded.astype(np.uint32) << 16).view(np.float32)
 
 
-def write_safetensors(path, tensors, edit=None):
-    """tensors: name -> (dtype, shape, raw bytes). edit(header) may change the header."""
+def write_safetensors(path, tensors, edit=None, edit_text=None):
+    """tensors: name -> (dtype, shape, raw bytes). edit(header) may change the header, edit_text(text) its JSON."""
     header, data = {"__metadata__": {"format": "pt"}}, b""
     for name, (dtype, shape, raw) in tensors.items():
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(data), len(data) + len(raw)]}
         data += raw
     if edit:
         edit(header)
-    text = json.dumps(header).encode()
+    text = json.dumps(header)
+    text = (edit_text(text) if edit_text else text).encode()
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + data)
 
@@ -273,11 +274,11 @@ print(f"ok: sample with an empty prompt on a small vocabulary refused: {p.stderr
 
 
 # Malformed files, each refused with a message that names the problem.
-def refused(name, pattern, tensors=tensors, edit=None, damage=None, cfg=None):
+def refused(name, pattern, tensors=tensors, edit=None, damage=None, cfg=None, edit_text=None):
     folder = os.path.join(work, "bad_" + name)
     os.makedirs(folder)
     path = os.path.join(folder, "model.safetensors")
-    write_safetensors(path, tensors, edit)
+    write_safetensors(path, tensors, edit, edit_text)
     if damage:
         damage(path)
     with open(os.path.join(folder, "config.json"), "w") as f:
@@ -308,6 +309,19 @@ def overlap(h):
     h["h.0.ln_1.bias"]["data_offsets"] = list(h["h.0.ln_1.weight"]["data_offsets"])
 
 
+def append(extra):
+    def damage(path):
+        with open(path, "ab") as f:
+            f.write(extra)
+    return damage
+
+
+def shift_all(h):  # every tensor 4 bytes on: the data's first 4 bytes belong to none
+    for name, e in h.items():
+        if name != "__metadata__":
+            e["data_offsets"] = [o + 4 for o in e["data_offsets"]]
+
+
 def retype(h):
     h["ln_f.bias"]["dtype"] = "I32"
 
@@ -325,4 +339,10 @@ refused("tensor_missing", "tensor ln_f.bias is missing", tensors=missing)
 refused("wrong_shape", f"tensor wpe.weight has shape [{P // 2}, {2 * C}], expected [{P}, {C}]", tensors=reshaped)
 refused("untied_head", "lm_head.weight differs from wte.weight", tensors=untied)
 refused("unknown_tensor", "tensor score.weight is not part of GPT-2", tensors=extra)
+# The format's rules (safetensors): a name once, metadata of strings, the data covered exactly.
+refused("duplicate_tensor", 'key "ln_f.bias" appears twice', edit_text=lambda t: t.replace('"ln_f.weight"', '"ln_f.bias"'))
+refused("trailing_bytes", "8 bytes after the last tensor belong to no tensor", damage=append(bytes(8)))
+refused("gap", "bytes 0 to 4 of the data, before tensor", edit=shift_all, damage=append(bytes(4)))
+refused("metadata_not_strings", "__metadata__ is not an object of strings",
+        edit=lambda h: h.__setitem__("__metadata__", {"format": 1}))
 refused("other_activation", "activation_function \"relu\" is not supported", cfg=dict(config, activation_function="relu"))

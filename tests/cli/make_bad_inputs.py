@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the inputs that the command-line tests feed to sophia-kokkos: one
 good token file and one malformed file for each error case. Usage: make_bad_inputs.py REFERENCE_DIR OUTDIR"""
+import json
 import os
 import shutil
 import struct
@@ -72,3 +73,44 @@ weights_copy("ln_f_overflow.h5", lambda f: f["model/transformer.ln_f.weight"].__
 os.makedirs(os.path.join(out, "earlier_run"), exist_ok=True)
 with open(os.path.join(out, "earlier_run", "final.h5"), "w") as f:
     f.write("weights of an earlier run\n")
+
+
+# Outputs that would replace an input, outputs in the way, and files a reader
+# must name instead of passing on the C++ library's text (docs/robustness.md).
+def hf_checkpoint(folder):
+    """The reference weights as a Hugging Face checkpoint (Conv1D weights stored [in, out])."""
+    os.makedirs(folder, exist_ok=True)
+    header, data = {"__metadata__": {"format": "pt"}}, b""
+    with h5py.File(os.path.join(ref, "weights.h5"), "r") as f:
+        config = {k: int(v) for k, v in f["config"].attrs.items()}
+        for name, d in f["model"].items():
+            a = d[...].astype("<f4")
+            if name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")):
+                a = np.ascontiguousarray(a.T)
+            header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [len(data), len(data) + a.nbytes]}
+            data += a.tobytes()
+    text = json.dumps(header).encode()
+    with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+    config["n_positions"] = config.pop("block_size")
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f)
+
+
+hf_checkpoint(os.path.join(out, "hf"))
+shutil.rmtree(os.path.join(out, "hf_model_is_folder"), ignore_errors=True)  # made again on every run
+hf_checkpoint(os.path.join(out, "hf_model_is_folder"))
+os.remove(os.path.join(out, "hf_model_is_folder", "model.safetensors"))
+os.makedirs(os.path.join(out, "hf_model_is_folder", "model.safetensors"))
+os.makedirs(os.path.join(out, "export_config_is_folder", "config.json"), exist_ok=True)
+with open(os.path.join(out, "export_config_is_folder", "model.safetensors"), "w") as f:
+    f.write("an earlier export\n")
+os.makedirs(os.path.join(out, "hf_empty"), exist_ok=True)
+shutil.copy(os.path.join(ref, "weights.h5"), os.path.join(out, "own_weights.h5"))
+os.makedirs(os.path.join(out, "shards"), exist_ok=True)
+shutil.copy(os.path.join(out, "good.bin"), os.path.join(out, "shards", "train_000000.bin"))
+os.makedirs(os.path.join(out, "bad_tokenizer"), exist_ok=True)
+with open(os.path.join(out, "bad_tokenizer", "encoder.json"), "w") as f:
+    f.write('{"!": 0,\n "\\"": x}\n')
+with open(os.path.join(out, "bad_tokenizer", "vocab.bpe"), "w") as f:
+    f.write("#version: 0.2\n")

@@ -3,6 +3,7 @@
 small valid inputs of every reader, made by the program itself where it
 writes the format (weights and checkpoints of a 4-channel model).
 Usage: make_seeds.py SOPHIA_KOKKOS (run from the repository root)"""
+import json
 import os
 import shutil
 import struct
@@ -52,4 +53,26 @@ with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(os.path.join(out, "ckpt_00000002.h5"), os.path.join(root, "checkpoint", optimizer + ".h5"))
     os.makedirs(os.path.join(root, "weights"), exist_ok=True)
     shutil.copy(os.path.join(out, "final.h5"), os.path.join(root, "weights", "final.h5"))
+    # The same weights as a Hugging Face checkpoint, as export writes it.
+    subprocess.run([exe, "export", "--weights", os.path.join(out, "final.h5"), "--out", os.path.join(tmp, "hf")],
+                   check=True, stdout=subprocess.DEVNULL)
+    os.makedirs(os.path.join(root, "safetensors"), exist_ok=True)
+    shutil.copy(os.path.join(tmp, "hf", "model.safetensors"), os.path.join(root, "safetensors", "export.safetensors"))
+
+
+def safetensors(tensors, metadata):
+    """tensors: (name, dtype, shape, raw bytes), stored in that order."""
+    header, data = {"__metadata__": metadata}, b""
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data
+
+
+# The three dtypes, a scalar and an empty tensor.
+seed("safetensors", "dtypes", safetensors([("a", "F16", [2], b"\x00\x3c\x00\xc0"),
+                                           ("b", "BF16", [1, 2], b"\x80\x3f\x00\x40"),
+                                           ("c", "F32", [], struct.pack("<f", 0.5)),
+                                           ("d", "F32", [0, 3], b"")], {"format": "pt"}))
 print("seeds:", {k: sorted(os.listdir(os.path.join(root, k))) for k in sorted(os.listdir(root))})
