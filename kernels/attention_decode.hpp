@@ -26,6 +26,20 @@ void kv_cache_store(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> 
                        });
 }
 
+// Stores the k and v of positions 0 .. P-1 from a forward over whole prompts:
+//   keys(s, h, p, i) = qkv[s*P + p, C + h*HS + i], values likewise at 2C.
+// qkv [S*P, 3C] from c_attn of a full forward (the prompt's prefill).
+template <class T>
+void kv_cache_prefill(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> qkv, int P) {
+  const int NH = keys.extent(1), HS = keys.extent(3), C = NH * HS;
+  Kokkos::parallel_for("kv_cache_prefill", Range2D({0, 0}, {int(qkv.extent(0)), C}),
+                       KOKKOS_LAMBDA(const int row, const int c) {
+                         const int s = row / P, p = row % P;
+                         keys(s, c / HS, p, c % HS) = qkv(row, C + c);
+                         values(s, c / HS, p, c % HS) = qkv(row, 2 * C + c);
+                       });
+}
+
 // out[s, h*HS+i] = sum_{t<=pos} p(t) * values(s, h, t, i), with p the softmax
 // over t <= pos of q . keys(s, h, t, :) / sqrt(HS) and q = qkv[s, h*HS .. h*HS+HS).
 // out [S, C]; qkv [S, 3C]; the cache holds positions 0 .. pos.

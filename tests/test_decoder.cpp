@@ -260,3 +260,42 @@ TEST_CASE("generation with the cache equals generation by full forwards", "[gene
   request.new_tokens += 1;
   CHECK_THROWS(generate(model, request, settings));
 }
+
+TEST_CASE("the prefill fills the cache that later steps read", "[decoder]") {
+  GPT2<double> model(kConfig);
+  init_sharp(model);
+  const Tokens tokens = random_tokens(3, kConfig.block_size, kConfig.vocab_size, 6);
+  for (const int P : {1, 7, kConfig.block_size - 1}) {
+    INFO("prompt of " << P << " tokens");
+    Decoder<double> decoder(model, 3, kConfig.block_size);
+    Tokens prompt("prompt", 3, P);
+    Kokkos::deep_copy(prompt, Kokkos::subview(tokens, Kokkos::ALL, std::make_pair(0, P)));
+    const auto logits = decoder.prefill(prompt);
+    View2<double> full("full", 3, kConfig.padded_vocab());
+    model.next_logits(prompt, full);
+    CHECK(relative_difference<double>(logits, full, kConfig.vocab_size) == 0);  // the same forward
+    CHECK(worst_difference(model, decoder, tokens, P) < 1e-11);  // steps after it read the prefilled cache
+  }
+}
+
+TEST_CASE("greedy generation is the same with and without the cache for short and long prompts", "[generate]") {
+  const GPT2Config config{200, 128, 2, 4, 32};
+  GPT2<float> model(config);
+  init_sharp(model);
+  std::mt19937 rng(7);
+  for (const int P : {1, 7, 97, config.block_size - 1}) {
+    GenerationRequest request;
+    for (int t = 0; t < P; ++t) request.prompt.push_back(int(rng() % config.vocab_size));
+    request.new_tokens = std::min(6, config.block_size + 1 - P);
+    request.count = 2;
+    SamplingSettings greedy;
+    greedy.top_k = 1;
+    GenerationTimes times;
+    const auto cached = generate(model, request, greedy, &times);
+    request.kv_cache = false;
+    INFO("prompt of " << P << " tokens");
+    CHECK(generate(model, request, greedy) == cached);
+    CHECK(int(cached[0].size()) == request.new_tokens);
+    CHECK(times.prefill > 0);
+  }
+}

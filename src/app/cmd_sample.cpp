@@ -1,5 +1,4 @@
 // sophia-kokkos sample: text from a trained model, with a key/value cache.
-#include <chrono>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -98,9 +97,10 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   Options opts("sample",
                "Continues a prompt with a model: C samples of up to N new tokens, each drawn from the\n"
                "softmax of the logits over T, kept to the K most likely tokens and then to the fewest\n"
-               "most likely holding P of the mass. A sample ends at <|endoftext|>. The keys and values\n"
-               "of earlier positions are cached, so a token costs the forward of one position.\n"
-               "Prints each sample with its prompt (tokens/s on stderr); only rank 0 works under MPI.");
+               "most likely holding P of the mass. A sample ends at <|endoftext|>. The prompts go\n"
+               "through one batched forward that caches their keys and values (the prefill); each new\n"
+               "token then costs the forward of one position. Prints each sample with its prompt (the\n"
+               "prefill's and decoding's rates on stderr); only rank 0 works under MPI.");
   opts.add("--weights", "FILE.h5", "a weights file (final.h5, from import) or a checkpoint");
   opts.add("--prompt", "TEXT", "the text to continue (default: start a document, <|endoftext|>)");
   opts.add("--prompt-tokens", "IDS", "the prompt as token ids separated by commas, e.g. 464,2068");
@@ -141,23 +141,29 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   const int S = request.count, positions = P + request.new_tokens - 1;
   MemoryNeed need;
   need.add("parameters and gradients", model_bytes(config));
-  if (request.kv_cache) need.add("key/value cache", decoder_bytes(config, S, positions));
+  if (request.kv_cache)
+    need.add("key/value cache", decoder_bytes(config, S, positions))
+        .add("activations of the prompts", activation_bytes(config, S, P));
   else need.add("activations", activation_bytes(config, S, positions));
   require_memory("sample", need.add("logits", 2.0 * S * config.padded_vocab() * sizeof(float)));
   GPT2<float> model(config);
   load_weights(model, weights);
 
-  const auto start = std::chrono::steady_clock::now();
-  const auto samples = generate(model, request, settings);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  GenerationTimes times;
+  const auto samples = generate(model, request, settings, &times);
   std::size_t generated = 0;
   for (const auto& s : samples) generated += s.size();
 
   print_samples(samples, request.prompt, opts.flag("--ids") ? nullptr : tokenizer.get());
   std::fflush(stdout);
-  std::fprintf(stderr, "sample: %zu tokens in %.3f s, %.1f tokens/s (%s; prompt of %d token%s, %d sample%s)\n",
-               generated, seconds, generated / seconds, request.kv_cache ? "key/value cache" : "full forward per token",
-               P, P > 1 ? "s" : "", request.count, request.count > 1 ? "s" : "");
+  // The prefill's rate counts the prompt's tokens; decoding's, the new tokens after the first.
+  const double prompt_tokens = double(P) * request.count, decoded = double(generated) - request.count;
+  std::fprintf(stderr,
+               "sample: %zu tokens in %.3f s (%s; prompt of %d token%s, %d sample%s): prefill %.3f s, %.1f prompt "
+               "tokens/s; decode %.3f s, %.1f tokens/s\n",
+               generated, times.prefill + times.decode, request.kv_cache ? "key/value cache" : "full forward per token",
+               P, P > 1 ? "s" : "", request.count, request.count > 1 ? "s" : "", times.prefill,
+               prompt_tokens / times.prefill, times.decode, decoded > 0 ? decoded / times.decode : 0.0);
   return 0;
 }
 

@@ -27,6 +27,7 @@ double Decoder<T>::bytes(const GPT2Config& config, int S, int max_positions) {
 template <class T>
 Decoder<T>::Decoder(GPT2<T>& model, int S, int max_positions)
     : config_(model.config()),
+      model_(model),
       weights_(model.layout(), model.params.data(), model.config().n_layer),
       S_(S),
       max_positions_(max_positions) {
@@ -83,6 +84,18 @@ ConstTensor2<T> Decoder<T>::step(Kokkos::View<const int*, MemSpace> tokens, int 
   }
   layernorm_forward<T>(ln_, mean_, rstd_, x_, weights_.ln_f_w, weights_.ln_f_b);
   matmul_forward<T>(logits_, ln_, weights_.wte, ConstTensor1<T>());
+  return logits_;
+}
+
+template <class T>
+ConstTensor2<T> Decoder<T>::prefill(TokenView prompts) {
+  const int P = int(prompts.extent(1));
+  if (int(prompts.extent(0)) != S_ || P < 1 || P > max_positions_)
+    throw std::invalid_argument("Decoder::prefill: " + std::to_string(prompts.extent(0)) + " prompts of " +
+                                std::to_string(P) + " tokens, for " + std::to_string(S_) + " of up to " +
+                                std::to_string(max_positions_));
+  model_.next_logits(prompts, logits_);
+  for (int l = 0; l < config_.n_layer; ++l) kv_cache_prefill<T>(cache(l, 0), cache(l, 1), model_.layer_qkv(l), P);
   return logits_;
 }
 

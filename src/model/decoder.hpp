@@ -23,8 +23,14 @@ class Decoder {
   // the next step.
   ConstTensor2<T> step(Kokkos::View<const int*, MemSpace> tokens, int pos);
 
+  // The prompts [S, P] in one batched forward of the model (matrix-matrix
+  // work), which fills the cache for positions 0 .. P-1; returns the logits
+  // [S, padded vocab] of the token after them. Decoding goes on at pos = P.
+  ConstTensor2<T> prefill(TokenView prompts);
+
  private:
   GPT2Config config_;
+  GPT2<T>& model_;  // its forward fills the cache in prefill
   ModelTensors<T> weights_;
   int S_, max_positions_;
   View1<T> cache_;  // keys and values of every layer: [n_layer, 2, S, NH, max_positions, HS]

@@ -1,6 +1,7 @@
 #include "generate.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -81,17 +82,13 @@ int nonfinite_row(const float* logits, int Vp, int V, const std::vector<bool>& d
 }
 
 // Refuses logits that are not finite (sampling from them would repeat one id
-// forever), naming where NaN or inf begin: a full forward over what sample
-// `i` was fed (`tokens`) leaves the activations to inspect.
-[[noreturn]] void refuse_nonfinite(GPT2<float>& model, const std::vector<int>& tokens, int i) {
-  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> prefix("prefix", 1, tokens.size());
-  auto host = Kokkos::create_mirror_view(prefix);
-  for (std::size_t p = 0; p < tokens.size(); ++p) host(0, p) = tokens[p];
-  Kokkos::deep_copy(prefix, host);
-  View2<float> logits("logits", 1, model.config().padded_vocab());
+// forever), naming where NaN or inf begin: a full forward over what the
+// samples were fed (`prefix` [S, n]) leaves the activations to inspect.
+[[noreturn]] void refuse_nonfinite(GPT2<float>& model, TokenView prefix, int i) {
+  View2<float> logits("logits", prefix.extent(0), model.config().padded_vocab());
   model.next_logits(prefix, logits);
   const std::string origin = model.nonfinite_origin();
-  throw Error("sample " + std::to_string(i) + ": the logits after " + std::to_string(tokens.size()) +
+  throw Error("sample " + std::to_string(i) + ": the logits after " + std::to_string(prefix.extent(1)) +
               " tokens are not finite (NaN or inf first in " + (origin.empty() ? "the logits" : origin) +
               "); the weights overflow float32");
 }
@@ -99,7 +96,7 @@ int nonfinite_row(const float* logits, int Vp, int V, const std::vector<bool>& d
 }  // namespace
 
 std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
-                                       const SamplingSettings& settings) {
+                                       const SamplingSettings& settings, GenerationTimes* times) {
   settings.validate();
   const int P = int(request.prompt.size()), S = request.count, V = model.config().vocab_size;
   const int Vp = model.config().padded_vocab();
@@ -117,43 +114,47 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
     if (pos - P < int(o.size())) return o[pos - P];
     return o.empty() ? request.prompt.back() : o.back();
   };
-  // Checks the logits after n fed positions before drawing from them.
-  auto check = [&](const float* logits, int n) {
-    const int i = nonfinite_row(logits, Vp, V, done);
-    if (i < 0) return;
-    std::vector<int> tokens(n);
-    for (int pos = 0; pos < n; ++pos) tokens[pos] = fed(i, pos);
-    refuse_nonfinite(model, tokens, i);
+  // What each sample was fed at positions 0 .. n-1, [S, n].
+  auto prefix = [&](int n) {
+    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> view("prefix", S, n);
+    auto host = Kokkos::create_mirror_view(view);
+    for (int i = 0; i < S; ++i)
+      for (int pos = 0; pos < n; ++pos) host(i, pos) = fed(i, pos);
+    Kokkos::deep_copy(view, host);
+    return TokenView(view);
   };
-  // The logits come to the host for the draw: S x padded vocab floats a token.
+  // Draws from the logits [S, Vp] after n fed positions, on the host, once
+  // they are checked; returns whether any sample is still going.
   Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> logits_host("logits_host", S, Vp);
+  auto draw_after = [&](ConstTensor2<float> logits, int n) {
+    Kokkos::deep_copy(logits_host, logits);
+    const int bad = nonfinite_row(logits_host.data(), Vp, V, done);
+    if (bad >= 0) refuse_nonfinite(model, prefix(n), bad);
+    return draw(out, done, logits_host.data(), Vp, V, request, settings);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds = [&start] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  bool going = true;
   if (request.kv_cache) {
     Decoder<float> decoder(model, S, positions);
+    going = draw_after(decoder.prefill(prefix(P)), P);
+    if (times) times->prefill = seconds();
     Kokkos::View<int*, MemSpace> tokens("step_tokens", S);
     auto tokens_host = Kokkos::create_mirror_view(tokens);
-    for (int pos = 0; pos < positions; ++pos) {
+    for (int pos = P; going && pos < positions; ++pos) {
       for (int i = 0; i < S; ++i) tokens_host(i) = fed(i, pos);
       Kokkos::deep_copy(tokens, tokens_host);
-      const auto logits = decoder.step(tokens, pos);
-      if (pos < P - 1) continue;  // inside the prompt: its next token is known
-      Kokkos::deep_copy(logits_host, logits);
-      check(logits_host.data(), pos + 1);
-      if (!draw(out, done, logits_host.data(), Vp, V, request, settings)) break;
+      going = draw_after(decoder.step(tokens, pos), pos + 1);
     }
-    return out;
+  } else {
+    View2<float> full("next_logits", S, Vp);
+    for (int n = P; going && n <= positions; ++n) {
+      model.next_logits(prefix(n), full);
+      going = draw_after(full, n);
+      if (times && n == P) times->prefill = seconds();
+    }
   }
-  View2<float> full("next_logits", S, Vp);
-  for (int n = P; n <= positions; ++n) {
-    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> prefix("prefix", S, n);
-    auto prefix_host = Kokkos::create_mirror_view(prefix);
-    for (int i = 0; i < S; ++i)
-      for (int pos = 0; pos < n; ++pos) prefix_host(i, pos) = fed(i, pos);
-    Kokkos::deep_copy(prefix, prefix_host);
-    model.next_logits(prefix, full);
-    Kokkos::deep_copy(logits_host, full);
-    check(logits_host.data(), n);
-    if (!draw(out, done, logits_host.data(), Vp, V, request, settings)) break;
-  }
+  if (times) times->decode = seconds() - times->prefill;
   return out;
 }
 

@@ -31,11 +31,18 @@ struct GenerationRequest {
   bool kv_cache = true;     // false: a full forward over the prefix at every token
 };
 
-// The new tokens of each sample. Sample i's j-th token is drawn at
+// The new tokens of each sample. With the cache, the prompts go through one
+// batched forward (Decoder::prefill), then a token at a time. Sample i's j-th token is drawn at
 // u = uniform01(hash_key(seed, i, j)): the draws do not depend on how many
 // samples are generated beside it or on the backend's threads (the logits
 // of S rows at once may differ from one row's in the last bits).
+// Seconds from the start to the first draw (the prompts' forward: the
+// prefill), and from there to the end (the tokens after it, one at a time).
+struct GenerationTimes {
+  double prefill = 0, decode = 0;
+};
+
 std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
-                                       const SamplingSettings& settings);
+                                       const SamplingSettings& settings, GenerationTimes* times = nullptr);
 
 }  // namespace sk

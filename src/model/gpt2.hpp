@@ -136,6 +136,10 @@ class GPT2 {
   // finite. A diagnostic for a loss or logits that are not finite.
   std::string nonfinite_origin() const;
 
+  // c_attn's output of layer l in the last forward, [B*T, 3C]: the queries,
+  // keys and values (the decoder's prefill keeps the keys and values).
+  ConstTensor2<T> layer_qkv(int l) const { return acts_.h[l].qkv; }
+
  private:
   void ensure_activations(int B, int seq);
   void trunk_forward(TokenView inputs);  // up to ln_f
