@@ -82,8 +82,11 @@ void print_samples(const std::vector<std::vector<int>>& samples, const std::vect
       continue;
     }
     if (samples.size() > 1) std::printf("--- sample %zu\n", i + 1);
-    // Decoded with the prompt: a character may be split between the two.
-    std::vector<int> text = prompt;
+    // Decoded with the prompt: a character may be split between the two. A
+    // leading <|endoftext|> starts a document and is not printed.
+    auto first = prompt.begin();
+    while (first != prompt.end() && *first == Gpt2Tokenizer::end_of_text) ++first;
+    std::vector<int> text(first, prompt.end());
     text.insert(text.end(), samples[i].begin(), samples[i].end());
     const std::string decoded = tokenizer->decode_text(text);  // may hold NUL bytes
     std::fwrite(decoded.data(), 1, decoded.size(), stdout);

@@ -160,6 +160,15 @@ int run(int argc, char** argv, const sk::MpiEnv& mpi) {
   throw sk::UsageError(std::string("unknown command '") + argv[1] + "'");
 }
 
+// The command whose help a usage error points at ("train "), or "" for the
+// program's own.
+std::string help_topic(int argc, char** argv) {
+  if (argc < 2) return "";
+  for (const auto& s : subcommands)
+    if (!std::strcmp(argv[1], s.name)) return std::string(s.name) + " ";
+  return "";
+}
+
 }  // namespace
 
 // The one error boundary: every failure, from Kokkos' start to the end of a
@@ -173,7 +182,8 @@ int main(int argc, char** argv) {
   try {
     status = run(argc, argv, mpi);
   } catch (const sk::UsageError& e) {
-    std::fprintf(stderr, "sophia-kokkos: %s%s\nTry 'sophia-kokkos --help'.\n", who.c_str(), e.what());
+    std::fprintf(stderr, "sophia-kokkos: %s%s\nTry 'sophia-kokkos %s--help'.\n", who.c_str(), e.what(),
+                 help_topic(argc, argv).c_str());
     status = 2;
     failed = true;
   } catch (const std::exception& e) {

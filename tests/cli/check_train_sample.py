@@ -68,7 +68,7 @@ for s in samples:
     p = subprocess.run([exe, "sample", "--weights", ckpt, "--seed", str(SEED), "--tokens", str(TOKENS)],
                        capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr
-    assert p.stdout == "<|endoftext|>" + s["text"] + "\n", (p.stdout, s["text"])
+    assert p.stdout == s["text"] + "\n", (p.stdout, s["text"])  # the document start is not printed
     assert f"step {s['step']} sample:\n{s['text']}\n" in printed, printed
     print(f"ok: step {s['step']} sample = sample --weights {os.path.basename(ckpt)} --seed {SEED}: {s['text'][:50]!r}")
 
