@@ -9,6 +9,7 @@
 #include <random>
 
 #include "checkpoint.hpp"
+#include "checksum.hpp"
 #include "hdf5_handle.hpp"
 #include "metadata_only_driver.hpp"
 #include "tokens.hpp"

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "parameters.hpp"
+#include "ranks.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -21,9 +22,6 @@ namespace sk {
 // Sums of scalars over all ranks (for losses, norms, counts).
 double sum_over_ranks(double x);
 long sum_over_ranks(long x);
-// Whether `failed` holds on any rank: the vote every rank takes before acting
-// on the outcome of work that may fail on some ranks only.
-inline bool failed_on_any_rank(bool failed) { return sum_over_ranks(long(failed)) > 0; }
 
 enum class Reduction { blocking, overlap, zero1 };
 

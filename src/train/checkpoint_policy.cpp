@@ -85,7 +85,7 @@ TrainingState load_checkpoint(const std::string& path, GPT2<float>& model, Optim
   } catch (const std::exception& e) {  // also the library's and the file system's: every rank must reach the vote
     problem = e.what();
   }
-  if (failed_on_any_rank(!problem.empty()))
+  if (failed_on_any_rank(MPI_COMM_WORLD, !problem.empty()))
     throw Error(problem.empty() ? path + ": damaged on another rank" : problem);
   Kokkos::deep_copy(model.params, params);
   for (std::size_t i = 0; i < views.size(); ++i) Kokkos::deep_copy(views[i].second, state[i]);

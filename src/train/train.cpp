@@ -383,7 +383,7 @@ bool Trainer::checkpoint(long step) {
   } catch (const std::exception& e) {  // also the file system's, e.g. from the folder's `latest`
     problem = e.what();
   }
-  if (!failed_on_any_rank(!problem.empty())) {
+  if (!failed_on_any_rank(MPI_COMM_WORLD, !problem.empty())) {
     if (root_) {
       std::printf("checkpoint: %s\n", path.c_str());
       std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
