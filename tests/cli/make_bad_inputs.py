@@ -70,3 +70,9 @@ weights_copy("huge_weights.h5", lambda f: f["model/transformer.wte.weight"].__se
 os.makedirs(os.path.join(out, "earlier_run"), exist_ok=True)
 with open(os.path.join(out, "earlier_run", "final.h5"), "w") as f:
     f.write("weights of an earlier run\n")
+# A finished run without checkpoints, which no other run may overwrite.
+os.makedirs(os.path.join(out, "finished_run"), exist_ok=True)
+with open(os.path.join(out, "finished_run", "metrics.jsonl"), "w") as f:
+    f.write('{"type": "step", "step": 0, "loss": 4.5}\n')
+with open(os.path.join(out, "finished_run", "final.h5"), "w") as f:
+    f.write("weights of a finished run\n")
