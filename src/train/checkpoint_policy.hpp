@@ -1,13 +1,15 @@
-// When and where the training loop saves checkpoints, which ones it keeps, and
-// which one a resumed run starts from. The file format is io/checkpoint.hpp.
+// When and where the training loop saves checkpoints, which ones it keeps,
+// which one a resumed run starts from and whether it fits the deck, and
+// whether a run may write into its output folder. The file format is
+// io/checkpoint.hpp.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "checkpoint.hpp"
-#include "error.hpp"
 #include "comm.hpp"
 #include "deck.hpp"
+#include "error.hpp"
 #include "gpt2.hpp"
 #include "optimizer.hpp"
 
