@@ -8,7 +8,9 @@
 // the chunks it holds through MPI-IO, each byte once: the parameters divided
 // among ranks, partitioned optimizer state (ZeRO-1) by the ranks holding it.
 // Every dataset is chunked with HDF5's Fletcher32 checksum, so the library
-// detects damaged data on read.
+// detects damaged data on read. The layout and reading are
+// checkpoint_format.cpp, the parallel writer checkpoint_writer.cpp, the
+// checksum checksum.cpp.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -45,10 +47,6 @@ struct CheckpointData {
 // (the temporary file is removed; an existing `path` is untouched).
 void write_checkpoint(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                       const CheckpointData& data);
-
-// HDF5's Fletcher32 checksum (H5Z_FILTER_FLETCHER32) of a chunk's bytes, as
-// the library computes it when writing and checks it when reading.
-std::uint32_t fletcher32(const unsigned char* data, std::size_t bytes);
 
 struct CheckpointInfo {
   GPT2Config config;

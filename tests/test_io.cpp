@@ -11,6 +11,7 @@
 
 #include "checkpoint.hpp"
 #include "files.hpp"
+#include "checksum.hpp"
 #include "hdf5_handle.hpp"
 #include "metadata_only_driver.hpp"
 #include "strict_json.hpp"

@@ -227,6 +227,42 @@ TEST_CASE("checkpoint keep policy and the latest pointer", "[checkpoint]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("checkpoint counters: a step in [0, steps], at least one sequence per step", "[checkpoint]") {
+  CHECK(counter_problems({0, 0, 1, ""}, 10) == "");
+  CHECK(counter_problems({10, 40, 1, ""}, 10) == "");  // a run stopped at its end
+  CHECK(counter_problems({3, 3, 1, ""}, 10) == "");
+  CHECK(counter_problems({-1, 0, 1, ""}, 10) == "step -1 is negative");
+  CHECK_THAT(counter_problems({11, 44, 1, ""}, 10), Catch::Contains("step 11 is past the deck's train.steps = 10"));
+  CHECK_THAT(counter_problems({4, 3, 1, ""}, 10), Catch::Contains("data position 3 sequences does not fit step 4"));
+  CHECK_THAT(counter_problems({0, 8, 1, ""}, 10), Catch::Contains("data position 8 sequences does not fit step 0"));
+}
+
+TEST_CASE("an output folder holding another run is refused unless that run is resumed or replaced", "[checkpoint]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "sk_claim_output";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string d = dir.string(), ckpt = checkpoint_path(d, 4);
+  claim_output_dir(d, "", "", "deck", false);  // empty: free
+  std::ofstream(dir / "metrics.jsonl");
+  claim_output_dir(d, "", "", "deck", false);  // an empty metrics file holds no results
+  std::ofstream(dir / "metrics.jsonl") << "{}\n";
+  std::ofstream(dir / "config.toml") << "deck";
+  CHECK_THROWS_WITH(claim_output_dir(d, "", "", "deck", false), Catch::Contains("holds another run (metrics.jsonl)"));
+  claim_output_dir(d, "", "auto", "deck", false);  // the same deck, unfinished: a restart
+  CHECK_THROWS_WITH(claim_output_dir(d, "", "auto", "other deck", false), Catch::Contains("train --overwrite"));
+  std::ofstream(ckpt) << "x";
+  claim_output_dir(d, ckpt, "auto", "other deck", false);  // resumed from its checkpoint
+  CHECK_THROWS_WITH(claim_output_dir(d, "elsewhere/ckpt_00000004.h5", "elsewhere/ckpt_00000004.h5", "other deck", false),
+                    Catch::Contains("or continue it with --resume auto"));
+  std::ofstream(dir / "final.h5") << "x";
+  CHECK_THROWS(claim_output_dir(d, "", "auto", "deck", false));  // finished: not restarted
+  claim_output_dir(d, "", "", "other deck", true);
+  CHECK_FALSE(fs::exists(ckpt));
+  CHECK(fs::exists(dir / "final.h5"));  // replaced when the new run ends, not before
+  fs::remove_all(dir);
+}
+
 TEST_CASE("deck: numbers are printed in their shortest form and read back bit for bit", "[deck]") {
   const std::vector<std::string> sets = {
       "optimizer.lr=0.00029999999999999997", "optimizer.beta1=0.965", "optimizer.rho=0.04",

@@ -98,10 +98,10 @@ void plain_write(const std::string& path, const char* buffer, std::size_t bytes)
 // the bytes; with several ranks, every rank writing its share at once is
 // shown too. All writes end with an fsync, so they measure the disk rather
 // than the page cache. Returns the report on rank 0, "" elsewhere.
-std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& model, Optimizer& opt,
-                             const GradientReducer& reducer, const TrainConfig& tc, const MpiEnv& mpi) {
+std::string bench_checkpoint(const std::string& dir, int iters, const CheckpointTarget& target, const MpiEnv& mpi) {
   const std::string ckpt = dir + "/bench_checkpoint.h5", plain = dir + "/bench_plain.bin";
-  const std::size_t bytes = model.layout().stored_count() * sizeof(float) * (1 + opt.state().size());
+  const std::size_t bytes =
+      target.model.layout().stored_count() * sizeof(float) * (1 + target.optimizer.state().size());
   const bool root = mpi.rank() == 0, parallel = mpi.size() > 1;
   std::vector<char> buffer(root ? bytes : bytes / mpi.size(), 1);
   std::vector<double> write, read, sequential, shares;
@@ -113,8 +113,8 @@ std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& mod
     into.push_back(seconds_since(t0));
   };
   auto checkpoint_io = [&] {
-    timed(write, [&] { save_checkpoint(ckpt, model, opt, reducer, tc, {0, 0, 0, "bench"}); });
-    timed(read, [&] { load_checkpoint(ckpt, model, opt, reducer, tc); });
+    timed(write, [&] { save_checkpoint(ckpt, target, {0, 0, 0, "bench"}); });
+    timed(read, [&] { load_checkpoint(ckpt, target, 0); });
     if (root) std::remove(ckpt.c_str());
   };
   auto plain_io = [&] {
@@ -144,7 +144,7 @@ std::string bench_checkpoint(const std::string& dir, int iters, GPT2<float>& mod
   int n = std::snprintf(line, sizeof line,
                         "checkpoint (%.2f GB, %d rank(s)%s): write %.2f s = %.2f GB/s, read %.2f s = %.2f GB/s; "
                         "plain sequential write %.2f GB/s; checkpoint write at %.0f%% of it",
-                        gb, mpi.size(), reducer.partitioned() ? ", ZeRO-1" : "", w, gb / w, r, gb / r, gb / pw, 100 * pw / w);
+                        gb, mpi.size(), target.reducer.partitioned() ? ", ZeRO-1" : "", w, gb / w, r, gb / r, gb / pw, 100 * pw / w);
   if (parallel)
     n += std::snprintf(line + n, sizeof line - n,
                        "; every rank writing its share at once: %.2f GB/s, checkpoint write at %.0f%% of that",
@@ -238,10 +238,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   }
   std::string checkpoint_line;
   if (full && opts.has("--checkpoint")) {
-    TrainConfig tc;
-    tc.model = config;
-    tc.optimizer = oc;
-    checkpoint_line = bench_checkpoint(opts.str("--checkpoint"), iters, model, *optimizer, reducer, tc, mpi);
+    checkpoint_line = bench_checkpoint(opts.str("--checkpoint"), iters, {model, *optimizer, reducer, oc.type}, mpi);
   }
   if (mpi.rank() != 0) return 0;
 

@@ -1,8 +1,10 @@
 // sophia-kokkos inspect: what a checkpoint holds, with every checksum verified.
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "checkpoint.hpp"
+#include "checkpoint_policy.hpp"
 #include "commands.hpp"
 #include "error.hpp"
 
@@ -21,6 +23,8 @@ int cmd_inspect(int argc, char** argv, const MpiEnv& mpi) {
   }
   const std::string path = positional ? argv[2] : opts.str("--checkpoint");
   const CheckpointInfo info = read_checkpoint_info(path);
+  const std::string counters = counter_problems(info.state, std::numeric_limits<long>::max());  // any run length
+  if (!counters.empty()) throw Error(path + ": /state: " + counters);
   const ParameterLayout layout(info.config);
   const std::vector<std::string> names =
       info.optimizer_type == "adamw" ? std::vector<std::string>{"exp_avg", "exp_avg_sq"}

@@ -1,5 +1,9 @@
 // sophia-kokkos train: pretrain GPT-2 as an input deck says.
 #include <cstdio>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
 #include "deck.hpp"
@@ -7,19 +11,52 @@
 #include "train.hpp"
 
 namespace sk {
+namespace {
+
+// A run starts from one place: --init-from weights, or a checkpoint that
+// --resume or checkpoint.resume names; a resumed run would drop the weights.
+void check_start(const TrainOptions& options, const TrainConfig& config) {
+  if (options.init_from.empty()) return;
+  if (!options.resume.empty())
+    throw UsageError("train: --init-from and --resume exclude each other: a resumed run takes its weights from the "
+                     "checkpoint; give one of them");
+  if (!config.checkpoint.resume.empty())
+    throw Error("--init-from conflicts with checkpoint.resume = \"" + config.checkpoint.resume +
+                "\" in the deck: a resumed run takes its weights from the checkpoint; set checkpoint.resume = \"\" "
+                "or drop --init-from");
+}
+
+// What a run writes in output.dir besides its checkpoints, and what it reads:
+// none may be the other (the data when named as a path, not a glob).
+std::vector<FileArg> train_outputs(const std::string& dir) {
+  std::vector<FileArg> out;
+  for (const char* name : {"final.h5", "metrics.jsonl", "config.toml"})
+    out.push_back({"output.dir", (std::filesystem::path(dir) / name).string()});
+  return out;
+}
+std::vector<FileArg> train_inputs(const Options& opts, const TrainConfig& config) {
+  std::vector<FileArg> in;
+  if (opts.has("--init-from")) in.push_back({"--init-from", opts.str("--init-from")});
+  if (opts.has("--config")) in.push_back({"--config", opts.str("--config")});
+  for (const auto& [key, path] : {std::pair{"data.train_data", config.data.train_data}, {"data.val_data", config.data.val_data}})
+    if (!path.empty() && path.find_first_of("*?[") == std::string::npos) in.push_back({key, path});
+  return in;
+}
+
+}  // namespace
 
 int cmd_train(int argc, char** argv, const MpiEnv& mpi) {
   Options opts("train",
-               "Pretrains GPT-2 with Sophia-G or AdamW on token shards, as the input deck (TOML) says.\n"
-               "Writes the resolved deck, metrics (JSON lines), checkpoints and final weights (HDF5) to\n"
-               "output.dir. Exit codes: 0 done, 1 error, 2 bad command line, 74 a checkpoint could not be\n"
-               "written, 75 stopped by SIGTERM/SIGINT/SIGUSR1 after saving a checkpoint (requeue and resume).\n\n"
+               "Pretrains GPT-2 with Sophia-G or AdamW on token shards as the input deck (TOML) says, writing the\n"
+               "resolved deck, metrics (JSON lines), checkpoints and final weights (HDF5) to output.dir. Exit codes: 0\n"
+               "done, 1 error, 2 bad command line, 74 checkpoint not written, 75 stopped by a signal (requeue, resume).\n\n"
                "deck keys (section.key = default):\n" +
                    Deck::reference());
   opts.add("--config", "FILE.toml", "the input deck");
   opts.add_list("--set", "KEY=VALUE", "override a deck key, e.g. --set optimizer.lr=3e-4");
   opts.add("--init-from", "WEIGHTS.h5", "start from these weights instead of a random initialisation");
   opts.add("--resume", "auto|CKPT.h5", "continue from the newest valid checkpoint in output.dir, or from this one");
+  opts.add_flag("--overwrite", "replace another run's metrics, final weights and checkpoints in output.dir");
   if (!opts.parse(argc, argv, 2)) {
     if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
     return 0;
@@ -31,6 +68,9 @@ int cmd_train(int argc, char** argv, const MpiEnv& mpi) {
   TrainOptions options;
   if (opts.has("--init-from")) options.init_from = opts.str("--init-from");
   if (opts.has("--resume")) options.resume = opts.str("--resume");
+  options.overwrite = opts.has("--overwrite");
+  check_start(options, config);
+  refuse_clobbering("train", train_outputs(config.output_dir), train_inputs(opts, config));
   return train(config, deck, options, mpi);
 }
 

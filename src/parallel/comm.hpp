@@ -15,6 +15,7 @@
 
 #include "choices.hpp"
 #include "parameters.hpp"
+#include "ranks.hpp"
 #include "views.hpp"
 
 namespace sk {
@@ -22,9 +23,6 @@ namespace sk {
 // Sums of scalars over all ranks (for losses, norms, counts).
 double sum_over_ranks(double x);
 long sum_over_ranks(long x);
-// Whether `failed` holds on any rank: the vote every rank takes before acting
-// on the outcome of work that may fail on some ranks only.
-inline bool failed_on_any_rank(bool failed) { return sum_over_ranks(long(failed)) > 0; }
 
 // Whether MPI may be handed pointers into the default memory space: host
 // memory always; device memory only with a GPU-aware MPI (CMake option

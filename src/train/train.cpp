@@ -183,7 +183,9 @@ class Trainer {
   int run();  // 0, or exit_checkpointed_requeue / exit_checkpoint_failed
 
  private:
-  void resume(const std::string& resume);
+  CheckpointTarget checkpoint_target() const {
+    return {*model_, *optimizer_, *reducer_, cfg_.optimizer.type};
+  }
   JsonLine step(long step);
   void report(long step, const StepResult& r, double lr, double seconds);
   void evaluate(long step);
@@ -241,8 +243,7 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   if (t.sample_interval > 0) tokenizer_ = std::make_unique<Gpt2Tokenizer>(tokenizer_dir());
   require_memory("train", training_need(cfg.model, B_ / mpi.size(), t.seq_len,
                                         cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0));
-  if (root_) start_output(cfg.output_dir, toml_);
-
+  if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
   model_ = make_model(cfg.model, options.init_from, t.seed);
   reducer_ = std::make_unique<GradientReducer>(model_->grads, cfg.parallel.mode(),
                                                std::size_t(cfg.parallel.bucket_mb * 1e6));
@@ -250,25 +251,19 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   optimizer_ = make_optimizer(cfg.optimizer, model_->layout(), tokens_per_step_, reducer_->partition());
   coordinates_ = double(model_->layout().stored_count());
   state_ = {0, 0, t.seed, toml_};
-  resume(options.resume.empty() ? cfg.checkpoint.resume : options.resume);
+  // Output after the resume: whether this run may write into the folder
+  // depends on whether it continues a run found there.
+  const std::string resume = options.resume.empty() ? cfg.checkpoint.resume : options.resume;
+  resumed_from_ = resume_run(resume, cfg.output_dir, checkpoint_target(), t.steps, state_, root_);
   if (root_) {
+    claim_output_dir(cfg.output_dir, resumed_from_, resume, toml_, options.overwrite);
+    start_output(cfg.output_dir, toml_);
     metrics_ = open_metrics(cfg.output_dir, resumed_from_, state_, deck);
     print_run(cfg, train_data_, *reducer_, mpi.size(), tokens_per_step_, coordinates_);
   }
-  if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
   util_ = utilisation(cfg, mpi.size(), root_);
   step_batches_ = std::make_unique<StepBatches>(t.grad_accum, B_ / mpi.size(), t.seq_len);
   if (val_data_) val_batches_ = std::make_unique<StepBatches>(t.eval_batches, B_ / mpi.size(), t.seq_len);
-}
-
-// The checkpoint's step, data position and state, or a fresh start.
-void Trainer::resume(const std::string& resume) {
-  if (resume.empty()) return;
-  const auto load = [&](const std::string& path) {
-    state_ = load_checkpoint(path, *model_, *optimizer_, *reducer_, cfg_);
-  };
-  resumed_from_ = choose_checkpoint(resume, cfg_.output_dir, load, root_);
-  if (root_ && resumed_from_.empty()) std::printf("resume: no checkpoint in %s, starting fresh\n", cfg_.output_dir.c_str());
 }
 
 int Trainer::run() {
@@ -377,24 +372,8 @@ void Trainer::evaluate(long step) {
 // Saves at `step` (steps done); false if that failed and the deck says stop.
 // Every rank learns the outcome, also of rank 0's own work on the folder.
 bool Trainer::checkpoint(long step) {
-  const std::string path = checkpoint_path(cfg_.output_dir, step);
-  std::string problem;
-  try {
-    save_checkpoint(path, *model_, *optimizer_, *reducer_, cfg_, {step, state_.data_position, cfg_.train.seed, toml_});
-    if (root_) after_checkpoint(cfg_.output_dir, path, cfg_.checkpoint.keep_last, cfg_.checkpoint.keep_every);
-  } catch (const std::exception& e) {  // also the file system's, e.g. from the folder's `latest`
-    problem = e.what();
-  }
-  if (!failed_on_any_rank(!problem.empty())) {
-    if (root_) {
-      std::printf("checkpoint: %s\n", path.c_str());
-      std::fflush(stdout);  // a batch log shows each checkpoint once it is complete
-    }
-    return true;
-  }
-  if (root_)  // the writing's errors reach every rank alike (io/checkpoint.cpp); rank 0 says them
-    std::fprintf(stderr, "sophia-kokkos: checkpoint failed: %s\n", problem.empty() ? "on another rank" : problem.c_str());
-  return cfg_.checkpoint.continue_on_failure;
+  return save_run_checkpoint(cfg_.checkpoint, cfg_.output_dir, checkpoint_target(),
+                             {step, state_.data_position, cfg_.train.seed, toml_}, root_);
 }
 
 void Trainer::write_final_weights() {

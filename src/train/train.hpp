@@ -10,6 +10,7 @@ namespace sk {
 struct TrainOptions {
   std::string init_from;  // weights file to start from; empty: random initialisation
   std::string resume;     // overrides checkpoint.resume when not empty
+  bool overwrite = false; // may replace another run's output in output.dir (checkpoint_policy.hpp)
 };
 
 // Makes SIGTERM, SIGINT and SIGUSR1 (Slurm's warning before a time limit) stop

@@ -7,7 +7,9 @@ AdamW, and on 2 ranks with ZeRO-1; a 2-rank checkpoint resumes on 1 rank
 checkpoint, and the resumed run ends identical; `--resume auto` skips a damaged
 newest checkpoint, and with ZeRO-1 a checkpoint damaged in one rank's shard
 only sends every rank to a fresh start together; damaged, incomplete,
-non-finite or mismatched checkpoints are refused with a message.
+non-finite or mismatched checkpoints, and counters that no run writes
+(a negative step, a data position behind the step, a step past the deck's
+train.steps), are refused with a message.
 Usage: check_restart.py SHARD_DIR DECK WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import os
 import shutil
@@ -210,6 +212,11 @@ refused("flipped_header", lambda p: flip_header(p, "model/transformer.wpe.weight
         "/model/transformer.wpe.weight cannot be read: its header is damaged")
 refused("not_hdf5", lambda p: open(p, "w").write("not a checkpoint\n"), "is not an HDF5 file")
 refused("other_optimizer", lambda p: None, "optimizer is sophiag, the deck says adamw", "optimizer.type=adamw")
+# Counters that no run writes: refused before anything is restored.
+refused("negative_step", edit(lambda f: f["state"].attrs.modify("step", -5)), "/state: step -5 is negative")
+refused("data_position_behind_step", edit(lambda f: f["state"].attrs.modify("data_position", 3)),
+        "/state: data position 3 sequences does not fit step 10")
+refused("step_past_the_deck", lambda p: None, "/state: step 10 is past the deck's train.steps = 8", "train.steps=8")
 refused("other_shape", lambda p: None, "model shape differs from the deck's [model]: n_layer 2 (file) vs 3 (deck)",
         "model.n_layer=3")
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ assert sep == "--", __doc__
 
 def train(name, *sets):
     run_dir = os.path.join(out, name)
+    shutil.rmtree(run_dir, ignore_errors=True)  # a run refuses a folder holding another run's output
     cmd = exe + ["train", "--config", deck, "--set", "train.steps=4", "--set", f"data.train_data={shards}/train_*.bin",
                  "--set", "data.val_data=", "--set", "train.log_interval=1", "--set", f"output.dir={run_dir}"]
     for s in sets:

@@ -7,6 +7,7 @@ import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -27,6 +28,7 @@ cmd = exe + ["train", "--config", deck, "--set", f"optimizer.type={optimizer}", 
              "--set", f"output.dir={out}"]
 if optimizer == "adamw":
     cmd += ["--set", "optimizer.lr=2e-3"]
+shutil.rmtree(out, ignore_errors=True)  # a run refuses a folder holding another run's output
 subprocess.run(cmd, check=True, timeout=900)
 
 records = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]

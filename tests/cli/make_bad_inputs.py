@@ -114,3 +114,13 @@ with open(os.path.join(out, "bad_tokenizer", "encoder.json"), "w") as f:
     f.write('{"!": 0,\n "\\"": x}\n')
 with open(os.path.join(out, "bad_tokenizer", "vocab.bpe"), "w") as f:
     f.write("#version: 0.2\n")
+# A finished run without checkpoints, which no other run may overwrite.
+os.makedirs(os.path.join(out, "finished_run"), exist_ok=True)
+with open(os.path.join(out, "finished_run", "metrics.jsonl"), "w") as f:
+    f.write('{"type": "step", "step": 0, "loss": 4.5}\n')
+with open(os.path.join(out, "finished_run", "final.h5"), "w") as f:
+    f.write("weights of a finished run\n")
+
+# A run whose --init-from is the final.h5 its own output.dir would replace.
+os.makedirs(os.path.join(out, "init_in_output"), exist_ok=True)
+shutil.copy(os.path.join(ref, "weights.h5"), os.path.join(out, "init_in_output", "final.h5"))

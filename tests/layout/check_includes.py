@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The layers (src/core, io, kernels, src/model, src/parallel, src/train,
+"""The layers (src/core, src/ranks, io, kernels, src/model, src/parallel, src/train,
 src/app) are CMake libraries, each with only its own folder and those of the
 layers below it on the include path, so a header of a layer above cannot be
 found. A quoted include with a path ("../train/step.hpp") would get around

@@ -7,6 +7,7 @@ every step and the final parameters with the 1-rank run.
 Usage: check_equivalence.py OPTIMIZER SHARD_DIR DECK OUT_DIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -39,6 +40,7 @@ common = ["train", "--config", deck, "--set", f"optimizer.type={optimizer}", "--
 
 def run(name, ranks, *sets):
     run_dir = os.path.join(out, f"{optimizer}_{name}")
+    shutil.rmtree(run_dir, ignore_errors=True)  # a run refuses a folder holding another run's output
     cmd = ([mpiexec, np_flag, str(ranks)] if ranks > 1 else []) + [exe] + common + ["--set", f"output.dir={run_dir}"]
     for s in sets:
         cmd += ["--set", s]

@@ -5,6 +5,7 @@ and a short training run print each of their lines once.
 Usage: check_prints_once.py SHARD_DIR DECK OUT_DIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import collections
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ def run(*args):
     return p.stdout
 
 
+shutil.rmtree(os.path.join(out, "run"), ignore_errors=True)  # a run refuses a folder holding another run's output
 failures = []
 for args in (["--help"], ["bench", "--help"],
              ["train", "--config", deck, "--set", "train.steps=3", "--set", "train.log_interval=1",

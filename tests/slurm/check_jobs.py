@@ -105,6 +105,7 @@ def follow_chain(slurm, job, timeout, while_waiting=None):
 
 
 def scenario_reference():
+    shutil.rmtree(reference, ignore_errors=True)  # a run refuses a folder holding another run's output
     cmd = [mpiexec, "-n", "2", exe, "train", "--config", deck]
     for s in SETS + [f"output.dir={reference}"]:
         cmd += ["--set", s]
