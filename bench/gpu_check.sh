@@ -22,10 +22,10 @@
 # everything to PACKAGE_DIR/gpu_check.log (and to $OUT/gpu_check.log when OUT is set):
 #   unit:       the unit tests;
 #   grad:       `grad` on the reference weights and tokens against PyTorch's
-#               gradients (tests/cli/check_grad.py);
+#               gradients (tests/app/check_grad.py);
 #   train:      the quick-start deck, shortened, twice (bit-identical), killed
 #               and resumed (bit-identical), and against the CPU build
-#               (validation losses within 1e-3; tests/cli/check_backend_training.py);
+#               (validation losses within 1e-3; tests/app/check_backend_training.py);
 #   bench:      `bench` for gpt2 (124M) at B=8 T=1024: forward+backward (with
 #               the per-kernel breakdown), then full Sophia-G and AdamW steps,
 #               strict fp32 and with TF32, each against the cuBLAS gemm rate of
@@ -168,8 +168,8 @@ print(":".join(sorted(dirs)))' 2>/dev/null)
   for s in "${steps[@]}"; do
     case "$s" in
       unit) step "unit tests" 300 "$pkg/unit_tests" ;;
-      grad) step "grad against PyTorch's reference" 90 python3 tests/cli/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos" ;;
-      train) step "training: determinism, resume, CPU agreement" 300 python3 tests/cli/check_backend_training.py \
+      grad) step "grad against PyTorch's reference" 90 python3 tests/app/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos" ;;
+      train) step "training: determinism, resume, CPU agreement" 300 python3 tests/app/check_backend_training.py \
                configs/quickstart.toml data/brown_shards "$work/train" "${reference[@]}" -- "$pkg/sophia-kokkos" ;;
       bench)
         step "bench forward+backward, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --breakdown

@@ -7,7 +7,7 @@
 // two parts (the product n * ln2_hi is exact), so |r| <= ln 2 / 2, and exp(r)
 // by its Taylor polynomial of degree 7 (truncation below 6e-9 relative).
 // Relative error against the exact exp: at most 2 float ulps (2.4e-7) over
-// the whole range (tests/test_fast_math.cpp checks it against double exp).
+// the whole range (tests/kernels/test_fast_math.cpp checks it against double exp).
 // Below -87.33 (where 2^n would leave the normal floats) it returns 0, above
 // 88.72 +inf; NaN stays NaN. double uses the library's exp.
 #pragma once

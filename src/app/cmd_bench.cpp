@@ -154,12 +154,11 @@ std::string bench_checkpoint(const std::string& dir, int iters, const Checkpoint
 }
 
 struct Timings {
-  std::vector<double> step, gemm, hessian;
+  std::vector<double> step, gemm, hessian, comm_wait;
+  double resident = 0;  // peak resident bytes after the warm-up
 };
 
-}  // namespace
-
-int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
+Options bench_options() {
   Options opts("bench",
                "Times GPT-2 forward+backward on random tokens and compares its FLOP rate with the rate of\n"
                "the same gemm calls (same shapes and transposes) measured in the same run. With --optimizer,\n"
@@ -176,93 +175,62 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
-  const GPT2Config config = model_config(opts);
-  const int B = int(opts.integer("--batch", 1, 1 << 16));
-  const int T = int(opts.integer("--seq", 1, config.block_size));
-  const int warmup = int(opts.integer("--warmup", 1, 1000));
-  const int iters = int(opts.integer("--iters", 1, 1000));
-  const bool full = opts.has("--optimizer");
-  if (opts.has("--checkpoint") && !full)
+  return opts;
+}
+
+// What a bench run measures, from its options (checked).
+struct BenchSettings {
+  GPT2Config config;
+  int B, T, warmup, iters;
+  bool full, tf32;  // full: training steps with oc, not forward+backward alone
+  OptimizerConfig oc;
+  Reduction reduction;
+  double bucket_mb;
+};
+
+BenchSettings bench_settings(const Options& opts) {
+  BenchSettings s;
+  s.config = model_config(opts);
+  s.B = int(opts.integer("--batch", 1, 1 << 16));
+  s.T = int(opts.integer("--seq", 1, s.config.block_size));
+  s.warmup = int(opts.integer("--warmup", 1, 1000));
+  s.iters = int(opts.integer("--iters", 1, 1000));
+  s.full = opts.has("--optimizer");
+  if (opts.has("--checkpoint") && !s.full)
     throw UsageError("bench: --checkpoint times the checkpoints of training steps: give --optimizer too");
-  const OptimizerConfig oc = optimizer_defaults(full ? opts.choice<OptimizerType>("--optimizer") : OptimizerType::adamw);
-  const Reduction reduction = opts.choice<Reduction>("--reduction");
-  const double bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
-  const bool tf32 = opts.flag("--tf32");
-  if (!set_gemm_tf32(tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
+  s.oc = optimizer_defaults(s.full ? opts.choice<OptimizerType>("--optimizer") : OptimizerType::adamw);
+  s.reduction = opts.choice<Reduction>("--reduction");
+  s.bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
+  s.tf32 = opts.flag("--tf32");
+  if (!set_gemm_tf32(s.tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
+  return s;
+}
 
-  const double state_share = reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;
-  require_memory("bench", full ? training_need(config, B / mpi.size(), T, state_share)
-                               : forward_need(config, B / mpi.size(), T));
-  GPT2<float> model(config);
-  model.init_random(1337);
-  std::mt19937 rng(42 + mpi.rank());  // each rank its own tokens: B per rank (weak scaling)
-  std::vector<std::uint16_t> tokens(std::size_t(B) * T + 1);
-  for (auto& t : tokens) t = std::uint16_t(rng() % config.vocab_size);
-  StepBatches batches(1, B, T);  // consecutive rows of one random text, sequence numbers 0..B-1
-  for (int b = 0; b < B; ++b) batches.set_row(0, b, tokens.data() + std::size_t(b) * T, std::uint64_t(b));
-  const std::vector<SequenceBatch> micro = batches.upload();
-  GradientReducer reducer(model.grads, reduction, std::size_t(bucket_mb * 1e6));
-  const auto optimizer =
-      full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.partition()) : nullptr;
-  std::vector<double> comm_wait;
-
-  // One step of what is measured: forward+backward, or a full training step.
-  auto step = [&](long i) {
-    if (!full) {
-      model.zero_grad();
-      model.forward(micro[0].batch.inputs, micro[0].batch.targets);
-      model.backward();
-    } else {
-      comm_wait.push_back(optimizer_step(model, *optimizer, reducer, micro, oc.lr, oc.grad_clip, i).times.comm_wait);
-    }
-  };
-  const auto shapes = linear_layers(config, B, T);
-  Timings t;
-  for (int i = 0; i < warmup; ++i) step(i);
-  if (full && oc.type == OptimizerType::sophiag) hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 0);
-  const double resident = peak_resident_bytes();  // before the gemm reference allocates its buffers
-  for (int i = 0; i < iters; ++i) {
-    auto t0 = Clock::now();
-    step(warmup + i);
-    t.step.push_back(seconds_since(t0));
-    t.gemm.push_back(time_step_gemms(shapes));
-    if (full && oc.type == OptimizerType::sophiag) {
-      t0 = Clock::now();
-      hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, i + 1);
-      t.hessian.push_back(seconds_since(t0));
-    }
-  }
-  std::string checkpoint_line;
-  if (full && opts.has("--checkpoint")) {
-    checkpoint_line = bench_checkpoint(opts.str("--checkpoint"), iters, {model, *optimizer, reducer, oc.type}, mpi);
-  }
-  if (mpi.rank() != 0) return 0;
-
+// Rank 0's report of the timings, against the gemm rate of the same shapes.
+void print_report(const BenchSettings& s, const std::string& model_name, const Timings& t, const GPT2<float>& model,
+                  const GradientReducer& reducer, int ranks) {
+  const int B = s.B, T = s.T;
   const double step_s = median(t.step), gemm_s = median(t.gemm);
-  const double lin = linear_flops(config, B, T), att = attention_flops(config, B, T);
-  std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32%s\n", opts.str("--model").c_str(),
-              model.layout().stored_count() / 1e6, B, T, tf32 ? " with TF32 gemms" : "");
+  const double lin = linear_flops(s.config, B, T), att = attention_flops(s.config, B, T);
+  std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32%s\n", model_name.c_str(),
+              model.layout().stored_count() / 1e6, B, T, s.tf32 ? " with TF32 gemms" : "");
   std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
-              ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), mpi.size());
+              ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), ranks);
   std::printf("thread settings: %s\n", thread_settings().c_str());
-  std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n",
-              full ? ("training step (" + std::string(name_of(oc.type)) + ")").c_str() : "forward+backward", step_s * 1e3, iters,
-              *std::min_element(t.step.begin(), t.step.end()) * 1e3,
+  const std::string what = s.full ? "training step (" + std::string(name_of(s.oc.type)) + ")" : "forward+backward";
+  std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n", what.c_str(),
+              step_s * 1e3, s.iters, *std::min_element(t.step.begin(), t.step.end()) * 1e3,
               *std::max_element(t.step.begin(), t.step.end()) * 1e3, B * T / step_s);
-  if (full && mpi.size() > 1) {
-    const std::vector<double> timed(comm_wait.end() - iters, comm_wait.end());
+  if (s.full && ranks > 1) {
+    const std::vector<double> timed(t.comm_wait.end() - s.iters, t.comm_wait.end());
     std::printf("communication (%s): median wait %.1f ms, %.1f%% of the step; %.1f MB sent per rank per step\n",
-                name_of(reduction), median(timed) * 1e3, 100 * median(timed) / step_s,
+                name_of(s.reduction), median(timed) * 1e3, 100 * median(timed) / step_s,
                 (reducer.bytes_sent_per_reduction() + reducer.bytes_sent_per_gather()) / 1e6);
   }
   if (!t.hessian.empty()) {
     const double h = median(t.hessian);
     std::printf("hessian refresh: median %.1f ms; every %d steps: %.1f ms per step amortised\n", h * 1e3,
-                oc.hessian_interval, (step_s + h / oc.hessian_interval) * 1e3);
+                s.oc.hessian_interval, (step_s + h / s.oc.hessian_interval) * 1e3);
   }
   std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
               att / 1e9);
@@ -270,11 +238,71 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   std::printf("gemm on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", lin / gemm_s / 1e9,
               gemm_s * 1e3);
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
-  std::printf("peak resident memory: %.2f GB\n", resident / 1e9);
+  std::printf("peak resident memory: %.2f GB\n", t.resident / 1e9);
   std::printf("LM head logits: %.3f GB in chunks of rows (all B*T rows at once would take %.3f GB)\n",
-              model.lm_head_bytes(B, T) / 1e9, double(B) * T * config.padded_vocab() * sizeof(float) / 1e9);
+              model.lm_head_bytes(B, T) / 1e9, double(B) * T * s.config.padded_vocab() * sizeof(float) / 1e9);
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
+  Options opts = bench_options();
+  if (!opts.parse(argc, argv, 2)) {
+    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
+    return 0;
+  }
+  const BenchSettings s = bench_settings(opts);
+  const int B = s.B, T = s.T;
+  const double state_share = s.reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;
+  require_memory("bench", s.full ? training_need(s.config, B / mpi.size(), T, state_share)
+                                 : forward_need(s.config, B / mpi.size(), T));
+  GPT2<float> model(s.config);
+  model.init_random(1337);
+  std::mt19937 rng(42 + mpi.rank());  // each rank its own tokens: B per rank (weak scaling)
+  std::vector<std::uint16_t> tokens(std::size_t(B) * T + 1);
+  for (auto& tok : tokens) tok = std::uint16_t(rng() % s.config.vocab_size);
+  StepBatches batches(1, B, T);  // consecutive rows of one random text, sequence numbers 0..B-1
+  for (int b = 0; b < B; ++b) batches.set_row(0, b, tokens.data() + std::size_t(b) * T, std::uint64_t(b));
+  const std::vector<SequenceBatch> micro = batches.upload();
+  GradientReducer reducer(model.grads, s.reduction, std::size_t(s.bucket_mb * 1e6));
+  const OptimizerConfig& oc = s.oc;
+  const auto optimizer =
+      s.full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.partition()) : nullptr;
+  const bool sophia = s.full && oc.type == OptimizerType::sophiag;
+  Timings t;
+
+  // One step of what is measured: forward+backward, or a full training step.
+  auto step = [&](long i) {
+    if (!s.full) {
+      model.zero_grad();
+      model.forward(micro[0].batch.inputs, micro[0].batch.targets);
+      model.backward();
+    } else {
+      t.comm_wait.push_back(optimizer_step(model, *optimizer, reducer, micro, oc.lr, oc.grad_clip, i).times.comm_wait);
+    }
+  };
+  const auto shapes = linear_layers(s.config, B, T);
+  for (int i = 0; i < s.warmup; ++i) step(i);
+  if (sophia) hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 0);
+  t.resident = peak_resident_bytes();  // before the gemm reference allocates its buffers
+  for (int i = 0; i < s.iters; ++i) {
+    auto t0 = Clock::now();
+    step(s.warmup + i);
+    t.step.push_back(seconds_since(t0));
+    t.gemm.push_back(time_step_gemms(shapes));
+    if (sophia) {
+      t0 = Clock::now();
+      hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, i + 1);
+      t.hessian.push_back(seconds_since(t0));
+    }
+  }
+  std::string checkpoint_line;
+  if (opts.has("--checkpoint"))
+    checkpoint_line = bench_checkpoint(opts.str("--checkpoint"), s.iters, {model, *optimizer, reducer, oc.type}, mpi);
+  if (mpi.rank() != 0) return 0;
+  print_report(s, opts.str("--model"), t, model, reducer, mpi.size());
   std::fputs(checkpoint_line.c_str(), stdout);
-  if (opts.flag("--breakdown")) print_breakdown(step, iters);
+  if (opts.flag("--breakdown")) print_breakdown(step, s.iters);
   return 0;
 }
 

@@ -94,12 +94,15 @@ std::string deck_changes(const std::string& stored, const Deck& deck) {
 volatile std::sig_atomic_t stop_signal = 0;
 extern "C" void request_stop(int signal) { stop_signal = signal; }
 
-// What to stop for after a step, agreed by all ranks: 1, a stop signal on any
-// rank; 2, checkpoint time by rank 0's clock.
-int agreed_stop_requests(bool root, double minutes, Clock::time_point last_checkpoint) {
-  int requests = (stop_signal ? 1 : 0) | (root && minutes > 0 && seconds_since(last_checkpoint) >= 60 * minutes ? 2 : 0);
-  MPI_Allreduce(MPI_IN_PLACE, &requests, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
-  return requests;
+// What to stop for after a step, agreed by all ranks.
+struct StopRequests {
+  bool signal;           // a stop signal on any rank: checkpoint and exit for a requeue
+  bool checkpoint_time;  // checkpoint.minutes have passed by rank 0's clock
+};
+StopRequests agreed_stop_requests(bool root, double minutes, Clock::time_point last_checkpoint) {
+  int asked[2] = {stop_signal ? 1 : 0, root && minutes > 0 && seconds_since(last_checkpoint) >= 60 * minutes};
+  MPI_Allreduce(MPI_IN_PLACE, asked, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return {asked[0] > 0, asked[1] > 0};
 }
 
 // Rank 0: creates the output folder and records the resolved deck there and in the log.
@@ -279,13 +282,13 @@ int Trainer::run() {
     if (due(t.eval_interval, step + 1)) evaluate(step + 1);
     if (due(t.sample_interval, step + 1)) sample(step + 1);
 
-    const int requests = agreed_stop_requests(root_, cfg_.checkpoint.minutes, last_checkpoint_);
+    const StopRequests requests = agreed_stop_requests(root_, cfg_.checkpoint.minutes, last_checkpoint_);
     const bool by_count = cfg_.checkpoint.interval > 0 && (step + 1) % cfg_.checkpoint.interval == 0;
-    if (by_count || requests) {
+    if (by_count || requests.signal || requests.checkpoint_time) {
       if (!checkpoint(step + 1)) return exit_checkpoint_failed;
       last_checkpoint_ = Clock::now();
     }
-    if (requests & 1) {
+    if (requests.signal) {
       if (root_) std::printf("stopped by a signal after step %ld; exit code %d asks for a requeue\n", step + 1,
                              exit_checkpointed_requeue);
       return exit_checkpointed_requeue;

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "helpers.hpp"
 #include "views.hpp"
 
 namespace sk_test {
@@ -33,28 +34,8 @@ constexpr double kExactTol = 1e-12;
 // that a kernel adding to (or skipping) an entry is caught.
 constexpr double kGarbage = 123.25;
 
-// A [rows, cols] tensor of doubles: a managed device buffer, unmanaged views
-// over it of the kernels' types, and a host mirror to set and read values.
-struct Buf {
-  int rows, cols;
-  View1<double> mem;
-  View1<double>::HostMirror host;
-
-  Buf(int r, int c)
-      : rows(r), cols(c), mem("buf", std::size_t(r) * c), host(Kokkos::create_mirror_view(mem)) {}
-  int size() const { return rows * cols; }
-  Tensor2<double> t() const { return Tensor2<double>(mem.data(), rows, cols); }
-  Tensor1<double> t1() const { return Tensor1<double>(mem.data(), size()); }  // all entries as one vector
-  double& operator()(int r, int c) const { return host(std::size_t(r) * cols + c); }
-  double& operator[](int i) const { return host(i); }
-  void upload() const { Kokkos::deep_copy(mem, host); }
-  void download() const { Kokkos::deep_copy(host, mem); }
-  // Device values, read back to the host.
-  std::vector<double> values() const {
-    download();
-    return std::vector<double>(host.data(), host.data() + size());
-  }
-};
+// A [rows, cols] tensor of doubles on the device, with its host mirror.
+using Buf = DeviceBuffer<double>;
 
 inline void fill_normal(const Buf& b, std::mt19937& rng, double mean = 0, double sd = 1) {
   std::normal_distribution<double> dist(mean, sd);
@@ -100,6 +81,21 @@ inline void check_close(const char* what, const std::vector<double>& got, const 
   CHECK(err <= tol * scale);
 }
 
+// |got - want| <= tol * (sum of |terms|) entrywise, with the bound given per entry.
+inline void check_sums(const char* what, const std::vector<float>& got, const std::vector<double>& want,
+                const std::vector<double>& magnitude, double tol) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - want[i]), bound = tol * (magnitude[i] + 1e-30);
+    if (!(err <= bound)) ++bad;
+    if (err / (magnitude[i] + 1e-30) > worst) worst = err / (magnitude[i] + 1e-30);
+  }
+  INFO(what << ": " << bad << " entries out of tolerance; worst error / sum|terms| = " << worst);
+  CHECK(bad == 0);
+}
+
 // Checks grad = dL/dx against central differences in the listed entries of x.
 // loss() must recompute L from the device values of x (rerunning the forward).
 inline void check_fd_entries(const char* what, const Buf& x, const std::vector<double>& grad,
@@ -131,16 +127,6 @@ inline void check_fd(const char* what, const Buf& x, const std::vector<double>& 
   std::vector<int> all(x.size());
   for (int i = 0; i < x.size(); ++i) all[i] = i;
   check_fd_entries(what, x, grad, all, loss);
-}
-
-// Token ids [B, T] on the device from host values in row-major order.
-inline sk::TokenView make_tokens(int B, int T, const std::vector<int>& ids) {
-  Kokkos::View<int**, Kokkos::LayoutRight, sk::MemSpace> tok("tokens", B, T);
-  auto h = Kokkos::create_mirror_view(tok);
-  for (int b = 0; b < B; ++b)
-    for (int t = 0; t < T; ++t) h(b, t) = ids[std::size_t(b) * T + t];
-  Kokkos::deep_copy(tok, h);
-  return tok;
 }
 
 }  // namespace sk_test

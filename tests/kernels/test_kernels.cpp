@@ -12,7 +12,6 @@
 #include "crossentropy.hpp"
 #include "encoder.hpp"
 #include "gelu.hpp"
-#include "layernorm.hpp"
 #include "matmul.hpp"
 #include "residual.hpp"
 
@@ -64,56 +63,9 @@ TEST_CASE("gelu forward matches the tanh formula and backward matches finite dif
 
   // In place, as the model's backward calls it: dinp aliases dout.
   Buf inplace(N, C);
-  Kokkos::deep_copy(inplace.mem, R.mem);
+  Kokkos::deep_copy(inplace.dev, R.dev);
   sk::gelu_backward<double>(inplace.t(), x.t(), inplace.t());
   CHECK(inplace.values() == grad);
-}
-
-TEST_CASE("layernorm forward matches the host and backward matches finite differences", "[kernels]") {
-  std::mt19937 rng(3);
-  const int N = 7, C = 10;
-  Buf inp(N, C), weight(1, C), bias(1, C), out(N, C), mean(1, N), rstd(1, N), R(N, C);
-  fill_normal(inp, rng, 0.5, 2.0);
-  fill_normal(weight, rng, 1.0, 0.3);
-  fill_normal(bias, rng, 0.0, 0.2);
-  fill_normal(R, rng);
-
-  const auto forward = [&] {
-    sk::layernorm_forward<double>(out.t(), mean.t1(), rstd.t1(), inp.t(), weight.t1(), bias.t1());
-  };
-  forward();
-
-  std::vector<double> want_out(N * C), want_mean(N), want_rstd(N);
-  for (int r = 0; r < N; ++r) {
-    double m = 0, v = 0;
-    for (int c = 0; c < C; ++c) m += inp(r, c);
-    m /= C;
-    for (int c = 0; c < C; ++c) v += (inp(r, c) - m) * (inp(r, c) - m);
-    const double rs = 1 / std::sqrt(v / C + 1e-5);
-    want_mean[r] = m;
-    want_rstd[r] = rs;
-    for (int c = 0; c < C; ++c) want_out[r * C + c] = (inp(r, c) - m) * rs * weight[c] + bias[c];
-  }
-  check_close("layernorm mean", mean.values(), want_mean, kExactTol);
-  check_close("layernorm rstd", rstd.values(), want_rstd, kExactTol);
-  check_close("layernorm out", out.values(), want_out, kExactTol);
-
-  // All three gradients accumulate (+=): start them from nonzero values.
-  Buf dinp(N, C), dweight(1, C), dbias(1, C);
-  fill_normal(dinp, rng);
-  fill_normal(dweight, rng);
-  fill_normal(dbias, rng);
-  const auto dinp0 = dinp.values(), dweight0 = dweight.values(), dbias0 = dbias.values();
-  Buf partials(1, int(sk::column_partials_size(N, C, 2)));
-  sk::layernorm_backward<double>(dinp.t(), dweight.t1(), dbias.t1(), R.t(), inp.t(), weight.t1(), mean.t1(),
-                                 rstd.t1(), partials.t1());
-  const auto loss = [&] {
-    forward();
-    return sum_product(out, R);
-  };
-  check_fd("layernorm dinp", inp, added(dinp, dinp0), loss);
-  check_fd("layernorm dweight", weight, added(dweight, dweight0), loss);
-  check_fd("layernorm dbias", bias, added(dbias, dbias0), loss);
 }
 
 TEST_CASE("matmul forward matches a triple loop and backward matches finite differences", "[kernels]") {
@@ -185,7 +137,7 @@ TEST_CASE("crossentropy forward matches the host and backward matches finite dif
     logits.upload();
     // In place: probs starts as a copy of the logits.
     const auto forward = [&] {
-      Kokkos::deep_copy(probs.mem, logits.mem);
+      Kokkos::deep_copy(probs.dev, logits.dev);
       sk::crossentropy_forward<double>(losses.t1(), probs.t(), rows, V);
     };
     forward();
@@ -218,7 +170,7 @@ TEST_CASE("crossentropy forward matches the host and backward matches finite dif
     // With the probabilities scaled by dloss in the forward, only the label
     // entries change after it: the same gradient.
     Buf scaled(N, Vp);
-    Kokkos::deep_copy(scaled.mem, logits.mem);
+    Kokkos::deep_copy(scaled.dev, logits.dev);
     sk::crossentropy_forward<double>(losses.t1(), scaled.t(), rows, V, dloss);
     check_close("crossentropy losses, scaled forward", losses.values(), want_loss, kExactTol);
     sk::crossentropy_backward_scaled<double>(scaled.t(), rows, dloss);

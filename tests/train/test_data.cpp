@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "helpers.hpp"
 #include "shards.hpp"
 #include "tokens.hpp"
 #include "data.hpp"
@@ -32,14 +33,10 @@ std::vector<std::uint16_t> random_tokens(std::size_t n, int vocab, unsigned seed
   return t;
 }
 
-template <class V>
-auto on_host(const V& v) {
-  auto h = Kokkos::create_mirror_view(v);
-  Kokkos::deep_copy(h, v);
-  return h;
-}
 
 }  // namespace
+
+using sk_test::on_host;
 
 TEST_CASE("shard windows read through the mapping equal per-file reads, across shard boundaries", "[data]") {
   const std::string dir = shard_dir("windows");

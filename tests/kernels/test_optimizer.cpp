@@ -6,27 +6,14 @@
 #include <random>
 #include <vector>
 
+#include "helpers.hpp"
 #include "optimizer_update.hpp"
 
 using namespace sk;
 
 namespace {
 
-// Host values copied into a device buffer, with a Tensor1 view of it.
-struct Vec {
-  View1<double> buffer;
-  explicit Vec(const std::vector<double>& values) : buffer("vec", values.size()) {
-    auto host = Kokkos::create_mirror_view(buffer);
-    for (std::size_t i = 0; i < values.size(); ++i) host(i) = values[i];
-    Kokkos::deep_copy(buffer, host);
-  }
-  Tensor1<double> view() const { return Tensor1<double>(buffer.data(), buffer.extent(0)); }
-  std::vector<double> values() const {
-    auto host = Kokkos::create_mirror_view(buffer);
-    Kokkos::deep_copy(host, buffer);
-    return std::vector<double>(host.data(), host.data() + host.extent(0));
-  }
-};
+using Vec = sk_test::DeviceBuffer<double>;
 
 std::vector<double> normal(std::size_t n, double scale, unsigned seed) {
   std::mt19937 rng(seed);
@@ -71,7 +58,7 @@ TEST_CASE("adamw_update follows bias-corrected AdamW with decoupled weight decay
   auto p0 = normal(n, 1.0, 1), g = normal(n, 0.1, 2), m0 = normal(n, 0.05, 3), v0 = positive(n, 0.01, 4);
   const AdamWStep<double> s{3e-3, 0.9, 0.95, 1e-8, 0.1, 7};
   Vec p(p0), grad(g), m(m0), v(v0);
-  adamw_update<double>(p.view(), grad.view(), m.view(), v.view(), s, scalar(0.5));
+  adamw_update<double>(p.t1(), grad.t1(), m.t1(), v.t1(), s, scalar(0.5));
 
   std::vector<double> pe(n), me(n), ve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -93,7 +80,7 @@ TEST_CASE("sophia_update clips the preconditioned step and counts clipped coordi
   h[0] = 0;  // a coordinate whose Hessian estimate is still zero
   Vec p(p0), grad(g), m(m0), hv(h);
   Scalar<long> counted("clipped");
-  sophia_update<double>(p.view(), grad.view(), m.view(), hv.view(), {lr, beta1, rho, wd, tokens}, scalar(scale),
+  sophia_update<double>(p.t1(), grad.t1(), m.t1(), hv.t1(), {lr, beta1, rho, wd, tokens}, scalar(scale),
                         counted);
   long clipped = 0;
   Kokkos::deep_copy(clipped, counted);
@@ -121,7 +108,7 @@ TEST_CASE("sophia_update with h = 0 moves every coordinate by exactly lr*sign(m)
   const double lr = 1e-3;
   Vec p(p0), grad(g), m(m0), h(std::vector<double>(n, 0.0));
   Scalar<long> counted("clipped");
-  sophia_update<double>(p.view(), grad.view(), m.view(), h.view(), {lr, 0.965, 0.04, 0.0, 512}, scalar(1), counted);
+  sophia_update<double>(p.t1(), grad.t1(), m.t1(), h.t1(), {lr, 0.965, 0.04, 0.0, 512}, scalar(1), counted);
   long clipped = 0;
   Kokkos::deep_copy(clipped, counted);
   CHECK(clipped == long(n));
@@ -136,7 +123,7 @@ TEST_CASE("sophia_hessian_update keeps an exponential average of ghat squared", 
   const std::size_t n = 129;
   auto h0 = positive(n, 1e-4, 12), ghat = normal(n, 0.01, 13);
   Vec h(h0), gv(ghat);
-  sophia_hessian_update<double>(h.view(), gv.view(), 0.99, scalar(0.5));
+  sophia_hessian_update<double>(h.t1(), gv.t1(), 0.99, scalar(0.5));
   std::vector<double> he(n);
   for (std::size_t i = 0; i < n; ++i) he[i] = 0.99 * h0[i] + 0.01 * (0.5 * ghat[i]) * (0.5 * ghat[i]);
   check_close(h.values(), he);

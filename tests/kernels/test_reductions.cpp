@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "encoder.hpp"
-#include "layernorm.hpp"
+#include "kernel_checks.hpp"
 #include "optimizer_update.hpp"
 #include "random.hpp"
 #include "reduction.hpp"
@@ -24,115 +24,9 @@ namespace {
 
 using sk::MemSpace;
 
-// A device vector of T with a host copy.
-template <class T>
-struct Vec {
-  sk::View1<T> dev;
-  typename sk::View1<T>::HostMirror host;
-  explicit Vec(std::size_t n) : dev("vec", n), host(Kokkos::create_mirror_view(dev)) {}
-  void upload() const { Kokkos::deep_copy(dev, host); }
-  std::vector<T> values() const {
-    Kokkos::deep_copy(host, dev);
-    return std::vector<T>(host.data(), host.data() + host.extent(0));
-  }
-  sk::Tensor1<T> t1() const { return sk::Tensor1<T>(dev.data(), dev.extent(0)); }
-  sk::Tensor2<T> t2(int rows, int cols) const { return sk::Tensor2<T>(dev.data(), rows, cols); }
-};
-
-template <class T>
-Vec<T> random_vec(std::size_t n, std::mt19937& rng, double mean = 0, double sd = 1) {
-  Vec<T> v(n);
-  std::normal_distribution<double> dist(mean, sd);
-  for (std::size_t i = 0; i < n; ++i) v.host(i) = T(dist(rng));
-  v.upload();
-  return v;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// |got - want| <= tol * (sum of |terms|) entrywise, with the bound given per entry.
-void check_sums(const char* what, const std::vector<float>& got, const std::vector<double>& want,
-                const std::vector<double>& magnitude, double tol) {
-  REQUIRE(got.size() == want.size());
-  double worst = 0;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - want[i]), bound = tol * (magnitude[i] + 1e-30);
-    if (!(err <= bound)) ++bad;
-    if (err / (magnitude[i] + 1e-30) > worst) worst = err / (magnitude[i] + 1e-30);
-  }
-  INFO(what << ": " << bad << " entries out of tolerance; worst error / sum|terms| = " << worst);
-  CHECK(bad == 0);
-}
-
-sk::TokenView make_tokens(int B, int T, const std::vector<int>& ids) {
-  Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> tok("tokens", B, T);
-  auto h = Kokkos::create_mirror_view(tok);
-  for (int b = 0; b < B; ++b)
-    for (int t = 0; t < T; ++t) h(b, t) = ids[std::size_t(b) * T + t];
-  Kokkos::deep_copy(tok, h);
-  return tok;
-}
+using namespace sk_test;
 
 }  // namespace
-
-TEST_CASE("layernorm parameter gradients are deterministic column sums at awkward sizes", "[reductions]") {
-  const int rows[] = {1, 5, sk::kRowBlock - 1, sk::kRowBlock, sk::kRowBlock + 1, 3 * sk::kRowBlock + 7};
-  const int cols[] = {1, 7, 768, sk::kColumnTile + 3};
-  std::mt19937 rng(11);
-  for (int N : rows)
-    for (int C : cols) {
-      INFO("N = " << N << ", C = " << C);
-      const auto inp = random_vec<float>(std::size_t(N) * C, rng, 0.3, 1.5);
-      const auto dout = random_vec<float>(std::size_t(N) * C, rng);
-      const auto weight = random_vec<float>(C, rng, 1.0, 0.2);
-      const auto mean = random_vec<float>(N, rng, 0.3, 0.1);
-      auto rstd = random_vec<float>(N, rng);
-      for (int r = 0; r < N; ++r) rstd.host(r) = 0.5f + std::fabs(rstd.host(r));
-      rstd.upload();
-      const auto dweight0 = random_vec<float>(C, rng), dbias0 = random_vec<float>(C, rng);
-      // Garbage in the scratch: stage 1 must overwrite every partial it uses.
-      Vec<float> partials(sk::column_partials_size(N, C, 2));
-      Kokkos::deep_copy(partials.dev, 1e30f);
-
-      auto run = [&](std::vector<float>& dw, std::vector<float>& db) {
-        Vec<float> dinp(std::size_t(N) * C), dweight(C), dbias(C);
-        Kokkos::deep_copy(dweight.dev, dweight0.dev);
-        Kokkos::deep_copy(dbias.dev, dbias0.dev);
-        sk::layernorm_backward<float>(dinp.t2(N, C), dweight.t1(), dbias.t1(), dout.t2(N, C), inp.t2(N, C),
-                                      weight.t1(), mean.t1(), rstd.t1(), partials.t1());
-        dw = dweight.values();
-        db = dbias.values();
-      };
-      std::vector<float> dw, db, dw2, db2;
-      run(dw, db);
-      run(dw2, db2);
-      CHECK(same_bits(dw, dw2));
-      CHECK(same_bits(db, db2));
-
-      std::vector<double> want_w(C), want_b(C), mag_w(C), mag_b(C);
-      for (int c = 0; c < C; ++c) {
-        want_w[c] = dweight0.host(c);
-        want_b[c] = dbias0.host(c);
-        mag_w[c] = std::fabs(want_w[c]);
-        mag_b[c] = std::fabs(want_b[c]);
-        for (int r = 0; r < N; ++r) {
-          const double d = dout.host(std::size_t(r) * C + c);
-          const double term = d * (double(inp.host(std::size_t(r) * C + c)) - mean.host(r)) * rstd.host(r);
-          want_w[c] += term;
-          want_b[c] += d;
-          mag_w[c] += std::fabs(term);
-          mag_b[c] += std::fabs(d);
-        }
-      }
-      // Float sums of up to ~100 terms in blocks: a few units of 2^-24 per
-      // term's magnitude. A missing or doubled row is off by O(1) relative.
-      check_sums("dweight", dw, want_w, mag_w, 1e-5);
-      check_sums("dbias", db, want_b, mag_b, 1e-5);
-    }
-}
 
 TEST_CASE("encoder backward adds each position once, in position order, at awkward sizes", "[reductions]") {
   struct Shape {
@@ -162,7 +56,7 @@ TEST_CASE("encoder backward adds each position once, in position order, at awkwa
     Kokkos::deep_copy(scratch, -7);  // garbage: the kernel must initialise what it uses
 
     auto run = [&](std::vector<float>& wte, std::vector<float>& wpe) {
-      Vec<float> dwte(dwte0.dev.extent(0)), dwpe(dwpe0.dev.extent(0));
+      DeviceBuffer<float> dwte(dwte0.dev.extent(0)), dwpe(dwpe0.dev.extent(0));
       Kokkos::deep_copy(dwte.dev, dwte0.dev);
       Kokkos::deep_copy(dwpe.dev, dwpe0.dev);
       sk::encoder_backward<float>(dwte.t2(s.Vp, s.C), dwpe.t2(s.T, s.C), dout.t2(N, s.C), tokens, scratch);
@@ -207,7 +101,7 @@ namespace {
 // padded columns hold a large value that a kernel reading them would notice.
 struct Probs {
   int N, V, Vp;
-  Vec<float> p;
+  DeviceBuffer<float> p;
   Probs(int n, int v, int vp) : N(n), V(v), Vp(vp), p(std::size_t(n) * vp) {
     for (std::size_t i = 0; i < p.host.extent(0); ++i) p.host(i) = 1e6f;
   }
@@ -366,7 +260,7 @@ TEST_CASE("blocked_sum of squares and magnitudes matches double host sums at blo
   std::normal_distribution<float> dist(0.0f, 3.0f);
   for (const int n : {0, 1, 17, sk::kSumBlock - 1, sk::kSumBlock, 3 * sk::kSumBlock + 5}) {
     INFO("n = " << n);
-    const Vec<float> x{std::size_t(n)};
+    const DeviceBuffer<float> x{std::size_t(n)};
     double squares = 0, abs = 0;
     for (int i = 0; i < n; ++i) {
       x.host(i) = dist(rng);
@@ -383,7 +277,7 @@ TEST_CASE("blocked_sum of squares and magnitudes matches double host sums at blo
     if (n == 0) CHECK(got_squares == 0.0);
   }
   // A buffer of block sums too small for the input is refused.
-  const Vec<float> x{std::size_t(sk::kSumBlock + 1)};
+  const DeviceBuffer<float> x{std::size_t(sk::kSumBlock + 1)};
   const Kokkos::View<double, MemSpace> total("total");
   CHECK_THROWS_WITH(sk::blocked_sum<float>("sum", sk::ConstTensor1<float>(x.dev.data(), x.dev.extent(0)), sk::Square(),
                                            sk::View1<double>("p", 1), total),
