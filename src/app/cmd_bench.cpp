@@ -247,10 +247,7 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
 
 int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   Options opts = bench_options();
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const BenchSettings s = bench_settings(opts);
   const int B = s.B, T = s.T;
   const double state_share = s.reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;

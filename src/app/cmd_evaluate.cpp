@@ -22,10 +22,7 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--batches", "N", "micro-batches to average over", "10");
   opts.add("--batch", "B", "sequences per micro-batch, over all ranks", "8");
   opts.add("--seq", "T", "sequence length (default: the model's block_size)");
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const std::string weights = opts.str("--weights"), data = opts.str("--data");
   const int batches = int(opts.integer("--batches", 1, 1 << 20));
   const int B = int(opts.integer("--batch", 1, 1 << 20));

@@ -15,10 +15,7 @@ int cmd_export(int argc, char** argv, const MpiEnv& mpi) {
                "and FOLDER/config.json, which transformers' GPT2LMHeadModel.from_pretrained loads.");
   opts.add("--weights", "FILE.h5", "a weights file (final.h5 of a run, or from import) or a checkpoint");
   opts.add("--out", "FOLDER", "the folder to write (created if needed)");
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const std::string weights = opts.str("--weights"), out = opts.str("--out");
   const HFFiles written = hf_gpt2_files(out);
   refuse_clobbering("export", {{"--out", written.config}, {"--out", written.model}}, {{"--weights", weights}});

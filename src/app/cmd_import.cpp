@@ -16,10 +16,7 @@ int cmd_import(int argc, char** argv, const MpiEnv& mpi) {
                "bias buffers are skipped.");
   opts.add("--from", "FOLDER", "the Hugging Face checkpoint (or its model.safetensors)");
   opts.add("--out", "FILE.h5", "the weights file to write");
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const std::string from = opts.str("--from"), out = opts.str("--out");
   const HFFiles in = hf_gpt2_inputs(from);
   refuse_clobbering("import", {{"--out", out}}, {{"--from", in.config}, {"--from", in.model}});

@@ -119,10 +119,7 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--val-fraction", "F", "fraction of the documents for validation, in [0, 1)", "0.1");
   add_tokenizer_option(opts);
   opts.add("--shard-tokens", "N", "most tokens in one shard", "100000000");
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   if (opts.list("--input").empty()) throw UsageError("prepare: give the text to tokenize with --input FILE");
   const std::string out = opts.str("--out");
   const double fraction = opts.number("--val-fraction", 0, 1);

@@ -117,10 +117,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   opts.add_flag("--ids", "print the new token ids of each sample, one line each, instead of text");
   opts.add_flag("--no-kv-cache", "a full forward over the whole prefix at every token (slow; for comparison)");
   add_tokenizer_option(opts);
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const std::string weights = opts.str("--weights");
   const SamplingSettings settings = sampling_settings(opts);
   GenerationRequest request;

@@ -57,10 +57,7 @@ int cmd_train(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--init-from", "WEIGHTS.h5", "start from these weights instead of a random initialisation");
   opts.add("--resume", "auto|CKPT.h5", "continue from the newest valid checkpoint in output.dir, or from this one");
   opts.add_flag("--overwrite", "replace another run's metrics, final weights and checkpoints in output.dir");
-  if (!opts.parse(argc, argv, 2)) {
-    if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
-    return 0;
-  }
+  if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   if (!opts.has("--config") && opts.list("--set").empty())
     throw UsageError("train: give a deck with --config FILE.toml (and/or --set key=value)");
   const Deck deck = Deck::load(opts.has("--config") ? opts.str("--config") : "", opts.list("--set"));

@@ -34,6 +34,10 @@ struct FileArg {
 void refuse_clobbering(const std::string& command, const std::vector<FileArg>& outputs,
                        const std::vector<FileArg>& inputs);
 
+// Parses a command's arguments (argv[2..]); with --help, prints the help on
+// rank 0 and returns false: the command has nothing more to do.
+bool parse_or_help(Options& opts, int argc, char** argv, const MpiEnv& mpi);
+
 // --model PRESET and per-field overrides (--n-layer, ...).
 void add_model_options(Options& opts, const std::string& default_preset);
 GPT2Config model_config(const Options& opts);

@@ -1,9 +1,16 @@
 #include <algorithm>
+#include <cstdio>
 
 #include "commands.hpp"
 #include "tokenizer.hpp"
 
 namespace sk {
+
+bool parse_or_help(Options& opts, int argc, char** argv, const MpiEnv& mpi) {
+  if (opts.parse(argc, argv, 2)) return true;
+  if (mpi.rank() == 0) std::fputs(opts.help().c_str(), stdout);
+  return false;
+}
 
 namespace {
 // "--n-embd" for the field n_embd.
