@@ -254,6 +254,11 @@ std::vector<std::uint64_t> lay_out_file(const std::string& tmp, const GPT2Config
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
   H5Handle f = open_checkpoint(path);
+  // A weights file (final.h5, import's output) has the model but no checkpoint version.
+  if (H5Aexists(f.get(), "format_version") <= 0 && H5Lexists(f.get(), "model", H5P_DEFAULT) > 0 &&
+      H5Lexists(f.get(), "optimizer", H5P_DEFAULT) <= 0)
+    throw Error(path + " is a weights file, not a checkpoint: it holds no optimizer state or training position "
+                "(start a run from it with train --init-from)");
   const int version = read_attribute<int>(f.get(), "format_version", H5T_NATIVE_INT, path);
   if (version != checkpoint_format_version)
     throw Error(path + ": checkpoint format version " + std::to_string(version) + ", this program reads " +

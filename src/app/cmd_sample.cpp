@@ -1,11 +1,13 @@
 // sophia-kokkos sample: text from a trained model, with a key/value cache.
 #include <cstdio>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <sstream>
 
 #include "commands.hpp"
 #include "error.hpp"
+#include "files.hpp"
 #include "generate.hpp"
 #include "memory.hpp"
 #include "tokenizer.hpp"
@@ -30,18 +32,34 @@ std::vector<int> parse_token_ids(const std::string& text) {
   return ids;
 }
 
-// The prompt's tokens: --prompt-tokens, else --prompt encoded, else the
-// <|endoftext|> token that GPT-2's documents start after.
+// The text of --prompt-file: a file, or standard input for "-"; UTF-8, not empty.
+std::string prompt_file_text(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    std::ostringstream in;
+    in << std::cin.rdbuf();
+    text = in.str();
+  } else {
+    text = read_whole_file(path, "prompt file");
+  }
+  const std::string name = path == "-" ? "standard input" : "prompt file " + path;
+  if (text.empty()) throw Error(name + " is empty");
+  if (replace_invalid_utf8(text) != text) throw Error(name + " is not UTF-8 text");
+  return text;
+}
+
+// The prompt's tokens: --prompt-tokens, else --prompt or --prompt-file
+// encoded, else the <|endoftext|> token that GPT-2's documents start after.
 std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gpt2Tokenizer* tokenizer) {
-  if (opts.has("--prompt") && opts.has("--prompt-tokens"))
-    throw UsageError("sample: give --prompt or --prompt-tokens, not both");
+  const int given = opts.has("--prompt") + opts.has("--prompt-tokens") + opts.has("--prompt-file");
+  if (given > 1) throw UsageError("sample: give one of --prompt, --prompt-file and --prompt-tokens");
   std::vector<int> ids;
   if (opts.has("--prompt-tokens")) ids = parse_token_ids(opts.str("--prompt-tokens"));
   else if (opts.has("--prompt")) ids = tokenizer->encode(opts.str("--prompt"));
+  else if (opts.has("--prompt-file")) ids = tokenizer->encode(prompt_file_text(opts.str("--prompt-file")));
   if (ids.empty()) {
     if (config.vocab_size <= Gpt2Tokenizer::end_of_text)
-      throw Error(std::string(opts.has("--prompt") || opts.has("--prompt-tokens") ? "with an empty prompt"
-                                                                                  : "without a prompt") +
+      throw Error(std::string(given ? "with an empty prompt" : "without a prompt") +
                   ", samples start at <|endoftext|> (" + std::to_string(Gpt2Tokenizer::end_of_text) +
                   "), which the model's vocabulary (vocab_size " + std::to_string(config.vocab_size) +
                   ") lacks: give --prompt-tokens");
@@ -106,6 +124,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
                "prefill's and decoding's rates on stderr); only rank 0 works under MPI.");
   opts.add("--weights", "FILE.h5", "a weights file (final.h5, from import) or a checkpoint");
   opts.add("--prompt", "TEXT", "the text to continue (default: start a document, <|endoftext|>)");
+  opts.add("--prompt-file", "FILE", "the text to continue, read from FILE ('-': standard input)");
   opts.add("--prompt-tokens", "IDS", "the prompt as token ids separated by commas, e.g. 464,2068");
   opts.add("--tokens", "N", "new tokens per sample", "64");
   opts.add("--count", "C", "samples, generated side by side", "1");
@@ -129,7 +148,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
 
   const GPT2Config config = read_config(weights);
   std::unique_ptr<Gpt2Tokenizer> tokenizer;
-  if (opts.has("--prompt") || !opts.flag("--ids"))
+  if (opts.has("--prompt") || opts.has("--prompt-file") || !opts.flag("--ids"))
     tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_option(opts));
   request.prompt = prompt_tokens(opts, config, tokenizer.get());
   const int P = int(request.prompt.size());

@@ -217,6 +217,18 @@ for ranks in (1, 2):
     assert abs(float(lines[0].split()[4]) - math.exp(loss)) <= 1e-3 * math.exp(loss), lines[0]
 print(f"ok: evaluate on final.h5 = the run's last validation loss ({val:.6f}), on 1 and 2 ranks")
 
+# --batches all: every whole micro-batch of the data, as if counted by hand.
+with open(tokens_file, "rb") as f:
+    count = struct.unpack("<3i", f.read(12))[2]  # llm.c header: magic, version, token count
+windows = (count - 1) // T  # windows of T+1 tokens overlapping by one (io/shards.hpp)
+every = [a if a != "2" or evaluate[i - 1] != "--batches" else str(windows // 2) for i, a in enumerate(evaluate)]
+counted = subprocess.run([exe] + every, capture_output=True, text=True, timeout=300)
+whole = subprocess.run([exe] + evaluate[:-4] + ["--batches", "all", "--seq", str(T)], capture_output=True, text=True,
+                       timeout=300)
+assert counted.returncode == 0 and whole.returncode == 0, (counted.stderr, whole.stderr)
+assert whole.stdout == counted.stdout, (whole.stdout, counted.stdout)
+print(f"ok: evaluate --batches all = --batches {windows // 2}: {whole.stdout.strip()}")
+
 
 # Greedy sampling equals PyTorch's greedy continuation, token for token.
 def greedy(prompt, n):

@@ -72,6 +72,18 @@ for s in samples:
     assert f"step {s['step']} sample:\n{s['text']}\n" in printed, printed
     print(f"ok: step {s['step']} sample = sample --weights {os.path.basename(ckpt)} --seed {SEED}: {s['text'][:50]!r}")
 
+# A prompt from a file or standard input is the same prompt as --prompt.
+prompt = "It was a dark and stormy night; the rain fell in torrents \u2014 except"
+prompt_path = os.path.join(sampled, "prompt.txt")
+with open(prompt_path, "w", encoding="utf-8") as f:
+    f.write(prompt)
+common = [exe, "sample", "--weights", ckpt, "--seed", str(SEED), "--tokens", str(TOKENS)]
+outs = [subprocess.run(common + args, input=prompt, capture_output=True, text=True, timeout=300, env=env)
+        for args in (["--prompt", prompt], ["--prompt-file", prompt_path], ["--prompt-file", "-"])]
+assert all(p.returncode == 0 for p in outs), [p.stderr for p in outs]
+assert outs[0].stdout.startswith(prompt) and outs[1].stdout == outs[0].stdout == outs[2].stdout, outs
+print(f"ok: --prompt-file FILE and - give what --prompt gives: {outs[0].stdout[:60]!r}")
+
 # Resumed from step 2, and from the last step's checkpoint: the history holds
 # each sample and validation once, as before.
 for step in (2, 4):

@@ -124,3 +124,8 @@ with open(os.path.join(out, "finished_run", "final.h5"), "w") as f:
 # A run whose --init-from is the final.h5 its own output.dir would replace.
 os.makedirs(os.path.join(out, "init_in_output"), exist_ok=True)
 shutil.copy(os.path.join(ref, "weights.h5"), os.path.join(out, "init_in_output", "final.h5"))
+
+# Prompt files that are not text to continue.
+with open(os.path.join(out, "not_utf8.txt"), "wb") as f:
+    f.write(b"caf\xe9 au lait\n")
+open(os.path.join(out, "empty.txt"), "w").close()
