@@ -394,6 +394,26 @@ std::string Deck::to_toml() const {
   return out;
 }
 
+std::vector<std::string> Deck::keys_differing(const Deck& other) const {
+  std::vector<std::string> keys;
+  for (const auto& k : schema())
+    if (values_.at(k.name) != other.values_.at(k.name)) keys.push_back(k.name);
+  return keys;
+}
+
+std::string Deck::formatted(const std::string& key) const { return format(values_.at(key)); }
+
+std::string Deck::summary() const {
+  const bool adamw = str("optimizer.type") == name_of(OptimizerType::adamw);
+  std::string out;
+  for (const auto& k : schema()) {
+    if (!is_set(k.name)) continue;  // derived values follow the keys they come from
+    const DeckValue fallback = k.derive ? k.derive(*this) : adamw && k.adamw ? *k.adamw : k.fallback;
+    if (values_.at(k.name) != fallback) out += "  " + k.name + " = " + formatted(k.name) + "\n";
+  }
+  return out;
+}
+
 std::string Deck::reference() {
   std::string out;
   for (const auto& k : schema()) {

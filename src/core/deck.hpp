@@ -33,8 +33,15 @@ class Deck {
   const DeckValue& value(const std::string& key) const;
   bool is_set(const std::string& key) const;  // given in the file or an override
 
-  // The resolved deck as TOML, every key present: printed at start and saved.
+  // The resolved deck as TOML, every key present: saved with every run.
   std::string to_toml() const;
+  // The keys whose values differ in `other`, in deck order, and one key's
+  // value as TOML writes it.
+  std::vector<std::string> keys_differing(const Deck& other) const;
+  std::string formatted(const std::string& key) const;
+  // The keys given (file or --set) with values other than the defaults (of
+  // this deck's optimizer), as "  key = value" lines: what a run prints.
+  std::string summary() const;
   // A description of every key, for `train --help`.
   static std::string reference();
 

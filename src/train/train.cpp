@@ -79,13 +79,8 @@ void add_times(JsonLine& line, double data, const StepTimes& s, double hessian) 
 std::string deck_changes(const std::string& stored, const Deck& deck) {
   const Deck before = Deck::parse(stored, "checkpoint deck", {});
   std::string out;
-  std::istringstream a(before.to_toml()), b(deck.to_toml());
-  std::string la, lb, section;
-  while (std::getline(a, la) && std::getline(b, lb)) {
-    if (!la.empty() && la[0] == '[') section = la.substr(1, la.size() - 2);
-    if (la != lb) out += "  " + section + "." + lb.substr(0, lb.find(" =")) + ": " + la.substr(la.find("= ") + 2) +
-                         " -> " + lb.substr(lb.find("= ") + 2) + "\n";
-  }
+  for (const auto& key : deck.keys_differing(before))
+    out += "  " + key + ": " + before.formatted(key) + " -> " + deck.formatted(key) + "\n";
   return out;
 }
 
@@ -105,11 +100,13 @@ StopRequests agreed_stop_requests(bool root, double minutes, Clock::time_point l
   return {asked[0] > 0, asked[1] > 0};
 }
 
-// Rank 0: creates the output folder and records the resolved deck there and in the log.
-void start_output(const std::string& dir, const std::string& toml) {
+// Rank 0: creates the output folder and records the resolved deck there; the
+// log shows the keys that differ from the defaults.
+void start_output(const std::string& dir, const Deck& deck) {
   make_output_dir(dir);
-  std::printf("%s\n", toml.c_str());
-  std::ofstream(dir + "/config.toml") << toml;
+  std::printf("deck: keys that differ from the defaults (all of them in %s/config.toml):\n%s", dir.c_str(),
+              deck.summary().c_str());
+  std::ofstream(dir + "/config.toml") << deck.to_toml();
 }
 
 // Rank 0's metrics file. A resumed run first drops the lines that the stopped
@@ -260,7 +257,7 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   resumed_from_ = resume_run(resume, cfg.output_dir, checkpoint_target(), t.steps, state_, root_);
   if (root_) {
     claim_output_dir(cfg.output_dir, resumed_from_, resume, toml_, options.overwrite);
-    start_output(cfg.output_dir, toml_);
+    start_output(cfg.output_dir, deck);
     metrics_ = open_metrics(cfg.output_dir, resumed_from_, state_, deck);
     print_run(cfg, train_data_, *reducer_, mpi.size(), tokens_per_step_, coordinates_);
   }

@@ -79,6 +79,18 @@ TEST_CASE("deck: every mistake names its key", "[deck][errors]") {
                     Catch::Contains("multiple of train.batch_size"));
 }
 
+TEST_CASE("deck: a run prints the keys given with values other than their defaults", "[deck]") {
+  const Deck d = Deck::parse("[optimizer]\ntype = \"adamw\"\nlr = 6e-4\nbeta1 = 0.8\n[train]\nsteps = 1000\n", "t.toml",
+                             {"train.batch_size=4", "schedule.warmup_steps=2000"});
+  // lr is adamw's default, steps and warmup_steps the defaults; min_lr follows lr.
+  CHECK(d.summary() == "  optimizer.type = 'adamw'\n  optimizer.beta1 = 0.8\n  train.batch_size = 4\n");
+  const Deck other = Deck::parse("", "t.toml", {"optimizer.type=adamw", "optimizer.beta1=0.8", "train.batch_size=4"});
+  CHECK(d.keys_differing(other).empty());
+  CHECK(d.keys_differing(Deck::parse("", "t.toml", {})) ==
+        std::vector<std::string>{"optimizer.type", "optimizer.lr", "optimizer.beta1", "optimizer.beta2",
+                                 "optimizer.weight_decay", "schedule.min_lr", "train.batch_size"});
+}
+
 TEST_CASE("deck: values in range that would break the run are refused", "[deck][errors]") {
   auto parse = [](const std::string& text, std::vector<std::string> sets = {}) {
     return Deck::parse(text, "deck.toml", sets);
