@@ -29,15 +29,25 @@ double time_step_gemms(const std::vector<LinearShape>& shapes) {
   return total;
 }
 
-double measured_gemm_rate(const GPT2Config& config, int B, int T, int rounds) {
-  const auto shapes = linear_layers(config, B, T);
+namespace {
+// The best (least disturbed) of `rounds` timings after one untimed round.
+double best_time(const std::vector<LinearShape>& shapes, int rounds) {
   time_step_gemms(shapes);
   double best = 0;
   for (int i = 0; i < rounds; ++i) {
     const double t = time_step_gemms(shapes);
     best = i == 0 ? t : std::min(best, t);
   }
-  return linear_flops(config, B, T) / best;
+  return best;
+}
+}  // namespace
+
+double measured_gemm_rate(const GPT2Config& config, int B, int T, int rounds) {
+  return linear_flops(config, B, T) / best_time(linear_layers(config, B, T), rounds);
+}
+
+double square_gemm_rate(long n, int rounds) {
+  return 3 * 2.0 * double(n) * n * n / best_time({{n, n, n, 1}}, rounds);  // forward and both gradients
 }
 
 }  // namespace sk

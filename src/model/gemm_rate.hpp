@@ -18,4 +18,9 @@ double time_step_gemms(const std::vector<LinearShape>& shapes);
 // best of `rounds` timed ones (the least disturbed by other processes).
 double measured_gemm_rate(const GPT2Config& config, int B, int T, int rounds = 2);
 
+// FLOP/s of n x n x n gemms, timed alike: a rate that a small model's own
+// shapes (bound by the cost of each call) fall far below, so that MFU against
+// the better of the two cannot pass 100%.
+double square_gemm_rate(long n = 1024, int rounds = 2);
+
 }  // namespace sk
