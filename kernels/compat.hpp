@@ -3,6 +3,8 @@
 // version-specific spelling.
 #pragma once
 #include <Kokkos_Core.hpp>
+#include <KokkosBlas3_gemm.hpp>
+#include <KokkosKernels_config.h>
 
 namespace sk::kmath {
 #if KOKKOS_VERSION >= 40000
@@ -24,3 +26,19 @@ using Kokkos::Experimental::fabs;
 using Kokkos::Experimental::isfinite;
 #endif
 }  // namespace sk::kmath
+
+namespace sk::kblas {
+// KokkosBlas::gemm on an execution space instance. KokkosKernels 4.x takes
+// the instance; 3.x (Debian's 3.4, no KOKKOSKERNELS_VERSION) has no such
+// overload and runs on the default instance, the only one its host backends have.
+template <class Space, class A, class B, class C>
+void gemm(const Space& space, const char* ta, const char* tb, typename A::const_value_type& alpha, const A& a,
+          const B& b, typename C::const_value_type& beta, const C& c) {
+#if defined(KOKKOSKERNELS_VERSION) && KOKKOSKERNELS_VERSION >= 40000
+  KokkosBlas::gemm(space, ta, tb, alpha, a, b, beta, c);
+#else
+  (void)space;
+  KokkosBlas::gemm(ta, tb, alpha, a, b, beta, c);
+#endif
+}
+}  // namespace sk::kblas
