@@ -1,5 +1,5 @@
-// The one place where Kokkos 3.4 (Debian) and Kokkos 4.x spell things
-// differently. Everything else includes this header instead of naming the
+// The one place where Kokkos and KokkosKernels 3.4 (Debian) and 4.x spell
+// things differently. Everything else includes this header instead of naming the
 // version-specific spelling.
 #pragma once
 #include <Kokkos_Core.hpp>
@@ -29,8 +29,10 @@ using Kokkos::Experimental::isfinite;
 
 namespace sk::kblas {
 // KokkosBlas::gemm on an execution space instance. KokkosKernels 4.x takes
-// the instance; 3.x (Debian's 3.4, no KOKKOSKERNELS_VERSION) has no such
-// overload and runs on the default instance, the only one its host backends have.
+// the instance; older releases (Debian's 3.4 has neither that overload nor
+// KOKKOSKERNELS_VERSION) run on the default instance: right for Debian's
+// Serial backend, whose instances are one, and on GPUs for default-instance
+// callers only.
 template <class Space, class A, class B, class C>
 void gemm(const Space& space, const char* ta, const char* tb, typename A::const_value_type& alpha, const A& a,
           const B& b, typename C::const_value_type& beta, const C& c) {
