@@ -45,13 +45,14 @@ inline std::size_t attention_scratch_size(AttentionShape s) {
 
 // out [B*T, C] and lse [B*NH*T] are overwritten.
 template <class T>
-void attention_forward(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, ConstTensor2<T> qkv, AttentionShape s) {
+void attention_forward(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, ConstTensor2<T> qkv, AttentionShape s,
+                       const ExecSpace& space = ExecSpace()) {
   if constexpr (kAttentionBlocked)
-    attention_forward_blocked<T>(out, lse, scratch, qkv, s);
+    attention_forward_blocked<T>(out, lse, scratch, qkv, s, space);
   else if (attention_batched(s))
-    attention_forward_batched<T>(out, lse, scratch, qkv, s);
+    attention_forward_batched<T>(out, lse, scratch, qkv, s, space);
   else
-    attention_forward_tiled<T>(out, lse, qkv, s);
+    attention_forward_tiled<T>(out, lse, qkv, s, space);
 }
 
 // dqkv [B*T, 3C] is overwritten; out and lse are the forward's, dout [B*T, C].
@@ -60,13 +61,13 @@ void attention_forward(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, Const
 // dq_t = sum_t2 ds k_t2, dk_t2 = sum_t ds q_t, dv_t2 = sum_t p dout_t.
 template <class T>
 void attention_backward(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                        ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
+                        ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s, const ExecSpace& space = ExecSpace()) {
   if constexpr (kAttentionBlocked)
-    attention_backward_blocked<T>(dqkv, scratch, dout, qkv, out, lse, s);
+    attention_backward_blocked<T>(dqkv, scratch, dout, qkv, out, lse, s, space);
   else if (attention_batched(s))
-    attention_backward_batched<T>(dqkv, scratch, dout, qkv, out, lse, s);
+    attention_backward_batched<T>(dqkv, scratch, dout, qkv, out, lse, s, space);
   else
-    attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s);
+    attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s, space);
 }
 
 }  // namespace sk

@@ -43,10 +43,11 @@ MatrixBatch<const T> in(MatrixBatch<T> m) {
 
 // q, k, v [B*NH, T, HS] from qkv [B*T, 3C].
 template <class T>
-void split_heads(const Heads<T>& hd, ConstTensor2<T> qkv, AttentionShape sh) {
+void split_heads(const Heads<T>& hd, ConstTensor2<T> qkv, AttentionShape sh, const ExecSpace& space) {
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
   T *q = hd.q, *k = hd.k, *v = hd.v;
-  Kokkos::parallel_for("attention_split_heads", Range2D({0, 0}, {sh.B * Tn, C}), KOKKOS_LAMBDA(const int r, const int c) {
+  Kokkos::parallel_for("attention_split_heads", Range2D(space, {0, 0}, {sh.B * Tn, C}),
+                       KOKKOS_LAMBDA(const int r, const int c) {
     const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
     const std::size_t at = (std::size_t(b * NH + h) * Tn + t) * HS + i;
     q[at] = qkv(r, c);
@@ -65,18 +66,19 @@ inline std::size_t attention_batched_scratch_size(AttentionShape s) {
 // attention_batched_scratch_size(s) elements.
 template <class T>
 void attention_forward_batched(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, ConstTensor2<T> qkv,
-                               AttentionShape sh) {
+                               AttentionShape sh, const ExecSpace& space = ExecSpace()) {
   using namespace attention_batched_detail;
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const Heads<T> hd(scratch.data(), sh);
-  split_heads(hd, qkv, sh);
+  split_heads(hd, qkv, sh, space);
   // s = q k^T for all T x T pairs; the softmax below masks the future.
-  batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.q)), in(hd.rows_hs(hd.k)), T(0), hd.scores(hd.s));
+  batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.q)), in(hd.rows_hs(hd.k)), T(0), hd.scores(hd.s),
+                  space);
   // Row r = (b*NH + h)*T + t sees keys 0 .. t: p = softmax(s * scale) there,
   // 0 beyond; lse[r] = log sum exp(s * scale). A team per row.
   T* s = hd.s;
-  Kokkos::parallel_for("attention_softmax", TeamPolicy(hd.batch * Tn, Kokkos::AUTO),
+  Kokkos::parallel_for("attention_softmax", TeamPolicy(space, hd.batch * Tn, Kokkos::AUTO),
                        KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank(), n = r % Tn + 1;
     T* p = s + std::size_t(r) * Tn;
@@ -93,9 +95,10 @@ void attention_forward_batched(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
     });
     Kokkos::single(Kokkos::PerTeam(team), [&]() { lse(r) = m + kmath::log(sum); });
   });
-  batched_gemm<T>("N", "N", hd.batch, in(hd.scores(hd.s)), in(hd.rows_hs(hd.v)), T(0), hd.rows_hs(hd.g));
+  batched_gemm<T>("N", "N", hd.batch, in(hd.scores(hd.s)), in(hd.rows_hs(hd.v)), T(0), hd.rows_hs(hd.g),
+                  space);
   const T* o = hd.g;
-  Kokkos::parallel_for("attention_merge_heads", Range2D({0, 0}, {sh.B * Tn, NH * HS}),
+  Kokkos::parallel_for("attention_merge_heads", Range2D(space, {0, 0}, {sh.B * Tn, NH * HS}),
                        KOKKOS_LAMBDA(const int r, const int c) {
     const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
     out(r, c) = o[(std::size_t(b * NH + h) * Tn + t) * HS + i];
@@ -106,15 +109,16 @@ void attention_forward_batched(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
 // attention_batched_scratch_size(s) elements.
 template <class T>
 void attention_backward_batched(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                                ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape sh) {
+                                ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape sh,
+                                const ExecSpace& space = ExecSpace()) {
   using namespace attention_batched_detail;
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const Heads<T> hd(scratch.data(), sh);
-  split_heads(hd, qkv, sh);
+  split_heads(hd, qkv, sh, space);
   // dout per head, and delta_r = dout_r . out_r (= sum over keys of p dp).
   T *g = hd.g, *delta = hd.delta;
-  Kokkos::parallel_for("attention_backward_split", RangePolicy(0, hd.batch * Tn), KOKKOS_LAMBDA(const int r) {
+  Kokkos::parallel_for("attention_backward_split", RangePolicy(space, 0, hd.batch * Tn), KOKKOS_LAMBDA(const int r) {
     const int bh = r / Tn, t = r % Tn, b = bh / NH, h = bh % NH;
     const int row = b * Tn + t;
     T dot = 0;
@@ -125,23 +129,28 @@ void attention_backward_batched(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
     }
     delta[r] = dot;
   });
-  batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.q)), in(hd.rows_hs(hd.k)), T(0), hd.scores(hd.s));
-  batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.g)), in(hd.rows_hs(hd.v)), T(0), hd.scores(hd.ds));
+  batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.q)), in(hd.rows_hs(hd.k)), T(0), hd.scores(hd.s),
+                  space);
+  batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.g)), in(hd.rows_hs(hd.v)), T(0), hd.scores(hd.ds),
+                  space);
   // p = exp(s * scale - lse) where the query sees the key, else 0;
   // ds = p (dp - delta) * scale.
   T *s = hd.s, *ds = hd.ds;
-  Kokkos::parallel_for("attention_backward_scores", Range2D({0, 0}, {hd.batch * Tn, Tn}),
+  Kokkos::parallel_for("attention_backward_scores", Range2D(space, {0, 0}, {hd.batch * Tn, Tn}),
                        KOKKOS_LAMBDA(const int r, const int c) {
     const std::size_t at = std::size_t(r) * Tn + c;
     const T p = c <= r % Tn ? fast_exp(s[at] * scale - lse(r)) : T(0);
     s[at] = p;
     ds[at] = p * (ds[at] - delta[r]) * scale;
   });
-  batched_gemm<T>("T", "N", hd.batch, in(hd.scores(hd.s)), in(hd.rows_hs(hd.g)), T(0), hd.rows_hs(hd.dv));
-  batched_gemm<T>("T", "N", hd.batch, in(hd.scores(hd.ds)), in(hd.rows_hs(hd.q)), T(0), hd.rows_hs(hd.dk));
-  batched_gemm<T>("N", "N", hd.batch, in(hd.scores(hd.ds)), in(hd.rows_hs(hd.k)), T(0), hd.rows_hs(hd.dq));
+  batched_gemm<T>("T", "N", hd.batch, in(hd.scores(hd.s)), in(hd.rows_hs(hd.g)), T(0), hd.rows_hs(hd.dv),
+                  space);
+  batched_gemm<T>("T", "N", hd.batch, in(hd.scores(hd.ds)), in(hd.rows_hs(hd.q)), T(0), hd.rows_hs(hd.dk),
+                  space);
+  batched_gemm<T>("N", "N", hd.batch, in(hd.scores(hd.ds)), in(hd.rows_hs(hd.k)), T(0), hd.rows_hs(hd.dq),
+                  space);
   const T *dq = hd.dq, *dk = hd.dk, *dv = hd.dv;
-  Kokkos::parallel_for("attention_backward_merge", Range2D({0, 0}, {sh.B * Tn, C}),
+  Kokkos::parallel_for("attention_backward_merge", Range2D(space, {0, 0}, {sh.B * Tn, C}),
                        KOKKOS_LAMBDA(const int r, const int c) {
     const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
     const std::size_t at = (std::size_t(b * NH + h) * Tn + t) * HS + i;

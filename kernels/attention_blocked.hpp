@@ -12,8 +12,6 @@
 // rows and columns among its threads, never a sum, and the key gradients add
 // the query blocks in ascending order.
 #pragma once
-#include <KokkosBlas3_gemm.hpp>
-
 #include "attention_shape.hpp"
 #include "fast_math.hpp"
 
@@ -46,16 +44,18 @@ Tensor2<T> rows(T* head, int r0, int n, int HS) {
 
 // c (+)= op(a) . op(b) through KokkosBlas (the BLAS library on host backends).
 template <class T>
-void product(const char* ta, const char* tb, Tensor2<T> a, Tensor2<T> b, T beta, Tensor2<T> c) {
-  KokkosBlas::gemm(ta, tb, T(1), ConstTensor2<T>(a), ConstTensor2<T>(b), beta, c);
+void product(const char* ta, const char* tb, Tensor2<T> a, Tensor2<T> b, T beta, Tensor2<T> c,
+             const ExecSpace& space) {
+  kblas::gemm(space, ta, tb, T(1), ConstTensor2<T>(a), ConstTensor2<T>(b), beta, c);
 }
 
 // q, k, v [T, HS] of head (b, h) from qkv [B*T, 3C].
 template <class T>
-void gather_qkv(const HeadBuffers<T>& hb, ConstTensor2<T> qkv, AttentionShape sh, int b, int h) {
+void gather_qkv(const HeadBuffers<T>& hb, ConstTensor2<T> qkv, AttentionShape sh, int b, int h,
+                const ExecSpace& space) {
   const int Tn = sh.T, HS = sh.HS, C = sh.NH * HS;
   T *q = hb.q, *k = hb.k, *v = hb.v;
-  Kokkos::parallel_for("attention_gather", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+  Kokkos::parallel_for("attention_gather", RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
     const T* row = &qkv(b * Tn + t, h * HS);
     for (int i = 0; i < HS; ++i) {
       q[t * HS + i] = row[i];
@@ -76,21 +76,21 @@ inline std::size_t attention_blocked_scratch_size(AttentionShape s) {
 // attention_blocked_scratch_size(s) elements.
 template <class T>
 void attention_forward_blocked(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, ConstTensor2<T> qkv,
-                               AttentionShape sh) {
+                               AttentionShape sh, const ExecSpace& space = ExecSpace()) {
   using namespace attention_blocked_detail;
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const HeadBuffers<T> hb(scratch.data(), sh);
   for (int b = 0; b < sh.B; ++b)
     for (int h = 0; h < NH; ++h) {
-      gather_qkv(hb, qkv, sh, b, h);
+      gather_qkv(hb, qkv, sh, b, h, space);
       T* lse_h = lse.data() + std::size_t(b * NH + h) * Tn;
       for (int q0 = 0; q0 < Tn; q0 += kBlockRows) {
         const int nq = Tn - q0 < kBlockRows ? Tn - q0 : kBlockRows, nk = q0 + nq;  // keys 0 .. q0+nq-1
         const Tensor2<T> s(hb.s, nq, nk);
-        product("N", "T", rows(hb.q, q0, nq, HS), rows(hb.k, 0, nk, HS), T(0), s);
+        product("N", "T", rows(hb.q, q0, nq, HS), rows(hb.k, 0, nk, HS), T(0), s, space);
         // Row r (query q0+r) sees keys 0 .. q0+r: softmax there, 0 beyond.
-        Kokkos::parallel_for("attention_softmax", RangePolicy(0, nq), KOKKOS_LAMBDA(const int r) {
+        Kokkos::parallel_for("attention_softmax", RangePolicy(space, 0, nq), KOKKOS_LAMBDA(const int r) {
           T* p = &s(r, 0);
           const int n = q0 + r + 1;
           T m = p[0] * scale;
@@ -101,10 +101,10 @@ void attention_forward_blocked(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
           for (int c = 0; c < nk; ++c) p[c] = c < n ? p[c] * inv : T(0);
           lse_h[q0 + r] = m + kmath::log(sum);
         });
-        product("N", "N", s, rows(hb.v, 0, nk, HS), T(0), rows(hb.g, q0, nq, HS));
+        product("N", "N", s, rows(hb.v, 0, nk, HS), T(0), rows(hb.g, q0, nq, HS), space);
       }
       const T* o = hb.g;
-      Kokkos::parallel_for("attention_scatter", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+      Kokkos::parallel_for("attention_scatter", RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
         T* row = &out(b * Tn + t, h * HS);
         for (int i = 0; i < HS; ++i) row[i] = o[t * HS + i];
       });
@@ -115,18 +115,19 @@ void attention_forward_blocked(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
 // attention_blocked_scratch_size(s) elements.
 template <class T>
 void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                                ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape sh) {
+                                ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape sh,
+                                const ExecSpace& space = ExecSpace()) {
   using namespace attention_blocked_detail;
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const HeadBuffers<T> hb(scratch.data(), sh);
   for (int b = 0; b < sh.B; ++b)
     for (int h = 0; h < NH; ++h) {
-      gather_qkv(hb, qkv, sh, b, h);
+      gather_qkv(hb, qkv, sh, b, h, space);
       T *g = hb.g, *delta = hb.delta, *dk_h = hb.dk, *dv_h = hb.dv;
       // dout of this head, delta_t = dout_t . out_t (= sum_t2 p dp), and dk,
       // dv zeroed: the query blocks add to them.
-      Kokkos::parallel_for("attention_backward_gather", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+      Kokkos::parallel_for("attention_backward_gather", RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
         T dot = 0;
         for (int i = 0; i < HS; ++i) {
           g[t * HS + i] = dout(b * Tn + t, h * HS + i);
@@ -142,9 +143,9 @@ void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
         const Tensor2<T> p(hb.s, nq, nk), ds(hb.ds, nq, nk);
         const Tensor2<T> q = rows(hb.q, q0, nq, HS), gq = rows(hb.g, q0, nq, HS);
         // p = exp(s - lse) where the query sees the key, else 0; dp = dout . v^T.
-        product("N", "T", q, rows(hb.k, 0, nk, HS), T(0), p);
-        product("N", "T", gq, rows(hb.v, 0, nk, HS), T(0), ds);
-        Kokkos::parallel_for("attention_backward_scores", RangePolicy(0, nq), KOKKOS_LAMBDA(const int r) {
+        product("N", "T", q, rows(hb.k, 0, nk, HS), T(0), p, space);
+        product("N", "T", gq, rows(hb.v, 0, nk, HS), T(0), ds, space);
+        Kokkos::parallel_for("attention_backward_scores", RangePolicy(space, 0, nq), KOKKOS_LAMBDA(const int r) {
           const int n = q0 + r + 1;
           const T l = lse_h[q0 + r], d = delta[q0 + r];
           for (int c = 0; c < nk; ++c) {
@@ -155,12 +156,12 @@ void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
         });
         // dv += p^T . dout, dk += ds^T . q over the keys this block sees, the
         // blocks in ascending order.
-        product("T", "N", p, gq, T(1), rows(hb.dv, 0, nk, HS));
-        product("T", "N", ds, q, T(1), rows(hb.dk, 0, nk, HS));
-        product("N", "N", ds, rows(hb.k, 0, nk, HS), T(0), rows(hb.dq, q0, nq, HS));
+        product("T", "N", p, gq, T(1), rows(hb.dv, 0, nk, HS), space);
+        product("T", "N", ds, q, T(1), rows(hb.dk, 0, nk, HS), space);
+        product("N", "N", ds, rows(hb.k, 0, nk, HS), T(0), rows(hb.dq, q0, nq, HS), space);
       }
       const T *dq = hb.dq, *dk = hb.dk, *dv = hb.dv;
-      Kokkos::parallel_for("attention_backward_scatter", RangePolicy(0, Tn), KOKKOS_LAMBDA(const int t) {
+      Kokkos::parallel_for("attention_backward_scatter", RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
         T* row = &dqkv(b * Tn + t, h * HS);
         for (int i = 0; i < HS; ++i) {
           row[i] = dq[t * HS + i];

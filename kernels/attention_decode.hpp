@@ -17,9 +17,10 @@ using CacheTensor = Kokkos::View<T****, Kokkos::LayoutRight, MemSpace, Unmanaged
 //   keys(s, h, pos, i) = qkv[s, C + h*HS + i], values(s, h, pos, i) = qkv[s, 2C + h*HS + i]
 // qkv [S, 3C] from c_attn of the new tokens.
 template <class T>
-void kv_cache_store(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> qkv, int pos) {
+void kv_cache_store(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> qkv, int pos,
+                    const ExecSpace& space = ExecSpace()) {
   const int NH = keys.extent(1), HS = keys.extent(3), C = NH * HS;
-  Kokkos::parallel_for("kv_cache_store", Range2D({0, 0}, {int(qkv.extent(0)), C}),
+  Kokkos::parallel_for("kv_cache_store", Range2D(space, {0, 0}, {int(qkv.extent(0)), C}),
                        KOKKOS_LAMBDA(const int s, const int c) {
                          keys(s, c / HS, pos, c % HS) = qkv(s, C + c);
                          values(s, c / HS, pos, c % HS) = qkv(s, 2 * C + c);
@@ -30,9 +31,10 @@ void kv_cache_store(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> 
 //   keys(s, h, p, i) = qkv[s*P + p, C + h*HS + i], values likewise at 2C.
 // qkv [S*P, 3C] from c_attn of a full forward (the prompt's prefill).
 template <class T>
-void kv_cache_prefill(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> qkv, int P) {
+void kv_cache_prefill(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T> qkv, int P,
+                      const ExecSpace& space = ExecSpace()) {
   const int NH = keys.extent(1), HS = keys.extent(3), C = NH * HS;
-  Kokkos::parallel_for("kv_cache_prefill", Range2D({0, 0}, {int(qkv.extent(0)), C}),
+  Kokkos::parallel_for("kv_cache_prefill", Range2D(space, {0, 0}, {int(qkv.extent(0)), C}),
                        KOKKOS_LAMBDA(const int row, const int c) {
                          const int s = row / P, p = row % P;
                          keys(s, c / HS, p, c % HS) = qkv(row, C + c);
@@ -48,12 +50,13 @@ void kv_cache_prefill(CacheTensor<T> keys, CacheTensor<T> values, ConstTensor2<T
 // does): threads take positions for the scores, vector lanes the channels of
 // a key; then threads take channels and lanes positions for the output.
 template <class T>
-void attention_decode(Tensor2<T> out, ConstTensor2<T> qkv, CacheTensor<T> keys, CacheTensor<T> values, int pos) {
+void attention_decode(Tensor2<T> out, ConstTensor2<T> qkv, CacheTensor<T> keys, CacheTensor<T> values, int pos,
+                      const ExecSpace& space = ExecSpace()) {
   using namespace attention_detail;
   const int S = keys.extent(0), NH = keys.extent(1), HS = keys.extent(3), n = pos + 1;
   const T scale = T(1) / kmath::sqrt(T(HS));
   int level = 0;
-  const auto policy = scratch_policy<T>(S * NH, kHost ? 1 : 32, n, level);
+  const auto policy = scratch_policy<T>(space, S * NH, kHost ? 1 : 32, n, level);
   Kokkos::parallel_for("attention_decode", policy, KOKKOS_LAMBDA(const Member& team) {
     const int s = team.league_rank() / NH, h = team.league_rank() % NH;
     const ScratchView<T> p(team.team_scratch(level), n);

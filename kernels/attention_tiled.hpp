@@ -187,13 +187,13 @@ struct BackwardScratch {
       : kt(mem), vt(kt + n_kt), sp(vt + n_kt), sd(sp + n_s), lse_r(sd + n_s), delta_r(lse_r + kQB) {}
 };
 
-// Scratch of a kernel: `elements` values of T, at level 0 when they fit a
-// GPU's default shared memory, else level 1.
+// Scratch of a kernel on `space`: `elements` values of T, at level 0 when
+// they fit a GPU's default shared memory, else level 1.
 template <class T>
-TeamPolicy scratch_policy(int league, int team_size, std::size_t elements, int& level) {
+TeamPolicy scratch_policy(const ExecSpace& space, int league, int team_size, std::size_t elements, int& level) {
   const std::size_t bytes = ScratchView<T>::shmem_size(elements);
   level = kHost || bytes <= kSharedBytes ? 0 : 1;
-  return TeamPolicy(league, team_size, kVector).set_scratch_size(level, Kokkos::PerTeam(bytes));
+  return TeamPolicy(space, league, team_size, kVector).set_scratch_size(level, Kokkos::PerTeam(bytes));
 }
 
 }  // namespace attention_detail
@@ -202,7 +202,8 @@ TeamPolicy scratch_policy(int league, int team_size, std::size_t elements, int& 
 // A team per (b, h, tile of kQ queries); key tiles of kK pass through scratch
 // transposed ([HS, kK]) so that scores are products with contiguous rows.
 template <class T>
-void attention_forward_tiled(Tensor2<T> out, Tensor1<T> lse, ConstTensor2<T> qkv, AttentionShape s) {
+void attention_forward_tiled(Tensor2<T> out, Tensor1<T> lse, ConstTensor2<T> qkv, AttentionShape s,
+                             const ExecSpace& space = ExecSpace()) {
   using namespace attention_detail;
   const int Tn = s.T, NH = s.NH, HS = s.HS, C = NH * HS;
   const int tiles = (Tn + kQ - 1) / kQ;
@@ -210,7 +211,7 @@ void attention_forward_tiled(Tensor2<T> out, Tensor1<T> lse, ConstTensor2<T> qkv
   // Scratch: kt [HS, kK], scores/probabilities [kQ, kK], running max and sum [kQ].
   const std::size_t n_kt = std::size_t(HS) * kK, n_s = std::size_t(kQ) * kK;
   int level = 0;
-  const auto policy = scratch_policy<T>(s.B * NH * tiles, kHost ? 1 : kQ, n_kt + n_s + 2 * kQ, level);
+  const auto policy = scratch_policy<T>(space, s.B * NH * tiles, kHost ? 1 : kQ, n_kt + n_s + 2 * kQ, level);
   Kokkos::parallel_for("attention_forward", policy, KOKKOS_LAMBDA(const Member& team) {
     const int tile = team.league_rank() % tiles, bh = team.league_rank() / tiles;
     const int h = bh % NH, b = bh / NH;
@@ -287,14 +288,14 @@ namespace attention_detail {
 // tiles; also writes delta (dout . out per row) for the dk/dv kernel.
 template <class T>
 void attention_backward_dq(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                           ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
+                           ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s, const ExecSpace& space) {
   const int Tn = s.T, NH = s.NH, HS = s.HS, C = NH * HS, ld = 3 * C;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const std::size_t n_kt = std::size_t(HS) * kK, n_s = std::size_t(kQB) * kK;
   const std::size_t n_mem = BackwardScratch<T>::size(n_kt, n_s);
   const int qtiles = (Tn + kQB - 1) / kQB;
   int level = 0;
-  const auto dq_policy = scratch_policy<T>(s.B * NH * qtiles, kHost ? 1 : kQB, n_mem, level);
+  const auto dq_policy = scratch_policy<T>(space, s.B * NH * qtiles, kHost ? 1 : kQB, n_mem, level);
   Kokkos::parallel_for("attention_backward_dq", dq_policy, KOKKOS_LAMBDA(const Member& team) {
     const int tile = team.league_rank() % qtiles, bh = team.league_rank() / qtiles;
     const int h = bh % NH, b = bh / NH;
@@ -338,14 +339,14 @@ void attention_backward_dq(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T> do
 // query tiles that see them.
 template <class T>
 void attention_backward_dkdv(Tensor2<T> dqkv, ConstTensor1<T> delta_c, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                             ConstTensor1<T> lse, AttentionShape s) {
+                             ConstTensor1<T> lse, AttentionShape s, const ExecSpace& space) {
   const int Tn = s.T, NH = s.NH, HS = s.HS, C = NH * HS, ld = 3 * C;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const std::size_t n_kt = std::size_t(HS) * kK, n_s = std::size_t(kQB) * kK;
   const std::size_t n_mem = BackwardScratch<T>::size(n_kt, n_s);
   const int ktiles = (Tn + kK - 1) / kK;
   int level = 0;
-  const auto dkdv_policy = scratch_policy<T>(s.B * NH * ktiles, kHost ? 1 : kK, n_mem, level);
+  const auto dkdv_policy = scratch_policy<T>(space, s.B * NH * ktiles, kHost ? 1 : kK, n_mem, level);
   Kokkos::parallel_for("attention_backward_dkdv", dkdv_policy, KOKKOS_LAMBDA(const Member& team) {
     const int tile = team.league_rank() % ktiles, bh = team.league_rank() / ktiles;
     const int h = bh % NH, b = bh / NH;
@@ -394,9 +395,10 @@ void attention_backward_dkdv(Tensor2<T> dqkv, ConstTensor1<T> delta_c, ConstTens
 // Two kernels so that each team owns the rows it writes; both recompute p and ds.
 template <class T>
 void attention_backward_tiled(Tensor2<T> dqkv, Tensor1<T> delta, ConstTensor2<T> dout, ConstTensor2<T> qkv,
-                              ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s) {
-  attention_detail::attention_backward_dq(dqkv, delta, dout, qkv, out, lse, s);
-  attention_detail::attention_backward_dkdv<T>(dqkv, delta, dout, qkv, lse, s);
+                              ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape s,
+                              const ExecSpace& space = ExecSpace()) {
+  attention_detail::attention_backward_dq(dqkv, delta, dout, qkv, out, lse, s, space);
+  attention_detail::attention_backward_dkdv<T>(dqkv, delta, dout, qkv, lse, s, space);
 }
 
 }  // namespace sk

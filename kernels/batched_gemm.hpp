@@ -1,11 +1,9 @@
 // Strided-batched matrix products of contiguous row-major matrices: one
 // cuBLAS call for the whole batch on CUDA (cublas<t>gemmStridedBatched, on
-// KokkosKernels' cuBLAS handle and the default execution space's stream), a
+// KokkosKernels' cuBLAS handle and the stream of the instance it is given), a
 // KokkosBlas gemm per matrix elsewhere. And the switch for cuBLAS' TF32 math.
 #pragma once
 #include <type_traits>
-
-#include <KokkosBlas3_gemm.hpp>
 
 #include "views.hpp"
 
@@ -27,7 +25,7 @@ struct MatrixBatch {
 // c[i] = op(a[i]) . op(b[i]) + beta c[i] for i < batch; op is "N" or "T".
 template <class T>
 void batched_gemm(const char* ta, const char* tb, int batch, MatrixBatch<const T> a, MatrixBatch<const T> b, T beta,
-                  MatrixBatch<T> c) {
+                  MatrixBatch<T> c, const ExecSpace& space = ExecSpace()) {
   const bool at = *ta == 'T', bt = *tb == 'T';
   const int M = at ? a.cols : a.rows, K = at ? a.rows : a.cols, N = bt ? b.rows : b.cols;
   // A region, so that profiling tools (bench --breakdown) see the cuBLAS call
@@ -37,7 +35,7 @@ void batched_gemm(const char* ta, const char* tb, int batch, MatrixBatch<const T
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the
   // operands swap and keep their transpose flags.
   cublasHandle_t handle = KokkosBlas::Impl::CudaBlasSingleton::singleton().handle;
-  cublasSetStream(handle, ExecSpace().cuda_stream());
+  cublasSetStream(handle, space.cuda_stream());
   const cublasOperation_t op_a = at ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = bt ? CUBLAS_OP_T : CUBLAS_OP_N;
   const T one = 1;
   cublasStatus_t status;
@@ -51,9 +49,9 @@ void batched_gemm(const char* ta, const char* tb, int batch, MatrixBatch<const T
 #else
   (void)M, (void)K, (void)N;
   for (int i = 0; i < batch; ++i)
-    KokkosBlas::gemm(ta, tb, T(1), ConstTensor2<T>(a.data + i * a.stride(), a.rows, a.cols),
-                     ConstTensor2<T>(b.data + i * b.stride(), b.rows, b.cols), beta,
-                     Tensor2<T>(c.data + i * c.stride(), c.rows, c.cols));
+    kblas::gemm(space, ta, tb, T(1), ConstTensor2<T>(a.data + i * a.stride(), a.rows, a.cols),
+                ConstTensor2<T>(b.data + i * b.stride(), b.rows, b.cols), beta,
+                Tensor2<T>(c.data + i * c.stride(), c.rows, c.cols));
 #endif
   Kokkos::Profiling::popRegion();
 }

@@ -19,9 +19,10 @@ namespace sk {
 // buffer exists. With scale = dloss, the result is already the logits'
 // gradient but at the labels (crossentropy_backward_scaled).
 template <class T>
-void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens targets, int V, T scale = 1) {
+void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens targets, int V, T scale = 1,
+                          const ExecSpace& space = ExecSpace()) {
   const int N = logits.extent(0), Vp = logits.extent(1);
-  Kokkos::parallel_for("crossentropy_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+  Kokkos::parallel_for("crossentropy_forward", TeamPolicy(space, N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
     T* x = &logits(r, 0);
     const T target_logit = x[targets(r)];
@@ -46,9 +47,9 @@ void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens target
 // with dloss the derivative of the loss by losses[r] (1/N for the mean over N rows).
 // probs [N, Vp] from crossentropy_forward; labels [N].
 template <class T>
-void crossentropy_backward(Tensor2<T> probs, RowTokens labels, T dloss) {
+void crossentropy_backward(Tensor2<T> probs, RowTokens labels, T dloss, const ExecSpace& space = ExecSpace()) {
   const int Vp = probs.extent(1);
-  Kokkos::parallel_for("crossentropy_backward", TeamPolicy(probs.extent(0), Kokkos::AUTO),
+  Kokkos::parallel_for("crossentropy_backward", TeamPolicy(space, probs.extent(0), Kokkos::AUTO),
                        KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank(), label = labels(r);
     T* p = &probs(r, 0);
@@ -65,8 +66,8 @@ void crossentropy_backward(Tensor2<T> probs, RowTokens labels, T dloss) {
 // over [N, Vp] that crossentropy_backward makes, where the labels are known
 // before the softmax (the data's targets).
 template <class T>
-void crossentropy_backward_scaled(Tensor2<T> scaled_probs, RowTokens labels, T dloss) {
-  Kokkos::parallel_for("crossentropy_backward_scaled", RangePolicy(0, scaled_probs.extent(0)),
+void crossentropy_backward_scaled(Tensor2<T> scaled_probs, RowTokens labels, T dloss, const ExecSpace& space = ExecSpace()) {
+  Kokkos::parallel_for("crossentropy_backward_scaled", RangePolicy(space, 0, scaled_probs.extent(0)),
                        KOKKOS_LAMBDA(const int r) { scaled_probs(r, labels(r)) -= dloss; });
 }
 
@@ -75,16 +76,16 @@ void crossentropy_backward_scaled(Tensor2<T> scaled_probs, RowTokens labels, T d
 // parallel_reduce adds in an order that depends on the threads).
 // partial: scratch of row_blocks(N) elements.
 template <class T>
-T mean_loss(ConstTensor1<T> losses, T* partial) {
+T mean_loss(ConstTensor1<T> losses, T* partial, const ExecSpace& space = ExecSpace()) {
   const int n = int(losses.extent(0)), blocks = row_blocks(n);
-  Kokkos::parallel_for("mean_loss_blocks", RangePolicy(0, blocks), KOKKOS_LAMBDA(const int b) {
+  Kokkos::parallel_for("mean_loss_blocks", RangePolicy(space, 0, blocks), KOKKOS_LAMBDA(const int b) {
     const int end = (b + 1) * kRowBlock < n ? (b + 1) * kRowBlock : n;
     T s = 0;
     for (int i = b * kRowBlock; i < end; ++i) s += losses(i);
     partial[b] = s;
   });
   T sum = 0;
-  Kokkos::parallel_reduce("mean_loss", RangePolicy(0, 1), KOKKOS_LAMBDA(const int, T& acc) {
+  Kokkos::parallel_reduce("mean_loss", RangePolicy(space, 0, 1), KOKKOS_LAMBDA(const int, T& acc) {
     for (int b = 0; b < blocks; ++b) acc += partial[b];
   }, sum);
   return sum / T(n);

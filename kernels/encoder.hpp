@@ -9,9 +9,10 @@ namespace sk {
 // out[b*T+t, c] = wte[tokens[b,t], c] + wpe[t, c]
 // out [B*T, C], tokens [B, T], wte [Vp, C], wpe [block_size, C]
 template <class T>
-void encoder_forward(Tensor2<T> out, TokenView tokens, ConstTensor2<T> wte, ConstTensor2<T> wpe) {
+void encoder_forward(Tensor2<T> out, TokenView tokens, ConstTensor2<T> wte, ConstTensor2<T> wpe,
+                     const ExecSpace& space = ExecSpace()) {
   const int Tn = tokens.extent(1), C = out.extent(1);
-  Kokkos::parallel_for("encoder_forward", Range2D({0, 0}, {int(out.extent(0)), C}),
+  Kokkos::parallel_for("encoder_forward", Range2D(space, {0, 0}, {int(out.extent(0)), C}),
                        KOKKOS_LAMBDA(const int bt, const int c) {
                          const int t = bt % Tn;
                          out(bt, c) = wte(tokens(bt / Tn, t), c) + wpe(t, c);
@@ -33,11 +34,11 @@ inline std::size_t encoder_backward_scratch_size(int vocab_rows, int positions) 
 // depend on threads or backend, and no floating-point atomics are needed.
 template <class T>
 void encoder_backward(Tensor2<T> dwte, Tensor2<T> dwpe, ConstTensor2<T> dout, TokenView tokens,
-                      Kokkos::View<int*, MemSpace> scratch) {
+                      Kokkos::View<int*, MemSpace> scratch, const ExecSpace& space = ExecSpace()) {
   const int B = tokens.extent(0), Tn = tokens.extent(1), C = dout.extent(1), N = B * Tn, Vp = dwte.extent(0);
   // dwpe: a team per position t adds the B rows of t in order; threads (on
   // CPUs: the inner loop) run over consecutive channels.
-  Kokkos::parallel_for("encoder_backward_wpe", TeamPolicy(Tn, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+  Kokkos::parallel_for("encoder_backward_wpe", TeamPolicy(space, Tn, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int t = team.league_rank();
     for (int b = 0; b < B; ++b)
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, C), [&](const int c) { dwpe(t, c) += dout(b * Tn + t, c); });
@@ -48,12 +49,12 @@ void encoder_backward(Tensor2<T> dwte, Tensor2<T> dwpe, ConstTensor2<T> dout, To
   // team per token adds its positions' rows in ascending position order.
   const Kokkos::View<const int*, MemSpace, Unmanaged> ids(tokens.data(), N);  // [B, T] is contiguous
   const Kokkos::View<int*, MemSpace, Unmanaged> cursor(scratch.data(), Vp), order(scratch.data() + Vp, N);
-  Kokkos::parallel_for("encoder_backward_wte_zero", RangePolicy(0, Vp), KOKKOS_LAMBDA(const int v) { cursor(v) = 0; });
-  Kokkos::parallel_for("encoder_backward_wte_count", RangePolicy(0, N), KOKKOS_LAMBDA(const int p) {
+  Kokkos::parallel_for("encoder_backward_wte_zero", RangePolicy(space, 0, Vp), KOKKOS_LAMBDA(const int v) { cursor(v) = 0; });
+  Kokkos::parallel_for("encoder_backward_wte_count", RangePolicy(space, 0, N), KOKKOS_LAMBDA(const int p) {
     Kokkos::atomic_add(&cursor(ids(p)), 1);  // integers: exact in any order
   });
   // cursor[v] = number of positions with a smaller token: where v's group starts.
-  Kokkos::parallel_scan("encoder_backward_wte_offsets", RangePolicy(0, Vp),
+  Kokkos::parallel_scan("encoder_backward_wte_offsets", RangePolicy(space, 0, Vp),
                         KOKKOS_LAMBDA(const int v, int& before, const bool final) {
     const int count = cursor(v);
     if (final) cursor(v) = before;
@@ -62,7 +63,7 @@ void encoder_backward(Tensor2<T> dwte, Tensor2<T> dwpe, ConstTensor2<T> dout, To
   // order[] = positions sorted by token, ascending within a token. One team
   // walks the positions in rounds of team_size: a position goes after its
   // token's positions of earlier rounds (cursor) and of this round before it.
-  Kokkos::parallel_for("encoder_backward_wte_group", TeamPolicy(1, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+  Kokkos::parallel_for("encoder_backward_wte_group", TeamPolicy(space, 1, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int ts = team.team_size();
     for (int base = 0; base < N; base += ts) {
       const int n = N - base < ts ? N - base : ts;
@@ -91,7 +92,7 @@ void encoder_backward(Tensor2<T> dwte, Tensor2<T> dwpe, ConstTensor2<T> dout, To
   // A team per entry of order[]; the first entry of each token's group adds
   // the group's rows to the token's row of dwte, one position after another
   // (the order of the serial loop), threads over consecutive channels.
-  Kokkos::parallel_for("encoder_backward_wte", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+  Kokkos::parallel_for("encoder_backward_wte", TeamPolicy(space, N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int i = team.league_rank(), v = ids(order(i));
     if (i > 0 && ids(order(i - 1)) == v) return;  // not the group's first: the same for the whole team
     for (int j = i; j < N && ids(order(j)) == v; ++j) {

@@ -16,10 +16,10 @@ KOKKOS_INLINE_FUNCTION T gelu_tanh(T u) {
 
 // out = gelu(inp), both [N, C]
 template <class T>
-void gelu_forward(Tensor2<T> out, ConstTensor2<T> inp) {
+void gelu_forward(Tensor2<T> out, ConstTensor2<T> inp, const ExecSpace& space = ExecSpace()) {
   const auto o = flat(out);
   const auto in = flat(inp);
-  Kokkos::parallel_for("gelu_forward", RangePolicy(0, o.extent(0)), KOKKOS_LAMBDA(const int i) {
+  Kokkos::parallel_for("gelu_forward", RangePolicy(space, 0, o.extent(0)), KOKKOS_LAMBDA(const int i) {
     const T x = in(i);
     const T s = T(0.7978845608028654);  // sqrt(2/pi)
     o(i) = T(0.5) * x * (T(1) + gelu_tanh(s * (x + T(0.044715) * x * x * x)));
@@ -29,10 +29,10 @@ void gelu_forward(Tensor2<T> out, ConstTensor2<T> inp) {
 // dinp = gelu'(inp) * dout, all [N, C]. dinp may alias dout (the backward
 // pass does this to save a buffer of the MLP's width).
 template <class T>
-void gelu_backward(Tensor2<T> dinp, ConstTensor2<T> inp, ConstTensor2<T> dout) {
+void gelu_backward(Tensor2<T> dinp, ConstTensor2<T> inp, ConstTensor2<T> dout, const ExecSpace& space = ExecSpace()) {
   const auto di = flat(dinp);
   const auto in = flat(inp), dout_ = flat(dout);
-  Kokkos::parallel_for("gelu_backward", RangePolicy(0, di.extent(0)), KOKKOS_LAMBDA(const int i) {
+  Kokkos::parallel_for("gelu_backward", RangePolicy(space, 0, di.extent(0)), KOKKOS_LAMBDA(const int i) {
     const T x = in(i);
     const T s = T(0.7978845608028654);
     const T u = s * (x + T(0.044715) * x * x * x);

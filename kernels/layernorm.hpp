@@ -11,9 +11,9 @@ namespace sk {
 // (kernels/lanes.hpp), which vectorise on CPUs.
 template <class T>
 void layernorm_forward(Tensor2<T> out, Tensor1<T> mean, Tensor1<T> rstd, ConstTensor2<T> inp,
-                       ConstTensor1<T> weight, ConstTensor1<T> bias) {
+                       ConstTensor1<T> weight, ConstTensor1<T> bias, const ExecSpace& space = ExecSpace()) {
   const int N = inp.extent(0), C = inp.extent(1);
-  Kokkos::parallel_for("layernorm_forward", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+  Kokkos::parallel_for("layernorm_forward", TeamPolicy(space, N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
     const T* x = &inp(r, 0);
     T* y = &out(r, 0);
@@ -37,9 +37,9 @@ void layernorm_forward(Tensor2<T> out, Tensor1<T> mean, Tensor1<T> rstd, ConstTe
 template <class T>
 void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, ConstTensor2<T> dout,
                         ConstTensor2<T> inp, ConstTensor1<T> weight, ConstTensor1<T> mean,
-                        ConstTensor1<T> rstd, Tensor1<T> partials) {
+                        ConstTensor1<T> rstd, Tensor1<T> partials, const ExecSpace& space = ExecSpace()) {
   const int N = inp.extent(0), C = inp.extent(1);
-  Kokkos::parallel_for("layernorm_backward_input", TeamPolicy(N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+  Kokkos::parallel_for("layernorm_backward_input", TeamPolicy(space, N, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
     const int r = team.league_rank();
     const T m = mean(r), s = rstd(r);
     const T* x = &inp(r, 0);
@@ -61,7 +61,7 @@ void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, C
   // Threads (on CPUs: the inner loop) run over consecutive columns.
   const int n_blocks = row_blocks(N), n_tiles = (C + kColumnTile - 1) / kColumnTile;
   const Tensor2<T> dw_part(partials.data(), n_blocks, C), db_part(partials.data() + std::size_t(n_blocks) * C, n_blocks, C);
-  Kokkos::parallel_for("layernorm_backward_params_blocks", TeamPolicy(n_blocks * n_tiles, Kokkos::AUTO),
+  Kokkos::parallel_for("layernorm_backward_params_blocks", TeamPolicy(space, n_blocks * n_tiles, Kokkos::AUTO),
                        KOKKOS_LAMBDA(const Member& team) {
     const int blk = team.league_rank() / n_tiles, c0 = team.league_rank() % n_tiles * kColumnTile;
     const int c1 = C - c0 < kColumnTile ? C : c0 + kColumnTile;
@@ -80,8 +80,8 @@ void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, C
     }
   });
   // Stage 2: each column adds its blocks' partials in block order.
-  add_column_partials<T>("layernorm_backward_params_sum", dweight, dw_part);
-  add_column_partials<T>("layernorm_backward_params_sum", dbias, db_part);
+  add_column_partials<T>("layernorm_backward_params_sum", dweight, dw_part, space);
+  add_column_partials<T>("layernorm_backward_params_sum", dbias, db_part, space);
 }
 
 }  // namespace sk

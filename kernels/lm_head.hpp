@@ -6,8 +6,6 @@
 // the caller's scratch, whatever the batch. Its gradient is computed in the
 // forward pass, so the backward pass starts from dx.
 #pragma once
-#include <KokkosBlas3_gemm.hpp>
-
 #include "crossentropy.hpp"
 #include "views.hpp"
 
@@ -19,14 +17,15 @@ namespace sk {
 // x [N, C]; wte [Vp, C]; targets, losses [N]; logits [R, Vp] scratch.
 template <class T, class ChunkDone>
 void lm_head_chunks(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, ConstTensor2<T> wte,
-                    RowTokens targets, int V, T scale, ChunkDone chunk_done) {
+                    RowTokens targets, int V, T scale, ChunkDone chunk_done, const ExecSpace& space = ExecSpace()) {
   const int N = x.extent(0), C = x.extent(1), R = logits.extent(0), Vp = logits.extent(1);
   for (int n0 = 0; n0 < N; n0 += R) {
     const int n = N - n0 < R ? N - n0 : R;
     const ConstTensor2<T> x_rows(x.data() + std::size_t(n0) * C, n, C);
     const Tensor2<T> chunk(logits.data(), n, Vp);
-    KokkosBlas::gemm("N", "T", T(1), x_rows, wte, T(0), chunk);
-    crossentropy_forward<T>(Tensor1<T>(losses.data() + n0, n), chunk, RowTokens(targets.data() + n0, n), V, scale);
+    kblas::gemm(space, "N", "T", T(1), x_rows, wte, T(0), chunk);
+    crossentropy_forward<T>(Tensor1<T>(losses.data() + n0, n), chunk, RowTokens(targets.data() + n0, n), V, scale,
+                            space);
     chunk_done(n0, n, chunk, x_rows);
   }
 }
@@ -34,8 +33,8 @@ void lm_head_chunks(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, Con
 // losses[r] = cross-entropy of softmax(x[r] . wte^T) against targets[r].
 template <class T>
 void lm_head_forward(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, ConstTensor2<T> wte,
-                     RowTokens targets, int V) {
-  lm_head_chunks<T>(losses, logits, x, wte, targets, V, T(1), [](int, int, Tensor2<T>, ConstTensor2<T>) {});
+                     RowTokens targets, int V, const ExecSpace& space = ExecSpace()) {
+  lm_head_chunks<T>(losses, logits, x, wte, targets, V, T(1), [](int, int, Tensor2<T>, ConstTensor2<T>) {}, space);
 }
 
 // The backward gemms of one chunk from its logits' gradient:
@@ -45,10 +44,10 @@ void lm_head_forward(Tensor1<T> losses, Tensor2<T> logits, ConstTensor2<T> x, Co
 //                                      part to the tied wte)
 template <class T>
 void lm_head_chunk_backward(Tensor2<T> dx, Tensor2<T> dwte, ConstTensor2<T> dlogits, ConstTensor2<T> x_rows,
-                            ConstTensor2<T> wte, int n0) {
+                            ConstTensor2<T> wte, int n0, const ExecSpace& space = ExecSpace()) {
   const int n = dlogits.extent(0), C = x_rows.extent(1);
-  KokkosBlas::gemm("N", "N", T(1), dlogits, wte, T(0), Tensor2<T>(dx.data() + std::size_t(n0) * C, n, C));
-  KokkosBlas::gemm("T", "N", T(1), dlogits, x_rows, T(1), dwte);
+  kblas::gemm(space, "N", "N", T(1), dlogits, wte, T(0), Tensor2<T>(dx.data() + std::size_t(n0) * C, n, C));
+  kblas::gemm(space, "T", "N", T(1), dlogits, x_rows, T(1), dwte);
 }
 
 // The forward above and the backward of sum_r dloss * loss_r: dx [N, C]
@@ -56,12 +55,13 @@ void lm_head_chunk_backward(Tensor2<T> dx, Tensor2<T> dwte, ConstTensor2<T> dlog
 // probabilities, so only the targets' entries change before the gemms.
 template <class T>
 void lm_head_forward_backward(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte, Tensor2<T> logits,
-                              ConstTensor2<T> x, ConstTensor2<T> wte, RowTokens targets, int V, T dloss) {
+                              ConstTensor2<T> x, ConstTensor2<T> wte, RowTokens targets, int V, T dloss,
+                              const ExecSpace& space = ExecSpace()) {
   lm_head_chunks<T>(losses, logits, x, wte, targets, V, dloss,
                     [&](int n0, int n, Tensor2<T> chunk, ConstTensor2<T> x_rows) {
-                      crossentropy_backward_scaled<T>(chunk, RowTokens(targets.data() + n0, n), dloss);
-                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0);
-                    });
+                      crossentropy_backward_scaled<T>(chunk, RowTokens(targets.data() + n0, n), dloss, space);
+                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0, space);
+                    }, space);
 }
 
 // The same, but the gradient is against other labels than the losses' targets:
@@ -70,12 +70,12 @@ void lm_head_forward_backward(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte,
 template <class T, class ChunkLabels>
 void lm_head_forward_backward(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte, Tensor2<T> logits,
                               ConstTensor2<T> x, ConstTensor2<T> wte, RowTokens targets, int V, T dloss,
-                              ChunkLabels chunk_labels) {
+                              ChunkLabels chunk_labels, const ExecSpace& space = ExecSpace()) {
   lm_head_chunks<T>(losses, logits, x, wte, targets, V, T(1),
                     [&](int n0, int n, Tensor2<T> chunk, ConstTensor2<T> x_rows) {
-                      crossentropy_backward<T>(chunk, chunk_labels(n0, n, ConstTensor2<T>(chunk)), dloss);
-                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0);
-                    });
+                      crossentropy_backward<T>(chunk, chunk_labels(n0, n, ConstTensor2<T>(chunk)), dloss, space);
+                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0, space);
+                    }, space);
 }
 
 }  // namespace sk

@@ -1,8 +1,6 @@
 // Linear layers through KokkosBlas (host BLAS on CPUs, cuBLAS/rocBLAS on GPUs).
 // Weights are stored [OC, IC] as in PyTorch's nn.Linear.
 #pragma once
-#include <KokkosBlas3_gemm.hpp>
-
 #include "lanes.hpp"
 #include "views.hpp"
 
@@ -11,19 +9,20 @@ namespace sk {
 // out[N, OC] = inp[N, IC] . weight[OC, IC]^T + bias[OC]; bias may be empty
 // (the LM head has none).
 template <class T>
-void matmul_forward(Tensor2<T> out, ConstTensor2<T> inp, ConstTensor2<T> weight, ConstTensor1<T> bias) {
+void matmul_forward(Tensor2<T> out, ConstTensor2<T> inp, ConstTensor2<T> weight, ConstTensor1<T> bias,
+                    const ExecSpace& space = ExecSpace()) {
   const int OC = out.extent(1);
   T beta = 0;
   if (bias.extent(0) > 0) {
     // Start from the broadcast bias and let gemm add the product to it.
-    Kokkos::parallel_for("matmul_forward_bias", TeamPolicy(out.extent(0), Kokkos::AUTO),
+    Kokkos::parallel_for("matmul_forward_bias", TeamPolicy(space, out.extent(0), Kokkos::AUTO),
                          KOKKOS_LAMBDA(const Member& team) {
       T* row = &out(team.league_rank(), 0);
       for_lane_groups(team, OC, [&](int o, int) { row[o] = bias(o); });
     });
     beta = 1;
   }
-  KokkosBlas::gemm("N", "T", T(1), inp, weight, beta, out);
+  kblas::gemm(space, "N", "T", T(1), inp, weight, beta, out);
 }
 
 // dinp[N, IC] = dout[N, OC] . weight[OC, IC]       (overwritten: a scratch buffer)
@@ -34,13 +33,14 @@ void matmul_forward(Tensor2<T> out, ConstTensor2<T> inp, ConstTensor2<T> weight,
 // layouts to LayoutLeft and miss the BLAS library for row-major matrices.
 template <class T>
 void matmul_backward(Tensor2<T> dinp, Tensor2<T> dweight, Tensor1<T> dbias, ConstTensor2<T> dout,
-                     ConstTensor2<T> inp, ConstTensor2<T> weight, ConstTensor1<T> ones) {
-  KokkosBlas::gemm("N", "N", T(1), dout, weight, T(0), dinp);
-  KokkosBlas::gemm("T", "N", T(1), dout, inp, T(1), dweight);
+                     ConstTensor2<T> inp, ConstTensor2<T> weight, ConstTensor1<T> ones,
+                     const ExecSpace& space = ExecSpace()) {
+  kblas::gemm(space, "N", "N", T(1), dout, weight, T(0), dinp);
+  kblas::gemm(space, "T", "N", T(1), dout, inp, T(1), dweight);
   if (dbias.extent(0) > 0) {
     ConstTensor2<T> ones_row(ones.data(), 1, ones.extent(0));
     Tensor2<T> dbias_row(dbias.data(), 1, dbias.extent(0));
-    KokkosBlas::gemm("N", "N", T(1), ones_row, dout, T(1), dbias_row);
+    kblas::gemm(space, "N", "N", T(1), ones_row, dout, T(1), dbias_row);
   }
 }
 

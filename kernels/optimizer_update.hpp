@@ -28,12 +28,12 @@ struct AdamWStep {
 // p = p (1 - lr wd) - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 template <class T>
 void adamw_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, Tensor1<T> v, AdamWStep<T> s,
-                  Scalar<const double> grad_scale) {
+                  Scalar<const double> grad_scale, const ExecSpace& space = ExecSpace()) {
   // The bias corrections folded into two constants: one division and one
   // square root per coordinate.
   const T step_size = s.lr / (T(1) - std::pow(s.beta1, T(s.step)));
   const T inv_sqrt_c2 = T(1) / std::sqrt(T(1) - std::pow(s.beta2, T(s.step)));
-  Kokkos::parallel_for("adamw_update", RangePolicy(0, param.extent(0)), KOKKOS_LAMBDA(const int i) {
+  Kokkos::parallel_for("adamw_update", RangePolicy(space, 0, param.extent(0)), KOKKOS_LAMBDA(const int i) {
     const T g = grad(i) * T(grad_scale());
     const T mi = s.beta1 * m(i) + (T(1) - s.beta1) * g;
     const T vi = s.beta2 * v(i) + (T(1) - s.beta2) * g * g;
@@ -56,8 +56,8 @@ struct SophiaStep {
 // clipped() = how many coordinates were clipped (their ratio reached 1).
 template <class T>
 void sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTensor1<T> h, SophiaStep<T> s,
-                   Scalar<const double> grad_scale, Scalar<long> clipped) {
-  Kokkos::parallel_reduce("sophia_update", RangePolicy(0, param.extent(0)), KOKKOS_LAMBDA(const int i, long& n) {
+                   Scalar<const double> grad_scale, Scalar<long> clipped, const ExecSpace& space = ExecSpace()) {
+  Kokkos::parallel_reduce("sophia_update", RangePolicy(space, 0, param.extent(0)), KOKKOS_LAMBDA(const int i, long& n) {
     const T mi = s.beta1 * m(i) + (T(1) - s.beta1) * grad(i) * T(grad_scale());
     m(i) = mi;
     const T ratio = kmath::fabs(mi) / (s.rho * s.tokens * h(i) + s.eps);
@@ -71,8 +71,8 @@ void sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTe
 }
 
 // total() = the sum of counts (sophia_update's clip counts of several runs).
-inline void add_counts(Kokkos::View<const long*, MemSpace> counts, Scalar<double> total) {
-  Kokkos::parallel_for("add_counts", RangePolicy(0, 1), KOKKOS_LAMBDA(const int) {
+inline void add_counts(Kokkos::View<const long*, MemSpace> counts, Scalar<double> total, const ExecSpace& space = ExecSpace()) {
+  Kokkos::parallel_for("add_counts", RangePolicy(space, 0, 1), KOKKOS_LAMBDA(const int) {
     long n = 0;
     for (std::size_t i = 0; i < counts.extent(0); ++i) n += counts(i);
     total() = double(n);
@@ -83,8 +83,9 @@ inline void add_counts(Kokkos::View<const long*, MemSpace> counts, Scalar<double
 // h = b2 h + (1-b2) ghat^2, with ghat the (clipped, rank-averaged) gradient of
 // the loss against labels sampled from the model itself.
 template <class T>
-void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, Scalar<const double> ghat_scale) {
-  Kokkos::parallel_for("sophia_hessian_update", RangePolicy(0, h.extent(0)), KOKKOS_LAMBDA(const int i) {
+void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, Scalar<const double> ghat_scale,
+                           const ExecSpace& space = ExecSpace()) {
+  Kokkos::parallel_for("sophia_hessian_update", RangePolicy(space, 0, h.extent(0)), KOKKOS_LAMBDA(const int i) {
     const T g = ghat(i) * T(ghat_scale());
     h(i) = beta2 * h(i) + (T(1) - beta2) * g * g;
   });
@@ -94,8 +95,8 @@ void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, Scalar<c
 // (gradients summed over `sums` micro-batches and ranks, clipped to `clip`,
 // 0: off): norm = sqrt(squares) / sums, scale = min(1, clip / norm) / sums.
 inline void clip_scale(Scalar<const double> squares, double sums, double clip, Scalar<double> norm,
-                       Scalar<double> scale) {
-  Kokkos::parallel_for("clip_scale", RangePolicy(0, 1), KOKKOS_LAMBDA(const int) {
+                       Scalar<double> scale, const ExecSpace& space = ExecSpace()) {
+  Kokkos::parallel_for("clip_scale", RangePolicy(space, 0, 1), KOKKOS_LAMBDA(const int) {
     const double n = kmath::sqrt(squares()) / sums;
     norm() = n;
     scale() = (clip > 0 && n > clip ? clip / n : 1.0) / sums;

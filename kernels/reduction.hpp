@@ -56,14 +56,14 @@ struct Magnitude {
 // partials [sum_blocks(n)]: the block sums. Nothing waits for the result.
 template <class T, class F>
 void blocked_sum(const char* label, ConstTensor1<T> x, F f, View1<double> partials,
-                 Kokkos::View<double, MemSpace> total) {
+                 Kokkos::View<double, MemSpace> total, const ExecSpace& space = ExecSpace()) {
   const long n = long(x.extent(0));
   const int blocks = int(sum_blocks(std::size_t(n)));
   if (partials.extent(0) < std::size_t(blocks))
     throw std::invalid_argument(std::string(label) + ": " + std::to_string(partials.extent(0)) +
                                 " block sums, needs " + std::to_string(blocks));
   if (blocks > 0)
-    Kokkos::parallel_for(label, TeamPolicy(blocks, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
+    Kokkos::parallel_for(label, TeamPolicy(space, blocks, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
       const long lo = long(team.league_rank()) * kSumBlock;
       const T* block = x.data() + lo;
       T lane[kLanes];
@@ -75,7 +75,7 @@ void blocked_sum(const char* label, ConstTensor1<T> x, F f, View1<double> partia
       team.team_reduce(Kokkos::Sum<double>(sum));
       if (team.team_rank() == 0) partials(team.league_rank()) = sum;
     });
-  Kokkos::parallel_for(label, RangePolicy(0, 1), KOKKOS_LAMBDA(const int) {
+  Kokkos::parallel_for(label, RangePolicy(space, 0, 1), KOKKOS_LAMBDA(const int) {
     double acc = 0;
     for (int b = 0; b < blocks; ++b) acc += partials(b);
     total() = acc;
@@ -85,10 +85,10 @@ void blocked_sum(const char* label, ConstTensor1<T> x, F f, View1<double> partia
 // How many of the n elements at x are NaN or infinite. A diagnostic: run when
 // a loss or logits are not finite, to find the tensor where that begins.
 template <class T>
-long count_nonfinite(const T* x, std::size_t n) {
+long count_nonfinite(const T* x, std::size_t n, const ExecSpace& space = ExecSpace()) {
   long count = 0;
   Kokkos::parallel_reduce(
-      "count_nonfinite", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<long>>(0, long(n)),
+      "count_nonfinite", Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<long>>(space, 0, long(n)),
       KOKKOS_LAMBDA(const long i, long& c) { c += kmath::isfinite(x[i]) ? 0 : 1; }, count);
   return count;
 }
@@ -97,9 +97,9 @@ long count_nonfinite(const T* x, std::size_t n) {
 // partials [n_blocks, C]; out [C]. A thread per column: consecutive threads
 // read consecutive columns of each block's row.
 template <class T>
-void add_column_partials(const char* label, Tensor1<T> out, ConstTensor2<T> partials) {
+void add_column_partials(const char* label, Tensor1<T> out, ConstTensor2<T> partials, const ExecSpace& space = ExecSpace()) {
   const int n_blocks = partials.extent(0);
-  Kokkos::parallel_for(label, RangePolicy(0, partials.extent(1)), KOKKOS_LAMBDA(const int c) {
+  Kokkos::parallel_for(label, RangePolicy(space, 0, partials.extent(1)), KOKKOS_LAMBDA(const int c) {
     T sum = 0;
     for (int b = 0; b < n_blocks; ++b) sum += partials(b, c);
     out(c) += sum;

@@ -8,10 +8,10 @@ namespace sk {
 
 // out = a + b, all [N, C]
 template <class T>
-void residual_forward(Tensor2<T> out, ConstTensor2<T> a, ConstTensor2<T> b) {
+void residual_forward(Tensor2<T> out, ConstTensor2<T> a, ConstTensor2<T> b, const ExecSpace& space = ExecSpace()) {
   const auto o = flat(out);
   const auto x = flat(a), y = flat(b);
-  Kokkos::parallel_for("residual_forward", RangePolicy(0, o.extent(0)), KOKKOS_LAMBDA(const int i) {
+  Kokkos::parallel_for("residual_forward", RangePolicy(space, 0, o.extent(0)), KOKKOS_LAMBDA(const int i) {
     o(i) = x(i) + y(i);
   });
 }

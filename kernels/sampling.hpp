@@ -37,20 +37,20 @@ using SampleSums = Kokkos::View<double**, Kokkos::LayoutRight, MemSpace>;
 template <class T>
 void sample_labels(Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> labels, ConstTensor2<T> probs,
                    Kokkos::View<const std::uint64_t*, MemSpace> sequences, int V, std::uint64_t key,
-                   SampleSums sums, int n0 = 0) {
+                   SampleSums sums, int n0 = 0, const ExecSpace& space = ExecSpace()) {
   const int Tn = labels.extent(1), N = probs.extent(0), n_chunks = sample_chunks(V);
   if (int(sums.extent(0)) < N || int(sums.extent(1)) < n_chunks)
     throw std::invalid_argument("sample_labels: workspace of " + std::to_string(sums.extent(0)) + " x " +
                                 std::to_string(sums.extent(1)) + " chunk sums, needs " + std::to_string(N) + " x " +
                                 std::to_string(n_chunks));
-  Kokkos::parallel_for("sample_labels_chunk_sums", Range2D({0, 0}, {N, n_chunks}),
+  Kokkos::parallel_for("sample_labels_chunk_sums", Range2D(space, {0, 0}, {N, n_chunks}),
                        KOKKOS_LAMBDA(const int r, const int k) {
                          const int lo = k * kSampleChunk, hi = V - lo < kSampleChunk ? V : lo + kSampleChunk;
                          double s = 0;
                          for (int v = lo; v < hi; ++v) s += double(probs(r, v));
                          sums(r, k) = s;
                        });
-  Kokkos::parallel_for("sample_labels", RangePolicy(0, N), KOKKOS_LAMBDA(const int r) {
+  Kokkos::parallel_for("sample_labels", RangePolicy(space, 0, N), KOKKOS_LAMBDA(const int r) {
     const int b = (n0 + r) / Tn, t = (n0 + r) % Tn;
     const double u = uniform01(hash_key(key, sequences(b), std::uint64_t(t)));
     double base = 0, last_base = 0;  // mass before the current chunk / before the last chunk with mass

@@ -33,6 +33,11 @@ Kokkos::View<typename View::value_type*, Kokkos::LayoutRight, MemSpace, Unmanage
   return Kokkos::View<typename View::value_type*, Kokkos::LayoutRight, MemSpace, Unmanaged>(v.data(), v.size());
 }
 
+// The policies below take the caller's instance first, e.g. RangePolicy(space,
+// 0, n): every kernel entry point ends with `const ExecSpace& space =
+// ExecSpace()` and launches there, so that callers may put work on streams of
+// their own (and the gradient reducer fence only its instance).
+//
 // int indices, the type kernels take: with the default (the space's size_type)
 // the host loop runs over 64-bit indices that each kernel narrows to int, and
 // compilers then no longer see consecutive accesses and do not vectorise.

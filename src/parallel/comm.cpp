@@ -13,6 +13,14 @@ namespace {
 
 constexpr std::size_t max_count = std::size_t(1) << 30;  // elements per MPI call, well inside int
 
+// dst = src after space's earlier work, complete on return: MPI or the host
+// reads dst next.
+template <class Dst, class Src>
+void copy_fenced(const ExecSpace& space, const Dst& dst, const Src& src) {
+  Kokkos::deep_copy(space, dst, src);
+  space.fence();
+}
+
 }  // namespace
 
 double sum_over_ranks(double x) {
@@ -27,8 +35,9 @@ long sum_over_ranks(long x) {
   return out;
 }
 
-GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes)
-    : grads_(grads), mode_(mode), partition_{0, grads.extent(0)} {
+GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes,
+                                 const ExecSpace& space)
+    : grads_(grads), mode_(mode), space_(space), partition_{0, grads.extent(0)} {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   const std::size_t n = grads.extent(0);
@@ -67,18 +76,17 @@ std::size_t GradientReducer::first_unstarted() const {
 // at [buckets_[j-1].begin, buckets_[i].end): allreduces, or with ZeRO-1 one
 // reduce per partition that a bucket overlaps, onto that partition's rank, in place.
 // MPI reads the gradients on the host side, so the kernels that wrote them
-// must have finished: one fence (or one staging copy, which fences before it
-// reads) for all the buckets that became final together, not one per bucket
-// or per layer. The buckets and MPI calls are the same as with one bucket at
-// a time, so the sums keep their bits.
+// must have finished: one fence of the reducer's instance (after the staging
+// copy, where there is one) for all the buckets that became final together,
+// not one per bucket or per layer. The buckets and MPI calls are the same as
+// with one bucket at a time, so the sums keep their bits.
 void GradientReducer::start(std::size_t i, std::size_t j) {
   if (i >= j) return;
-  if (staging_.extent(0) > 0) {
-    const auto range = std::make_pair(buckets_[j - 1].begin, buckets_[i].end);
-    Kokkos::deep_copy(Kokkos::subview(staging_, range), Kokkos::subview(grads_, range));
-  } else {
-    Kokkos::fence();
-  }
+  const auto range = std::make_pair(buckets_[j - 1].begin, buckets_[i].end);
+  if (staging_.extent(0) > 0)
+    copy_fenced(space_, Kokkos::subview(staging_, range), Kokkos::subview(grads_, range));
+  else
+    space_.fence();
   for (std::size_t k = i; k < j; ++k) {
     Bucket& b = buckets_[k];
     if (mode_ != Reduction::zero1) {
@@ -123,7 +131,7 @@ double GradientReducer::finish() {
   // not time spent communicating. Where ready(0) started them all, the
   // gradients were fenced then and nothing waits here.
   const std::size_t i = first_unstarted();
-  if (i < buckets_.size()) Kokkos::fence();
+  if (i < buckets_.size()) space_.fence();
   const auto t0 = std::chrono::steady_clock::now();
   start(i, buckets_.size());
   for (auto& b : buckets_) {
@@ -134,7 +142,7 @@ double GradientReducer::finish() {
   // The sums: everywhere, or with ZeRO-1 in this rank's partition.
   if (staging_.extent(0) > 0) {
     const auto range = std::make_pair(partition_.begin, partition_.end);
-    Kokkos::deep_copy(Kokkos::subview(grads_, range), Kokkos::subview(staging_, range));
+    copy_fenced(space_, Kokkos::subview(grads_, range), Kokkos::subview(staging_, range));
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -146,12 +154,12 @@ void GradientReducer::gather_parameters(View1<float> params) const {
     // the sums back: no allocation per step, and only this rank's partition goes
     // down (the others' parts arrive from MPI).
     const auto mine = std::make_pair(partition_.begin, partition_.end);
-    Kokkos::deep_copy(Kokkos::subview(staging_, mine), Kokkos::subview(params, mine));
+    copy_fenced(space_, Kokkos::subview(staging_, mine), Kokkos::subview(params, mine));
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, staging_.data(), counts_.data(), displs_.data(), MPI_FLOAT,
                    MPI_COMM_WORLD);
-    Kokkos::deep_copy(params, staging_);
+    copy_fenced(space_, params, staging_);
   } else {
-    Kokkos::fence();  // the update's kernels have written params
+    space_.fence();  // the update's kernels have written params
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, params.data(), counts_.data(), displs_.data(), MPI_FLOAT,
                    MPI_COMM_WORLD);
   }

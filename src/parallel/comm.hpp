@@ -36,8 +36,10 @@ constexpr bool mpi_reads_memspace = Kokkos::SpaceAccessibility<Kokkos::HostSpace
 class GradientReducer {
  public:
   // grads: the flat gradient buffer; bucket_bytes: size of the overlapped
-  // reductions' buckets.
-  GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes);
+  // reductions' buckets; space: the instance whose kernels write the gradients
+  // and parameters, the one fenced before MPI reads them (other instances,
+  // such as a compute stream that overlaps communication, keep running).
+  GradientReducer(View1<float> grads, Reduction mode, std::size_t bucket_bytes, const ExecSpace& space = ExecSpace());
 
   // This rank's part of the optimizer state: everything, or its ZeRO-1 partition.
   Partition partition() const { return partition_; }
@@ -71,6 +73,7 @@ class GradientReducer {
 
   View1<float> grads_;
   Reduction mode_;
+  ExecSpace space_;
   int rank_ = 0, size_ = 1;
   Partition partition_;
   std::vector<int> counts_, displs_;  // per-rank partition sizes and offsets (ZeRO-1)

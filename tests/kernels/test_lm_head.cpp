@@ -44,8 +44,9 @@ struct HeadOut {
 // The fused head with `chunk` rows of scratch, against the targets; dwte
 // starts from `dwte0` to show that it accumulates. per_chunk_labels: the
 // overload that takes the labels chunk by chunk after the softmax (here the
-// targets again), else the one that knows them before it.
-HeadOut run_head(const Head& h, int chunk, double dwte0, bool per_chunk_labels) {
+// targets again), else the one that knows them before it. The kernels run on `space`.
+HeadOut run_head(const Head& h, int chunk, double dwte0, bool per_chunk_labels,
+                 const sk::ExecSpace& space = sk::ExecSpace()) {
   Buf losses(1, h.N), dx(h.N, h.C), dwte(h.Vp, h.C), logits(chunk, h.Vp);
   fill(dx, kGarbage);
   fill(dwte, dwte0);
@@ -55,10 +56,11 @@ HeadOut run_head(const Head& h, int chunk, double dwte0, bool per_chunk_labels) 
     sk::lm_head_forward_backward<double>(losses.t1(), dx.t(), dwte.t(), logits.t(), h.x.t(), h.wte.t(), h.rows(),
                                          h.V, 1.0 / h.N, [targets](int n0, int n, sk::ConstTensor2<double>) {
                                            return sk::row_tokens(targets, n0, n);
-                                         });
+                                         }, space);
   else
     sk::lm_head_forward_backward<double>(losses.t1(), dx.t(), dwte.t(), logits.t(), h.x.t(), h.wte.t(), h.rows(),
-                                         h.V, 1.0 / h.N);
+                                         h.V, 1.0 / h.N, space);
+  space.fence();
   return {losses.values(), dx.values(), dwte.values()};
 }
 
@@ -99,6 +101,23 @@ TEST_CASE("chunked LM head matches the whole logits on the host, for every chunk
       sk::lm_head_forward<double>(losses.t1(), logits.t(), h.x.t(), h.wte.t(), h.rows(), h.V);
       CHECK(losses.values() == out.losses);
     }
+}
+
+TEST_CASE("LM head on another execution space instance gives the same bits", "[kernels][lm_head]") {
+  // Kokkos 4 partitions a space into instances of its own; 3.x has only the default one.
+#if KOKKOS_VERSION >= 40000
+  const sk::ExecSpace other = Kokkos::Experimental::partition_space(sk::ExecSpace(), 1)[0];
+#else
+  const sk::ExecSpace other;
+#endif
+  std::mt19937 rng(23);
+  const Head h(2, 5, 6, 29, rng);
+  for (const bool per_chunk_labels : {false, true}) {
+    const HeadOut want = run_head(h, 4, 0.5, per_chunk_labels), got = run_head(h, 4, 0.5, per_chunk_labels, other);
+    CHECK(got.losses == want.losses);
+    CHECK(got.dx == want.dx);
+    CHECK(got.dwte == want.dwte);
+  }
 }
 
 TEST_CASE("chunked LM head backward matches finite differences", "[kernels][lm_head]") {
