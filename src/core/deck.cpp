@@ -202,6 +202,11 @@ std::vector<Key> checkpoint_and_parallel_keys() {
       number("parallel.bucket_mb", 25.0, 0.001, 65536, "bucket size of overlapped reductions, MB",
              field(p, &P::bucket_mb)),
       flag("parallel.zero1", false, "shard the optimizer state over ranks (ZeRO stage 1)", field(p, &P::zero1)),
+      number("parallel.peer_timeout", 600.0, 0, 1e7,
+             "seconds without progress after which the ranks look for a lost rank and stop (exit code 76); longer "
+             "than the slowest step, evaluation or checkpoint",
+             field(p, &P::peer_timeout))
+          .excluding_min(),
   };
 }
 
@@ -414,10 +419,20 @@ std::string Deck::summary() const {
   return out;
 }
 
+// Keys of one section that share their default and help share a line
+// ("model.n_layer, n_head = 0"): the reference stays one screen long.
 std::string Deck::reference() {
+  const auto& keys = schema();
+  const auto section = [](const Key& k) { return k.name.substr(0, k.name.find('.')); };
+  const auto alike = [&](const Key& a, const Key& b) {
+    return section(a) == section(b) && a.help == b.help && a.fallback == b.fallback && !a.adamw && !b.adamw;
+  };
   std::string out;
-  for (const auto& k : schema()) {
-    std::string line = std::string("  ") + k.name + " = " + format(k.fallback);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Key& k = keys[i];
+    std::string line = std::string("  ") + k.name;
+    for (; i + 1 < keys.size() && alike(k, keys[i + 1]); ++i) line += ", " + keys[i + 1].name.substr(section(k).size() + 1);
+    line += " = " + format(k.fallback);
     if (k.adamw) line += " (adamw " + format(*k.adamw) + ")";
     if (line.size() < 40) line.resize(40, ' ');
     out += line + " " + k.help + "\n";

@@ -85,6 +85,7 @@ struct ParallelConfig {
   Reduction reduction;  // overlap or blocking
   double bucket_mb;
   bool zero1;
+  double peer_timeout;  // seconds (PeerWatchdog)
   // The reducer's mode: ZeRO-1 partitions reduce in buckets whatever `reduction` says.
   Reduction mode() const { return zero1 ? Reduction::zero1 : reduction; }
 };

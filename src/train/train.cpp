@@ -29,6 +29,7 @@
 #include "step.hpp"
 #include "timer.hpp"
 #include "tokenizer.hpp"
+#include "watchdog.hpp"
 #include "weights.hpp"
 
 namespace sk {
@@ -274,6 +275,10 @@ int Trainer::run() {
   if (resumed_from_.empty()) evaluate(0);  // the untrained model's loss: the baseline of the curve
   start_ = last_checkpoint_ = Clock::now();
   first_step_ = state_.step;
+  // Over the steps, where every rank waits for the others in each step.
+  std::unique_ptr<PeerWatchdog> watchdog;
+  if (mpi_.size() > 1)
+    watchdog = std::make_unique<PeerWatchdog>(cfg_.output_dir, mpi_.rank(), mpi_.size(), cfg_.parallel.peer_timeout);
   for (long step = state_.step; step < t.steps; ++step) {
     const JsonLine line = this->step(step);
     if (root_) metrics_->write(line);
@@ -288,12 +293,14 @@ int Trainer::run() {
       if (!checkpoint(step + 1)) return exit_checkpoint_failed;
       last_checkpoint_ = Clock::now();
     }
+    if (watchdog) watchdog->progress(step + 1);
     if (requests.signal) {
       if (root_) std::printf("stopped by a signal after step %ld; exit code %d asks for a requeue\n", step + 1,
                              exit_checkpointed_requeue);
       return exit_checkpointed_requeue;
     }
   }
+  watchdog.reset();
   write_final_weights();
   return 0;
 }

@@ -100,6 +100,8 @@ TEST_CASE("deck: values in range that would break the run are refused", "[deck][
   CHECK_THROWS_WITH(parse("", {"optimizer.type=adamw", "optimizer.eps=0"}),
                     Catch::Contains("optimizer.eps = 0.0 is out of range (0, 1]"));
   CHECK(parse("", {"optimizer.eps=1e-30"}).number("optimizer.eps") == 1e-30);
+  CHECK_THROWS_WITH(parse("", {"parallel.peer_timeout=0"}), Catch::Contains("parallel.peer_timeout = 0.0 is out of range (0,"));
+  CHECK(parse("", {"parallel.peer_timeout=0.5"}).number("parallel.peer_timeout") == 0.5);
   // One --set sets one key: a line break cannot smuggle in a second.
   CHECK_THROWS_WITH(parse("", {"train.steps=5\ntrain.batch_size=2"}),
                     Catch::Contains("--set train.steps: the value holds a line break"));
