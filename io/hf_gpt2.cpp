@@ -10,6 +10,7 @@
 #include "files.hpp"
 #include "safetensors.hpp"
 #include "strict_json.hpp"
+#include "tokenizer.hpp"
 
 namespace sk {
 namespace {
@@ -77,11 +78,51 @@ const SafetensorsEntry* find_tensor(const SafetensorsFile& file, const std::stri
   return e ? e : file.find(bare);
 }
 
+void write_text(StagedFiles& out, const std::string& path, const std::string& text) {
+  const std::string tmp = out.stage(path);
+  std::ofstream file(tmp, std::ios::binary);
+  file << text;
+  if (!file.flush()) throw Error("cannot write " + tmp + " (disk full?)");
+}
+
+// GPT-2's tokenizer files as save_pretrained writes them: the vocabulary and
+// merges copied byte for byte, and the special token, <|endoftext|>, as
+// beginning, end and unknown token.
+void write_tokenizer(StagedFiles& out, const std::string& folder, const GPT2Config& config,
+                     const std::string& tokenizer) {
+  const int eot = Gpt2Tokenizer::end_of_text;
+  if (config.vocab_size <= eot)
+    throw Error("the model's vocabulary (" + std::to_string(config.vocab_size) + " tokens) is smaller than GPT-2's " +
+                std::to_string(eot + 1) + ": GPT-2's tokenizer files do not fit it");
+  const std::vector<std::string> files = hf_tokenizer_files(folder);
+  const TokenizerFiles source = tokenizer_files(tokenizer);
+  const nlohmann::json special = {
+      {"bos_token", "<|endoftext|>"}, {"eos_token", "<|endoftext|>"}, {"unk_token", "<|endoftext|>"}};
+  nlohmann::json tokenizer_config = special;
+  tokenizer_config.update({{"tokenizer_class", "GPT2Tokenizer"},
+                           {"model_max_length", config.block_size},
+                           {"add_prefix_space", false}});
+  write_text(out, files[0], read_whole_file(source.vocabulary, "tokenizer file"));
+  write_text(out, files[1], read_whole_file(source.merges, "tokenizer file"));
+  write_text(out, files[2], tokenizer_config.dump(2) + "\n");
+  write_text(out, files[3], special.dump(2) + "\n");
+  write_text(out, files[4], nlohmann::json{{"bos_token_id", eot}, {"eos_token_id", eot}}.dump(2) + "\n");
+}
+
 }  // namespace
 
 HFFiles hf_gpt2_files(const std::string& folder) {
   const std::filesystem::path f(folder);
   return {(f / "config.json").string(), (f / "model.safetensors").string()};
+}
+
+std::vector<std::string> hf_tokenizer_files(const std::string& folder) {
+  const std::filesystem::path f(folder);
+  std::vector<std::string> files;
+  for (const char* name : {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+                           "generation_config.json"})
+    files.push_back((f / name).string());
+  return files;
 }
 
 HFFiles hf_gpt2_inputs(const std::string& folder_or_file) {
@@ -135,7 +176,7 @@ HFWeights read_hf_gpt2(const std::string& folder_or_file) {
 }
 
 void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const ParameterLayout& layout,
-                   const float* params) {
+                   const float* params, const std::string& tokenizer) {
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
   if (ec) throw Error("cannot create folder " + folder + ": " + ec.message());
@@ -160,16 +201,13 @@ void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const Pa
       {"n_head", config.n_head},         {"n_embd", config.n_embd},
       {"activation_function", "gelu_new"}, {"layer_norm_epsilon", 1e-5},
       {"tie_word_embeddings", true}};
-  // Both files are staged (their destinations checked) before either is
-  // written, and renamed together: a failure leaves the folder as it was.
+  // Every file is staged (its destination checked) before any is written,
+  // and they are renamed together: a failure leaves the folder as it was.
   const HFFiles files = hf_gpt2_files(folder);
   StagedFiles out;
-  const std::string config_tmp = out.stage(files.config);
+  write_text(out, files.config, j.dump(2) + "\n");
+  if (!tokenizer.empty()) write_tokenizer(out, folder, config, tokenizer);
   write_safetensors(out, files.model, tensors, {{"format", "pt"}});
-  std::ofstream text(config_tmp);
-  text << j.dump(2) << "\n";
-  if (!text.flush()) throw Error("cannot write " + config_tmp + " (disk full?)");
-  text.close();
   out.commit();
 }
 

@@ -27,6 +27,12 @@ struct HFFiles {
 };
 HFFiles hf_gpt2_files(const std::string& folder);
 
+// The tokenizer and generation files that save_pretrained writes beside a
+// GPT-2 checkpoint: vocab.json, merges.txt (OpenAI's encoder.json and
+// vocab.bpe under Hugging Face's names), tokenizer_config.json,
+// special_tokens_map.json and generation_config.json, in `folder`.
+std::vector<std::string> hf_tokenizer_files(const std::string& folder);
+
 // The files read_hf_gpt2 reads for a folder, or for a model.safetensors given
 // by name (config.json beside it); throws sk::Error if the path does not exist.
 HFFiles hf_gpt2_inputs(const std::string& folder_or_file);
@@ -36,8 +42,10 @@ HFFiles hf_gpt2_inputs(const std::string& folder_or_file);
 HFWeights read_hf_gpt2(const std::string& folder);
 
 // Writes model.safetensors (F32, "transformer." names, no lm_head: tied) and
-// config.json into `folder`, creating it; throws sk::Error.
+// config.json into `folder`, creating it, and with a tokenizer folder (not
+// empty) the hf_tokenizer_files from it: GPT-2's vocabulary, so the model's
+// vocabulary must hold its 50257 tokens. All or none of them; throws sk::Error.
 void write_hf_gpt2(const std::string& folder, const GPT2Config& config, const ParameterLayout& layout,
-                   const float* params);
+                   const float* params, const std::string& tokenizer = "");
 
 }  // namespace sk

@@ -48,7 +48,7 @@ std::string read_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     throw Error("cannot open tokenizer file " + path + ": " + std::strerror(ENOENT) +
-                " (run scripts/fetch_data.sh, or give the folder holding encoder.json and vocab.bpe"
+                " (run scripts/fetch_data.sh, or give the folder holding encoder.json and vocab.bpe, or vocab.json and merges.txt,"
                 " by --tokenizer or SOPHIA_KOKKOS_TOKENIZER)");
   return read_whole_file(path, "tokenizer file");
 }
@@ -145,7 +145,7 @@ void Gpt2Tokenizer::Impl::load_merges(const std::string& path) {
     const std::string right = space == std::string::npos ? "" : token_bytes(line.substr(space + 1), byte_of);
     const auto l = id_of_bytes.find(left), r = id_of_bytes.find(right), m = id_of_bytes.find(left + right);
     if (left.empty() || right.empty() || l == id_of_bytes.end() || r == id_of_bytes.end() || m == id_of_bytes.end())
-      throw Error("tokenizer file " + path + " line " + std::to_string(number) + " is not a merge of two tokens of encoder.json");
+      throw Error("tokenizer file " + path + " line " + std::to_string(number) + " is not a merge of two tokens of the vocabulary");
     merges.emplace(pair_key(l->second, r->second), Merge{int(merges.size()), m->second});
   }
 }
@@ -199,9 +199,18 @@ void Gpt2Tokenizer::Impl::append_piece(std::string_view piece, std::vector<int>&
   out.insert(out.end(), cached->second.begin(), cached->second.end());
 }
 
+TokenizerFiles tokenizer_files(const std::string& dir) {
+  const std::filesystem::path d(dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(d / "encoder.json", ec) && std::filesystem::exists(d / "vocab.json", ec))
+    return {(d / "vocab.json").string(), (d / "merges.txt").string()};
+  return {(d / "encoder.json").string(), (d / "vocab.bpe").string()};
+}
+
 Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) : impl_(std::make_unique<Impl>()) {
-  impl_->load_vocabulary((std::filesystem::path(dir) / "encoder.json").string());
-  impl_->load_merges((std::filesystem::path(dir) / "vocab.bpe").string());
+  const TokenizerFiles files = tokenizer_files(dir);
+  impl_->load_vocabulary(files.vocabulary);
+  impl_->load_merges(files.merges);
   impl_->compile_pattern();
 }
 

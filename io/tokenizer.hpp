@@ -1,5 +1,6 @@
 // GPT-2's byte-level BPE tokenizer, read from OpenAI's encoder.json (token
-// string -> id) and vocab.bpe (merges, highest priority first).
+// string -> id) and vocab.bpe (merges, highest priority first), or from the
+// same files under Hugging Face's names, vocab.json and merges.txt.
 //
 // Text is split into pieces by GPT-2's pattern
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
@@ -30,12 +31,20 @@ std::string tokenizer_dir(const std::string& explicit_dir = "");
 // GPT-2's decoder turns tokens into text.
 std::string replace_invalid_utf8(std::string_view bytes);
 
+// The two files of a tokenizer folder: OpenAI's names, or Hugging Face's
+// where the folder has vocab.json and no encoder.json.
+struct TokenizerFiles {
+  std::string vocabulary, merges;
+};
+TokenizerFiles tokenizer_files(const std::string& dir);
+
 class Gpt2Tokenizer {
  public:
   static constexpr int end_of_text = 50256;
 
-  // Reads DIR/encoder.json and DIR/vocab.bpe; throws sk::Error when a file is
-  // missing or malformed.
+  // Reads DIR/encoder.json and DIR/vocab.bpe (or, where there is no
+  // encoder.json, DIR/vocab.json and DIR/merges.txt: a Hugging Face folder);
+  // throws sk::Error when a file is missing or malformed.
   explicit Gpt2Tokenizer(const std::string& dir);
   ~Gpt2Tokenizer();
   Gpt2Tokenizer(const Gpt2Tokenizer&) = delete;

@@ -23,7 +23,7 @@ std::string option_name(const ModelField& f) {
 
 void add_tokenizer_option(Options& opts) {
   opts.add("--tokenizer", "DIR",
-           "folder with encoder.json and vocab.bpe (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
+           "folder with encoder.json and vocab.bpe, or vocab.json and merges.txt (default: $SOPHIA_KOKKOS_TOKENIZER, else data/gpt2)");
 }
 
 std::string tokenizer_option(const Options& opts) {

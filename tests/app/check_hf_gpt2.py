@@ -193,6 +193,8 @@ cfg = json.load(open(os.path.join(exported, "config.json")))
 assert {k: cfg[k] for k in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd")} == \
     {"vocab_size": V, "n_positions": P, "n_layer": L, "n_head": H, "n_embd": C}, cfg
 assert cfg["model_type"] == "gpt2" and cfg["architectures"] == ["GPT2LMHeadModel"], cfg
+# A vocabulary of 97 tokens is not GPT-2's: no tokenizer files (tests/app/check_export_tokenizer.py).
+assert sorted(os.listdir(exported)) == ["config.json", "model.safetensors"], os.listdir(exported)
 print("ok: export -> every tensor identical to the imported checkpoint's")
 
 # Evaluate equals the validation loss that train reports for the same weights and windows.

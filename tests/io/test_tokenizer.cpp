@@ -123,7 +123,25 @@ TEST_CASE("tokenizer refuses a merge that is not of two vocabulary entries", "[t
   std::filesystem::copy_file(SK_TOKENIZER_DIR "/encoder.json", dir + "/encoder.json",
                              std::filesystem::copy_options::overwrite_existing);
   std::ofstream(dir + "/vocab.bpe") << "#version: 0.2\n\u0120 t\nnospace\n";
-  CHECK_THROWS_WITH(Gpt2Tokenizer(dir), "tokenizer file " + dir + "/vocab.bpe line 3 is not a merge of two tokens of encoder.json");
+  CHECK_THROWS_WITH(Gpt2Tokenizer(dir), "tokenizer file " + dir + "/vocab.bpe line 3 is not a merge of two tokens of the vocabulary");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("tokenizer reads a Hugging Face folder's vocab.json and merges.txt", "[tokenizer]") {
+  SKIP_WITHOUT_VOCABULARY();
+  const std::string dir = (std::filesystem::temp_directory_path() / "sk_tokenizer_hf_names").string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(SK_TOKENIZER_DIR "/encoder.json", dir + "/vocab.json");
+  std::filesystem::copy_file(SK_TOKENIZER_DIR "/vocab.bpe", dir + "/merges.txt");
+  CHECK(tokenizer_files(dir).vocabulary == dir + "/vocab.json");
+  Gpt2Tokenizer hf(dir);
+  const std::string text = "Hello world, it's 2026: caf\xC3\xA9s and <|endoftext|>!";
+  CHECK(hf.encode(text) == tokenizer().encode(text));
+  CHECK(hf.vocab_size() == tokenizer().vocab_size());
+  // OpenAI's names come first where a folder has both.
+  std::filesystem::copy_file(SK_TOKENIZER_DIR "/encoder.json", dir + "/encoder.json");
+  CHECK(tokenizer_files(dir).merges == dir + "/vocab.bpe");
   std::filesystem::remove_all(dir);
 }
 
