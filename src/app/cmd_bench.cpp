@@ -175,6 +175,7 @@ Options bench_options() {
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
+  opts.add_flag("--allreduce", "instead: time MPI_Allreduce of 4 KiB to 64 MiB over the ranks (bench/fit_alpha_beta.py)");
   return opts;
 }
 
@@ -249,6 +250,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   Options opts = bench_options();
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const BenchSettings s = bench_settings(opts);
+  if (opts.flag("--allreduce")) return bench_allreduce(s.warmup, s.iters, mpi);
   const int B = s.B, T = s.T;
   const double state_share = s.reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;
   require_memory("bench", s.full ? training_need(s.config, B / mpi.size(), T, state_share)
