@@ -43,7 +43,24 @@ struct Key {
     above_min = true;
     return std::move(*this);
   }
+  // A path (or glob): relative in a deck file, it starts at the deck's
+  // folder; `keyword` (if any) is a value that is no path.
+  std::optional<std::string> path_keyword;
+  bool path = false;
+  Key as_path(std::string keyword = "") && {
+    path = true;
+    if (!keyword.empty()) path_keyword = std::move(keyword);
+    return std::move(*this);
+  }
 };
+
+// A deck file's relative path joined to the deck's folder (as given, so a
+// relative deck path gives a relative result).
+std::string from_deck_folder(const Key& key, const std::string& value, const std::filesystem::path& deck_folder) {
+  const std::filesystem::path p(value);
+  if (value.empty() || deck_folder.empty() || p.is_absolute() || value == key.path_keyword) return value;
+  return (deck_folder / p).lexically_normal().string();
+}
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 // The largest value of the keys stored in an int (TrainConfig's counts).
@@ -72,17 +89,17 @@ Store field(M TrainConfig::*member) {
 }
 
 Key integer(const char* name, std::int64_t fallback, double min, double max, const char* help, Store store) {
-  return {name, Kind::integer, fallback, min, max, false, {}, help, std::move(store), {}, {}};
+  return {name, Kind::integer, fallback, min, max, false, {}, help, std::move(store), {}, {}, {}, false};
 }
 Key number(const char* name, double fallback, double min, double max, const char* help, Store store) {
-  return {name, Kind::number, fallback, min, max, false, {}, help, std::move(store), {}, {}};
+  return {name, Kind::number, fallback, min, max, false, {}, help, std::move(store), {}, {}, {}, false};
 }
 Key flag(const char* name, bool fallback, const char* help, Store store) {
-  return {name, Kind::boolean, fallback, 0, 0, false, {}, help, std::move(store), {}, {}};
+  return {name, Kind::boolean, fallback, 0, 0, false, {}, help, std::move(store), {}, {}, {}, false};
 }
 Key text(const char* name, const char* fallback, const char* help, Store store,
          std::vector<std::string> choices = {}) {
-  return {name, Kind::string, std::string(fallback), 0, 0, false, std::move(choices), help, std::move(store), {}, {}};
+  return {name, Kind::string, std::string(fallback), 0, 0, false, std::move(choices), help, std::move(store), {}, {}, {}, false};
 }
 // A string key naming one of `allowed` (by default every value of E).
 template <class E>
@@ -91,7 +108,7 @@ Key choice(const char* name, E fallback, const char* help, Store store, std::vec
     for (int i = 0; i < int(std::size(Names<E>::list)); ++i) allowed.push_back(E(i));
   std::vector<std::string> names;
   for (E e : allowed) names.push_back(name_of(e));
-  return {name, Kind::string, std::string(name_of(fallback)), 0, 0, false, names, help, std::move(store), {}, {}};
+  return {name, Kind::string, std::string(name_of(fallback)), 0, 0, false, names, help, std::move(store), {}, {}, {}, false};
 }
 
 std::vector<Key> model_keys() {
@@ -141,8 +158,8 @@ std::vector<Key> schedule_and_data_keys() {
       choice("schedule.kind", ScheduleKind::cosine, "learning-rate decay after warm-up", field(s, &S::kind)),
       integer("schedule.warmup_steps", 2000, 0, 1e9, "linear warm-up steps", field(s, &S::warmup_steps)),
       std::move(min_lr),
-      text("data.train_data", "", "training token shards: a path or a glob", field(d, &D::train_data)),
-      text("data.val_data", "", "validation token shards, empty: no validation", field(d, &D::val_data)),
+      text("data.train_data", "", "training token shards: a path or a glob", field(d, &D::train_data)).as_path(),
+      text("data.val_data", "", "validation token shards, empty: no validation", field(d, &D::val_data)).as_path(),
       choice("data.order", WindowOrder::shuffled, "order of the windows", field(d, &D::order)),
   };
 }
@@ -171,7 +188,8 @@ std::vector<Key> train_keys() {
              "start",
              field(t, &T::peak_flops)),
       flag("train.tf32", false, "float gemms on TF32 tensor cores (CUDA builds; docs/training.md)", field(t, &T::tf32)),
-      text("output.dir", "out", "folder for the resolved deck, metrics and weights", field(&TrainConfig::output_dir)),
+      text("output.dir", "out", "folder for the resolved deck, metrics and weights", field(&TrainConfig::output_dir))
+          .as_path(),
   };
 }
 
@@ -190,7 +208,8 @@ std::vector<Key> checkpoint_and_parallel_keys() {
               field(c, &C::keep_every)),
       text("checkpoint.resume", "",
            "\"\": start fresh; \"auto\": the newest valid checkpoint in output.dir (or fresh); or a checkpoint's path",
-           field(c, &C::resume)),
+           field(c, &C::resume))
+          .as_path("auto"),
       text("checkpoint.on_failure", "stop", "when a checkpoint cannot be written: stop (exit code 74) or continue training",
            [](TrainConfig& t, const DeckValue& v) {
              t.checkpoint.continue_on_failure = std::get<std::string>(v) == "continue";
@@ -326,10 +345,11 @@ Deck Deck::load(const std::string& path, const std::vector<std::string>& overrid
     s << in.rdbuf();
     text = s.str();
   }
-  return parse(text, path.empty() ? "deck" : path, overrides);
+  return parse(text, path.empty() ? "deck" : path, overrides, std::filesystem::path(path).parent_path().string());
 }
 
-Deck Deck::parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides) {
+Deck Deck::parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides,
+                 const std::string& deck_folder) {
   Deck deck;
   for (const auto& k : schema()) deck.values_[k.name] = k.fallback;
 
@@ -349,6 +369,7 @@ Deck Deck::parse(const std::string& text, const std::string& origin, const std::
       const Key* spec = find_key(key);
       if (!spec) throw Error(origin + ": unknown key " + key);
       deck.values_[key] = convert(*spec, value, origin);
+      if (spec->path) deck.values_[key] = from_deck_folder(*spec, std::get<std::string>(deck.values_[key]), deck_folder);
       deck.given_[key] = true;
     }
   }

@@ -22,9 +22,13 @@ class Deck {
  public:
   // Reads a TOML file (path may be empty: defaults only) and applies overrides
   // "section.key=value" (value in TOML syntax; bare words are strings).
+  // Relative paths in the file (data, output, resume) start at the file's
+  // folder; those of overrides at the working directory.
   static Deck load(const std::string& path, const std::vector<std::string>& overrides);
-  // Parses TOML text; `origin` names it in error messages.
-  static Deck parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides);
+  // Parses TOML text; `origin` names it in error messages; relative paths in
+  // the text start at `deck_folder` (empty: the working directory).
+  static Deck parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides,
+                    const std::string& deck_folder = "");
 
   std::int64_t integer(const std::string& key) const;
   double number(const std::string& key) const;

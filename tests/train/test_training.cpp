@@ -91,6 +91,27 @@ TEST_CASE("deck: a run prints the keys given with values other than their defaul
                                  "optimizer.weight_decay", "schedule.min_lr", "train.batch_size"});
 }
 
+TEST_CASE("deck: relative paths in a deck file start at its folder, those of --set at the working directory", "[deck]") {
+  const auto dir = std::filesystem::temp_directory_path() / "sk_deck_paths" / "configs";
+  std::filesystem::create_directories(dir);
+  const std::string deck = (dir / "run.toml").string();
+  std::ofstream(deck) << "[data]\ntrain_data = \"../data/train_*.bin\"\nval_data = \"/abs/val.bin\"\n"
+                         "[output]\ndir = \"out\"\n[checkpoint]\nresume = \"auto\"\n";
+  const Deck d = Deck::load(deck, {"data.val_data=here/val.bin"});
+  CHECK(d.str("data.train_data") == (dir.parent_path() / "data/train_*.bin").string());
+  CHECK(d.str("output.dir") == (dir / "out").string());
+  CHECK(d.str("checkpoint.resume") == "auto");     // a keyword, not a path
+  CHECK(d.str("data.val_data") == "here/val.bin");  // --set: as given
+  CHECK(Deck::load(deck, {}).str("data.val_data") == "/abs/val.bin");
+  // A deck given by a relative path gives paths relative to the same place.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.parent_path());
+  CHECK(Deck::load("configs/run.toml", {}).str("data.train_data") == "data/train_*.bin");
+  CHECK(Deck::load("configs/run.toml", {}).str("output.dir") == "configs/out");
+  std::filesystem::current_path(cwd);
+  std::filesystem::remove_all(dir.parent_path());
+}
+
 TEST_CASE("deck: values in range that would break the run are refused", "[deck][errors]") {
   auto parse = [](const std::string& text, std::vector<std::string> sets = {}) {
     return Deck::parse(text, "deck.toml", sets);
