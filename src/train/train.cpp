@@ -77,12 +77,25 @@ void add_times(JsonLine& line, double data, const StepTimes& s, double hessian) 
   line.add("t_optimizer", s.optimizer).add("t_hessian", hessian);
 }
 
-// The keys whose values differ between a checkpoint's deck and this one.
-std::string deck_changes(const std::string& stored, const Deck& deck) {
+// The keys whose values differ between a checkpoint's deck and this one; if
+// they change the schedule (a longer train.steps stretches the decay), the
+// rate of the last step done and of the next: the jump a user should see.
+std::string deck_changes(const std::string& stored, const Deck& deck, long step) {
   const Deck before = Deck::parse(stored, "checkpoint deck", {});
   std::string out;
   for (const auto& key : deck.keys_differing(before))
     out += "  " + key + ": " + before.formatted(key) + " -> " + deck.formatted(key) + "\n";
+  const TrainConfig a = TrainConfig::from(before), b = TrainConfig::from(deck);
+  const double lr_a = learning_rate(a.schedule, a.optimizer.lr, step, a.train.steps);
+  const double lr_b = learning_rate(b.schedule, b.optimizer.lr, step, b.train.steps);
+  if (lr_a != lr_b && step > 0) {
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "  the learning-rate schedule now follows this deck: %.3g at step %ld (the last done), %.3g at step "
+                  "%ld\n",
+                  learning_rate(a.schedule, a.optimizer.lr, step - 1, a.train.steps), step, lr_b, step + 1);
+    out += line;
+  }
   return out;
 }
 
@@ -117,7 +130,7 @@ std::unique_ptr<MetricsFile> open_metrics(const std::string& dir, const std::str
                                           const TrainingState& state, const Deck& deck) {
   const std::string path = dir + "/metrics.jsonl";
   if (!resumed_from.empty()) {
-    std::printf("resume: %s at step %ld\n%s", resumed_from.c_str(), long(state.step), deck_changes(state.deck, deck).c_str());
+    std::printf("resume: %s at step %ld\n%s", resumed_from.c_str(), long(state.step), deck_changes(state.deck, deck, long(state.step)).c_str());
     truncate_metrics(path, state.step);
   }
   return std::make_unique<MetricsFile>(path, !resumed_from.empty());

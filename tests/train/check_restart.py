@@ -11,6 +11,7 @@ non-finite or mismatched checkpoints, and counters that no run writes
 (a negative step, a data position behind the step, a step past the deck's
 train.steps), are refused with a message.
 Usage: check_restart.py SHARD_DIR DECK WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
+import math
 import os
 import shutil
 import signal
@@ -101,6 +102,21 @@ for (ta, sa, la), (tb, sb, lb) in zip(losses(zero), losses(elastic)):
     assert (ta, sa) == (tb, sb) and abs(la - lb) <= 2e-5 * abs(lb), (ta, sa, la, lb)
 print("ok: a 2-rank ZeRO-1 checkpoint resumes on 1 rank, losses within 2e-5")
 shutil.rmtree(elastic)
+
+# A finished run extended to more steps: the log names the change and the
+# learning rate's jump (the cosine decay now runs over 24 steps).
+extended = os.path.join(work, "extended")
+os.makedirs(extended)
+shutil.copy(os.path.join(full, "ckpt_00000020.h5"), extended)
+p = train(extended, 1, "train.steps=24", resume="auto")
+lr, min_lr, warmup = 2e-3, 2e-4, 5  # the tiny deck's optimizer.lr, its tenth, schedule.warmup_steps above
+cosine = lambda step, total: min_lr + 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - 1 - warmup))) * (lr - min_lr)  # noqa: E731
+expected = (f"the learning-rate schedule now follows this deck: {cosine(19, 20):.3g} at step 20 (the last done), "
+            f"{cosine(20, 24):.3g} at step 21")
+assert "train.steps: 20 -> 24" in p.stdout and expected in p.stdout, p.stdout
+assert [s for t, s, _ in losses(extended) if t == "step"][-1] == 23
+print("ok: extending a finished run names the learning rate's jump")
+shutil.rmtree(extended)
 
 # A signal: finish the step, checkpoint, exit 75; the resumed run ends identical.
 sig = os.path.join(work, "signal")
