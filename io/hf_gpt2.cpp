@@ -137,6 +137,10 @@ HFFiles hf_gpt2_inputs(const std::string& folder_or_file) {
   return {(fs::path(folder_or_file).parent_path() / "config.json").string(), folder_or_file};
 }
 
+GPT2Config read_hf_gpt2_config(const std::string& folder_or_file) {
+  return read_hf_config(hf_gpt2_inputs(folder_or_file).config);
+}
+
 HFWeights read_hf_gpt2(const std::string& folder_or_file) {
   const HFFiles files = hf_gpt2_inputs(folder_or_file);
   HFWeights w;

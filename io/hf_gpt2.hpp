@@ -40,6 +40,8 @@ HFFiles hf_gpt2_inputs(const std::string& folder_or_file);
 // Reads a folder (or its model.safetensors); throws sk::Error naming the file,
 // the tensor and the problem.
 HFWeights read_hf_gpt2(const std::string& folder);
+// Only its config.json, as the model shape.
+GPT2Config read_hf_gpt2_config(const std::string& folder);
 
 // Writes model.safetensors (F32, "transformer." names, no lm_head: tied) and
 // config.json into `folder`, creating it, and with a tokenizer folder (not

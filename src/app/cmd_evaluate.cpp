@@ -18,7 +18,7 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
                "windows of T+1 tokens, in file order: with the deck's batch_size, seq_len and\n"
                "eval_batches, the validation loss `train` reports for the same weights and data.\n"
                "Under mpiexec the ranks share each micro-batch.");
-  opts.add("--weights", "FILE.h5", "a weights file (final.h5 of a run, or from import) or a checkpoint");
+  opts.add("--weights", "PATH", "a weights file (final.h5 of a run, or from import), a checkpoint, or a Hugging Face folder");
   opts.add("--data", "'SHARDS*.bin'", "token shards (a path or a quoted glob)");
   opts.add("--batches", "N", "micro-batches to average over, or 'all': every whole micro-batch in the data", "10");
   opts.add("--batch", "B", "sequences per micro-batch, over all ranks", "8");
@@ -26,7 +26,7 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const std::string weights = opts.str("--weights"), data = opts.str("--data");
   const int B = int(opts.integer("--batch", 1, 1 << 20));
-  const GPT2Config config = read_config(weights);
+  const GPT2Config config = weights_config(weights);
   const int T = opts.has("--seq") ? int(opts.integer("--seq", 1, 1 << 20)) : config.block_size;
   if (T > config.block_size)
     throw Error("--seq " + std::to_string(T) + " exceeds the model's block_size " + std::to_string(config.block_size));

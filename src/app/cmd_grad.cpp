@@ -16,7 +16,7 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
   Options opts("grad",
                "Runs GPT-2's forward and backward pass on the first B*T+1 tokens of a token file and\n"
                "writes the mean loss (/loss) and every parameter's gradient (/grad/<name>) to HDF5.");
-  opts.add("--weights", "FILE.h5", "weights file to load (or use --init)");
+  opts.add("--weights", "PATH", "weights file, checkpoint or Hugging Face folder to load (or use --init)");
   opts.add_flag("--init", "start from GPT-2's random initialisation instead of --weights");
   add_model_options(opts, "tiny");
   opts.add("--seed", "N", "seed of the random initialisation", "1337");
@@ -37,7 +37,7 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
   const int B = int(opts.integer("--batch", 1, 1 << 20));
   const int T = int(opts.integer("--seq", 1, 1 << 20));
 
-  const GPT2Config config = init ? model_config(opts) : read_config(opts.str("--weights"));
+  const GPT2Config config = init ? model_config(opts) : weights_config(opts.str("--weights"));
   if (T > config.block_size)
     throw Error("--seq " + std::to_string(T) + " exceeds the model's block_size " + std::to_string(config.block_size));
   const auto tokens = read_tokens(data, std::size_t(B) * T + 1);

@@ -122,7 +122,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
                "through one batched forward that caches their keys and values (the prefill); each new\n"
                "token then costs the forward of one position. Prints each sample with its prompt (the\n"
                "prefill's and decoding's rates on stderr); only rank 0 works under MPI.");
-  opts.add("--weights", "FILE.h5", "a weights file (final.h5, from import) or a checkpoint");
+  opts.add("--weights", "PATH", "a weights file (final.h5, from import), a checkpoint, or a Hugging Face folder");
   opts.add("--prompt", "TEXT", "the text to continue (default: start a document, <|endoftext|>)");
   opts.add("--prompt-file", "FILE", "the text to continue, read from FILE ('-': standard input)");
   opts.add("--prompt-tokens", "IDS", "the prompt as token ids separated by commas, e.g. 464,2068");
@@ -146,7 +146,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   request.kv_cache = !opts.flag("--no-kv-cache");
   if (mpi.rank() != 0) return 0;
 
-  const GPT2Config config = read_config(weights);
+  const GPT2Config config = weights_config(weights);
   std::unique_ptr<Gpt2Tokenizer> tokenizer;
   if (opts.has("--prompt") || opts.has("--prompt-file") || !opts.flag("--ids"))
     tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_option(opts));

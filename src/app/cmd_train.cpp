@@ -55,7 +55,7 @@ int cmd_train(int argc, char** argv, const MpiEnv& mpi) {
                    Deck::reference());
   opts.add("--config", "FILE.toml", "the input deck");
   opts.add_list("--set", "KEY=VALUE", "override a deck key, e.g. --set optimizer.lr=3e-4");
-  opts.add("--init-from", "WEIGHTS.h5", "start from these weights instead of a random initialisation");
+  opts.add("--init-from", "WEIGHTS", "start from these weights (file, checkpoint or Hugging Face folder), not at random");
   opts.add("--resume", "auto|CKPT.h5", "continue from the newest valid checkpoint in output.dir, or from this one");
   opts.add_flag("--overwrite", "replace another run's metrics, final weights and checkpoints in output.dir");
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;

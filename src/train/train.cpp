@@ -64,7 +64,7 @@ std::unique_ptr<GPT2<float>> make_model(const GPT2Config& config, const std::str
     model->init_random(seed);
     return model;
   }
-  const std::string differences = shape_differences(read_config(init_from), config);
+  const std::string differences = shape_differences(weights_config(init_from), config);
   if (!differences.empty())
     throw Error("--init-from " + init_from + ": model shape differs from the deck's [model]: " + differences);
   load_weights(*model, init_from);

@@ -263,6 +263,22 @@ for cmd in (evaluate, sample):
     assert outputs[0] == outputs[1], (cmd[0], outputs)
 print("ok: evaluate and sample read the step-2 checkpoint as they read final.h5")
 
+# A Hugging Face folder serves as weights as its import does: grad's file and
+# the greedy sample are the same; a folder without model.safetensors is refused.
+g_hf = os.path.join(work, "grad_hf.h5")
+run("grad", "--weights", plain, "--data", tokens_file, "--batch", str(B), "--seq", str(T), "--out", g_hf)
+with h5py.File(g_out, "r") as a, h5py.File(g_hf, "r") as b:
+    for name in a["grad"]:
+        assert np.array_equal(a["grad"][name][...], b["grad"][name][...]), name
+    assert a["loss"][()] == b["loss"][()]
+assert run(*sample[:1], "--weights", plain, *sample[3:]).stdout == run(*sample).stdout
+no_weights = os.path.join(work, "hf_config_only")
+os.makedirs(no_weights)
+shutil.copy(os.path.join(plain, "config.json"), no_weights)
+p = run(*sample[:1], "--weights", no_weights, *sample[3:], expect=1)
+assert "model.safetensors" in p.stderr, p.stderr
+print("ok: grad and sample read a Hugging Face folder as they read its import; one without weights is refused")
+
 # Bad sampling input: exit 1 for the model's limits, 2 for the command line.
 long_prompt = ",".join(["1"] * (P + 1))
 for args, code, pattern in [
