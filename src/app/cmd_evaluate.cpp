@@ -46,8 +46,8 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
                 "+1 tokens, fewer than the " + std::to_string(needed) + " that --batches x --batch need");
 
   const double batch_bytes = 4.0 * batches * (B / mpi.size()) * (T + 1) * sizeof(int);  // inputs, targets; host, device
-  require_memory("evaluate", forward_need(config, B / mpi.size(), T).add("token batches", batch_bytes));
-  GPT2<float> model(config);
+  require_memory("evaluate", inference_need(config, B / mpi.size(), T).add("token batches", batch_bytes));
+  GPT2<float> model(config, GPT2<float>::Gradients::none);
   load_weights(model, weights);
   StepBatches buffers(batches, B / mpi.size(), T);
   const double loss = mean_loss(model, shards, buffers, B, mpi);

@@ -159,13 +159,13 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
 
   const int S = request.count, positions = P + request.new_tokens - 1;
   MemoryNeed need;
-  need.add("parameters and gradients", model_bytes(config));
+  need.add("parameters", model_bytes(config, false));
   if (request.kv_cache)
     need.add("key/value cache", decoder_bytes(config, S, positions))
         .add("activations of the prompts", activation_bytes(config, S, P));
   else need.add("activations", activation_bytes(config, S, positions));
   require_memory("sample", need.add("logits", 2.0 * S * config.padded_vocab() * sizeof(float)));
-  GPT2<float> model(config);
+  GPT2<float> model(config, GPT2<float>::Gradients::none);
   load_weights(model, weights);
 
   GenerationTimes times;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "attention.hpp"
+#include "error.hpp"
 #include "encoder.hpp"
 #include "gelu.hpp"
 #include "layernorm.hpp"
@@ -49,13 +50,20 @@ ModelTensors<T>::ModelTensors(const ParameterLayout& layout, T* base, int n_laye
 }
 
 template <class T>
-GPT2<T>::GPT2(const GPT2Config& config)
+GPT2<T>::GPT2(const GPT2Config& config, Gradients gradients)
     : config_((config.validate(), config)),
       layout_(config),
       params("params", layout_.size()),
-      grads("grads", layout_.size()),
-      weights_(layout_, params.data(), config.n_layer),
-      grad_tensors_(layout_, grads.data(), config.n_layer) {}
+      grads("grads", gradients == Gradients::kept ? layout_.size() : 0),
+      weights_(layout_, params.data(), config.n_layer) {
+  if (gradients == Gradients::kept) grad_tensors_.emplace(layout_, grads.data(), config.n_layer);
+}
+
+template <class T>
+ModelTensors<T>& GPT2<T>::grad_tensors() {
+  if (!grad_tensors_) throw Error("a model built for inference (no gradients) was asked for a gradient");
+  return *grad_tensors_;
+}
 
 template <class T>
 void GPT2<T>::init_random(std::uint64_t seed) {
@@ -225,7 +233,7 @@ template <class T>
 T GPT2<T>::forward(TokenView inputs, TokenView targets) {
   trunk_forward(inputs);
   const int N = acts_.batch * acts_.seq;
-  lm_head_forward_backward<T>(acts_.losses, acts_.dln, grad_tensors_.wte, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, N),
+  lm_head_forward_backward<T>(acts_.losses, acts_.dln, grad_tensors().wte, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, N),
                               config_.vocab_size, T(1) / T(N));
   return mean_loss<T>(acts_.losses, acts_.column_partials.data());
 }
@@ -238,7 +246,7 @@ T GPT2<T>::forward(TokenView inputs, TokenView targets, const SampledLabels& sam
     acts_.sample_sums = SampleSums(Kokkos::view_alloc("sample_sums", Kokkos::WithoutInitializing),
                                 acts_.head_logits.extent(0), sample_chunks(V));
   const SampleSums sums = acts_.sample_sums;
-  lm_head_forward_backward<T>(acts_.losses, acts_.dln, grad_tensors_.wte, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, N),
+  lm_head_forward_backward<T>(acts_.losses, acts_.dln, grad_tensors().wte, acts_.head_logits, acts_.ln_f, weights_.wte, row_tokens(targets, 0, N),
                               V, T(1) / T(N), [&sampled, V, sums](int n0, int n, ConstTensor2<T> probs) {
                                 sample_labels<T>(sampled.labels, probs, sampled.sequences, V, sampled.key, sums, n0);
                                 return RowTokens(sampled.labels.data() + n0, n);
@@ -259,13 +267,13 @@ void GPT2<T>::backward(const GradientsReady& ready) {
   // The LM head's backward ran in the forward: dln holds ln_f's output gradient.
   Kokkos::deep_copy(dres, T(0));
   const Tensor2<T> x_last = acts_.h.back().residual_3;  // n_layer >= 1 (GPT2Config::validate)
-  layernorm_backward<T>(dres, grad_tensors_.ln_f_w, grad_tensors_.ln_f_b, acts_.dln, x_last, weights_.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd,
+  layernorm_backward<T>(dres, grad_tensors().ln_f_w, grad_tensors().ln_f_b, acts_.dln, x_last, weights_.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd,
                         partials);
   if (ready) ready(layout_.find("transformer.ln_f.weight").offset);
 
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const auto& w = weights_.h[l];
-    const auto& dw = grad_tensors_.h[l];
+    const auto& dw = grad_tensors().h[l];
     const auto& a = acts_.h[l];
     const Tensor2<T> x = l > 0 ? acts_.h[l - 1].residual_3 : acts_.encoded;
     // MLP branch: residual_3 = residual_2 + mlp_proj(gelu(fc(ln_2(residual_2))))
@@ -281,7 +289,7 @@ void GPT2<T>::backward(const GradientsReady& ready) {
     layernorm_backward<T>(dres, dw.ln_1_w, dw.ln_1_b, acts_.dln, x, w.ln_1_w, a.ln_1_mean, a.ln_1_rstd, partials);
     if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);
   }
-  encoder_backward<T>(grad_tensors_.wte, Kokkos::subview(grad_tensors_.wpe, std::make_pair(0, seq), Kokkos::ALL), dres, inputs_,
+  encoder_backward<T>(grad_tensors().wte, Kokkos::subview(grad_tensors().wpe, std::make_pair(0, seq), Kokkos::ALL), dres, inputs_,
                       acts_.token_scratch);
   if (ready) ready(0);
 }

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "views.hpp"
@@ -80,7 +81,11 @@ class GPT2 {
   ParameterLayout layout_;
 
  public:
-  explicit GPT2(const GPT2Config& config);
+  // kept: a gradient buffer beside the weights, for training and grad;
+  // none: inference only (evaluate, next_logits, the decoder), with half the
+  // memory; forward with targets and backward then throw.
+  enum class Gradients { kept, none };
+  explicit GPT2(const GPT2Config& config, Gradients gradients = Gradients::kept);
 
   const GPT2Config& config() const { return config_; }
   // Bytes the LM head's logits take for a batch of B x T: one chunk of rows
@@ -88,7 +93,8 @@ class GPT2 {
   std::size_t lm_head_bytes(int B, int seq) const;
   const ParameterLayout& layout() const { return layout_; }
 
-  // Flat buffers of layout().size() elements, in the default memory space.
+  // Flat buffers of layout().size() elements, in the default memory space
+  // (grads empty without gradients).
   View1<T> params, grads;
 
   // GPT-2's initialisation: weights normal(0, 0.02), residual projections
@@ -144,7 +150,9 @@ class GPT2 {
   void ensure_activations(int B, int seq);
   void trunk_forward(TokenView inputs);  // up to ln_f
 
-  ModelTensors<T> weights_, grad_tensors_;
+  ModelTensors<T> weights_;
+  std::optional<ModelTensors<T>> grad_tensors_;  // views into grads, when kept
+  ModelTensors<T>& grad_tensors();
   Activations<T> acts_;
   TokenView inputs_;
 };

@@ -28,7 +28,9 @@ double MemoryNeed::total() const {
   return std::accumulate(parts.begin(), parts.end(), 0.0, [](double s, const auto& p) { return s + p.second; });
 }
 
-double model_bytes(const GPT2Config& config) { return 2.0 * ParameterLayout(config).size() * sizeof(float); }
+double model_bytes(const GPT2Config& config, bool gradients) {
+  return (gradients ? 2.0 : 1.0) * ParameterLayout(config).size() * sizeof(float);
+}
 
 double activation_bytes(const GPT2Config& c, int B, int T) {
   const double buffer = double(activation_buffer_elements(c, B, T)) * sizeof(float);
@@ -46,6 +48,12 @@ double decoder_bytes(const GPT2Config& config, int S, int positions) {
 MemoryNeed forward_need(const GPT2Config& config, int B, int T) {
   return MemoryNeed()
       .add("parameters and gradients", model_bytes(config))
+      .add("activations of " + std::to_string(B) + "x" + std::to_string(T) + " tokens", activation_bytes(config, B, T));
+}
+
+MemoryNeed inference_need(const GPT2Config& config, int B, int T) {
+  return MemoryNeed()
+      .add("parameters", model_bytes(config, false))
       .add("activations of " + std::to_string(B) + "x" + std::to_string(T) + " tokens", activation_bytes(config, B, T));
 }
 

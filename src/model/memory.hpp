@@ -20,8 +20,9 @@ struct MemoryNeed {
   double total() const;
 };
 
-// Bytes of a float model's parameters and gradients (GPT2<float> holds both).
-double model_bytes(const GPT2Config& config);
+// Bytes of a float model's parameters and, unless built without them for
+// inference, its gradients (GPT2<float>::Gradients).
+double model_bytes(const GPT2Config& config, bool gradients = true);
 // Bytes of the activations of a forward and backward over B x T tokens.
 double activation_bytes(const GPT2Config& config, int B, int T);
 // Bytes of the decoder's key/value cache and activations (generation).
@@ -30,6 +31,8 @@ double decoder_bytes(const GPT2Config& config, int S, int positions);
 // The model and the activations of a forward and backward over B x T tokens
 // (evaluate, grad, and a training step without its optimizer).
 MemoryNeed forward_need(const GPT2Config& config, int B, int T);
+// The same for a model without gradients (evaluate).
+MemoryNeed inference_need(const GPT2Config& config, int B, int T);
 // The same and an optimizer's two state buffers, of which this rank holds
 // `state_share` (1, or 1/ranks under ZeRO-1).
 MemoryNeed training_need(const GPT2Config& config, int B, int T, double state_share);

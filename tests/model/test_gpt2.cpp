@@ -95,6 +95,17 @@ TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {
   CHECK(worst <= 1e-14);
 }
 
+TEST_CASE("a model without gradients evaluates as one with them, holding no gradient buffer", "[gpt2]") {
+  ReferenceRun<double> run;
+  const double kept = run.model.evaluate(run.batch.inputs, run.batch.targets);
+  GPT2<double> inference(run.model.config(), GPT2<double>::Gradients::none);
+  Kokkos::deep_copy(inference.params, run.model.params);
+  CHECK(inference.grads.extent(0) == 0);
+  CHECK(inference.evaluate(run.batch.inputs, run.batch.targets) == kept);
+  CHECK_THROWS_WITH(inference.forward(run.batch.inputs, run.batch.targets),
+                    Catch::Contains("built for inference (no gradients)"));
+}
+
 TEST_CASE("vocabulary padding never reaches the loss or the gradients", "[gpt2]") {
   ReferenceRun<double> run;
   const auto& config = run.model.config();
