@@ -30,6 +30,11 @@ std::string tokenizer_dir(const std::string& explicit_dir = "");
 // GPT-2's decoder turns tokens into text.
 std::string replace_invalid_utf8(std::string_view bytes);
 
+// The length of the longest prefix of `bytes` that replace_invalid_utf8 turns
+// into the same text as it turns the prefix's part of any longer string into:
+// all of `bytes` but a trailing character that later bytes could still complete.
+std::size_t utf8_settled_length(std::string_view bytes);
+
 class Gpt2Tokenizer {
  public:
   static constexpr int end_of_text = 50256;
@@ -49,11 +54,29 @@ class Gpt2Tokenizer {
   // between tokens, or cut off at the end) become U+FFFD, and so do ids
   // outside the vocabulary (a model's vocabulary may be padded beyond it).
   std::string decode_text(const std::vector<int>& ids) const;
+  // The bytes of one token; U+FFFD's for an id outside the vocabulary.
+  std::string id_bytes(int id) const;
   int vocab_size() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// Text as tokens arrive, for printing while a sample is generated: each
+// add() returns the text that is settled, holding back a character whose
+// bytes are split between tokens until it completes. The concatenation of
+// add()'s and finish()'s text equals decode_text of all the tokens.
+class TextStream {
+ public:
+  explicit TextStream(const Gpt2Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  std::string add(int id);
+  // What is held back, as decode_text would end it.
+  std::string finish();
+
+ private:
+  const Gpt2Tokenizer& tokenizer_;
+  std::string pending_;  // bytes of a character not yet complete
 };
 
 }  // namespace sk

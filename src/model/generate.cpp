@@ -64,7 +64,9 @@ bool draw(std::vector<std::vector<int>>& out, std::vector<bool>& done, const flo
     const double u = uniform01(hash_key(settings.seed, i, out[i].size()));
     const int token = sample_token(logits + i * std::size_t(Vp), V, settings, u);
     done[i] = token == request.stop_token || int(out[i].size()) + 1 == request.new_tokens;
-    if (token != request.stop_token) out[i].push_back(token);
+    if (token == request.stop_token) continue;
+    out[i].push_back(token);
+    if (request.on_token) request.on_token(int(i), token);
     going = going || !done[i];
   }
   return going;

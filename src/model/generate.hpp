@@ -3,6 +3,7 @@
 // src/model/decoder.hpp, or by a full forward over the prefix at every token).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "gpt2.hpp"
@@ -29,6 +30,9 @@ struct GenerationRequest {
   int count = 1;            // samples, generated side by side
   int stop_token = -1;      // a sample ends at this token (not returned); -1: never
   bool kv_cache = true;     // false: a full forward over the prefix at every token
+  // Called with (sample, token) for each new token as it is drawn (not the
+  // stop token), so that callers can print while the rest is computed.
+  std::function<void(int, int)> on_token;
 };
 
 // The new tokens of each sample. With the cache, the prompts go through one
