@@ -1,4 +1,5 @@
 // sophia-kokkos sample: text from a trained model, with a key/value cache.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <limits>
@@ -69,9 +70,6 @@ std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gp
     if (id >= config.vocab_size)
       throw Error("prompt token " + std::to_string(id) + " is outside the model's vocabulary (vocab_size " +
                   std::to_string(config.vocab_size) + ")");
-  if (int(ids.size()) > config.block_size)
-    throw Error("the prompt is " + std::to_string(ids.size()) + " tokens, longer than the model's block_size " +
-                std::to_string(config.block_size));
   return ids;
 }
 
@@ -129,13 +127,17 @@ void stream_sample(GenerationRequest& request, TextStream& stream) {
 }
 
 // Refuses a sample whose model, cache and activations would not fit in memory.
+// Past block_size, the context and so the cache stay within block_size
+// positions, and the refills are prefills of request.window tokens.
 void require_sample_memory(const GPT2Config& config, const GenerationRequest& request) {
-  const int P = int(request.prompt.size()), S = request.count, positions = P + request.new_tokens - 1;
+  const int B = config.block_size, P = int(request.prompt.size()), S = request.count;
+  const int fed = P + request.new_tokens - 1, positions = std::min(fed, B);
+  const int prefill = fed > B ? std::max(std::min(P, B), request.window ? request.window : B) : P;
   MemoryNeed need;
   need.add("parameters and gradients", model_bytes(config));
   if (request.kv_cache)
     need.add("key/value cache", decoder_bytes(config, S, positions))
-        .add("activations of the prompts", activation_bytes(config, S, P));
+        .add("activations of the prompts", activation_bytes(config, S, prefill));
   else need.add("activations", activation_bytes(config, S, positions));
   require_memory("sample", need.add("logits", 2.0 * S * config.padded_vocab() * sizeof(float)));
 }
@@ -163,16 +165,21 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
                "softmax of the logits over T, kept to the K most likely tokens and then to the fewest\n"
                "most likely holding P of the mass. A sample ends at <|endoftext|>. The prompts go\n"
                "through one batched forward that caches their keys and values (the prefill); each new\n"
-               "token then costs the forward of one position. Prints each sample with its prompt; one\n"
-               "sample's text is printed as it is generated, token by token (--no-stream: at the end,\n"
-               "as with --count above 1 and --ids). The prefill's and decoding's rates go to stderr;\n"
-               "only rank 0 works under MPI.");
+               "token then costs the forward of one position. Past the model's block_size the context is\n"
+               "cropped, as nanoGPT crops it: a full cache is refilled by a prefill of the last W tokens,\n"
+               "so each token is drawn after the last W to block_size tokens. W = block_size (the default)\n"
+               "is nanoGPT's cropping exactly, at a forward of block_size tokens per token; W = block_size/2\n"
+               "costs one forward of W tokens every block_size/2 + 1 tokens. Prints each sample with its\n"
+               "prompt; one sample's text is printed as it is generated, token by token (--no-stream: at\n"
+               "the end, as with --count above 1 and --ids). The prefill's and decoding's rates go to\n"
+               "stderr; only rank 0 works under MPI.");
   opts.add("--weights", "FILE.h5", "a weights file (final.h5, from import) or a checkpoint");
   opts.add("--prompt", "TEXT", "the text to continue (default: start a document, <|endoftext|>)");
   opts.add("--prompt-file", "FILE", "the text to continue, read from FILE ('-': standard input)");
   opts.add("--prompt-tokens", "IDS", "the prompt as token ids separated by commas, e.g. 464,2068");
   opts.add("--tokens", "N", "new tokens per sample", "64");
   opts.add("--count", "C", "samples, generated side by side", "1");
+  opts.add("--window", "W", "past block_size, refill a full cache with the last W tokens (default: block_size)");
   opts.add("--temperature", "T", "above 0; lower is more predictable", "1");
   opts.add("--top-k", "K", "keep the k most likely tokens; 0 keeps all, 1 is greedy", "0");
   opts.add("--top-p", "P", "in (0, 1]: nucleus sampling", "1");
@@ -197,12 +204,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   if (opts.has("--prompt") || opts.has("--prompt-file") || !opts.flag("--ids"))
     tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_option(opts));
   request.prompt = prompt_tokens(opts, config, tokenizer.get());
-  const int P = int(request.prompt.size());
-  if (P + request.new_tokens - 1 > config.block_size)
-    throw Error("--tokens " + std::to_string(request.new_tokens) + " after a prompt of " + std::to_string(P) +
-                " tokens goes past the model's block_size " + std::to_string(config.block_size) + ": at most " +
-                std::to_string(config.block_size + 1 - P) + " new tokens");
-
+  if (opts.has("--window")) request.window = int(opts.integer("--window", 1, config.block_size));
   require_sample_memory(config, request);
   GPT2<float> model(config);
   load_weights(model, weights);
