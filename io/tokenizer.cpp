@@ -228,6 +228,13 @@ std::vector<int> Gpt2Tokenizer::encode(std::string_view text) {
   return ids;
 }
 
+std::vector<int> Gpt2Tokenizer::encode_document(std::string_view text) {
+  std::vector<int> ids = {end_of_text};
+  const std::vector<int> body = encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
 std::string Gpt2Tokenizer::decode(const std::vector<int>& ids) const {
   std::string text;
   for (const int id : ids) {

@@ -48,6 +48,8 @@ class Gpt2Tokenizer {
 
   // Not thread-safe: encoding reuses match buffers and a cache of pieces.
   std::vector<int> encode(std::string_view text);
+  // A document as prepare writes it into shards: <|endoftext|>, then the text's tokens.
+  std::vector<int> encode_document(std::string_view text);
   // The bytes of the tokens; throws sk::Error for an id outside the vocabulary.
   std::string decode(const std::vector<int>& ids) const;
   // The same as text: bytes that are not valid UTF-8 (a character split

@@ -1,7 +1,6 @@
 // sophia-kokkos sample: text from a trained model, with a key/value cache.
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -33,22 +32,6 @@ std::vector<int> parse_token_ids(const std::string& text) {
   return ids;
 }
 
-// The text of --prompt-file: a file, or standard input for "-"; UTF-8, not empty.
-std::string prompt_file_text(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    std::ostringstream in;
-    in << std::cin.rdbuf();
-    text = in.str();
-  } else {
-    text = read_whole_file(path, "prompt file");
-  }
-  const std::string name = path == "-" ? "standard input" : "prompt file " + path;
-  if (text.empty()) throw Error(name + " is empty");
-  if (replace_invalid_utf8(text) != text) throw Error(name + " is not UTF-8 text");
-  return text;
-}
-
 // The prompt's tokens: --prompt-tokens, else --prompt or --prompt-file
 // encoded, else the <|endoftext|> token that GPT-2's documents start after.
 std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gpt2Tokenizer* tokenizer) {
@@ -57,7 +40,7 @@ std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gp
   std::vector<int> ids;
   if (opts.has("--prompt-tokens")) ids = parse_token_ids(opts.str("--prompt-tokens"));
   else if (opts.has("--prompt")) ids = tokenizer->encode(opts.str("--prompt"));
-  else if (opts.has("--prompt-file")) ids = tokenizer->encode(prompt_file_text(opts.str("--prompt-file")));
+  else if (opts.has("--prompt-file")) ids = tokenizer->encode(utf8_text_file(opts.str("--prompt-file"), "prompt file"));
   if (ids.empty()) {
     if (config.vocab_size <= Gpt2Tokenizer::end_of_text)
       throw Error(std::string(given ? "with an empty prompt" : "without a prompt") +
