@@ -73,10 +73,8 @@ void truncate_metrics(const std::string& path, long step) {
   while (std::getline(in, line)) {
     const auto at = line.find("\"step\":");
     const long s = at == std::string::npos ? -1 : std::atol(line.c_str() + at + 7);
-    // Evaluations and samples after `step` steps come before its checkpoint.
-    const bool after = line.find("\"type\":\"eval\"") != std::string::npos ||
-                       line.find("\"type\":\"sample\"") != std::string::npos;
-    if (after ? s <= step : s < step) kept += line + "\n";
+    // Every line counts the steps done when it was written, as the checkpoint does.
+    if (s <= step) kept += line + "\n";
   }
   in.close();
   StagedFiles staged;

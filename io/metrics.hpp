@@ -33,8 +33,8 @@ class MetricsFile {
   std::FILE* file_;
 };
 
-// For a run resumed at `step`: drops the lines of steps >= step (and of
-// evaluations and samples after it) that the interrupted run wrote after its checkpoint,
+// For a run resumed at `step`: drops the lines of steps after it (step,
+// evaluation and sample lines alike) that the interrupted run wrote after its checkpoint,
 // so the history reads as if the run had never stopped.
 void truncate_metrics(const std::string& path, long step);
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "error.hpp"
 #include "files.hpp"
@@ -76,6 +77,14 @@ TokenShards::TokenShards(const std::string& pattern, int T, int vocab_size)
       if (s.map) ::munmap(s.map, s.map_bytes);
     throw;
   }
+}
+
+TokenShards::TokenShards(const std::string& name, std::vector<std::uint16_t> tokens, int T, int vocab_size)
+    : pattern_(name), T_(T), vocab_size_(vocab_size), held_(std::move(tokens)) {
+  if (held_.empty()) throw Error("token shard " + name + " is empty");
+  shards_.push_back({name, held_.size(), 0, nullptr, 0, held_.data()});
+  total_windows_ = (held_.size() - 1) / T;
+  total_tokens_ = held_.size();
 }
 
 TokenShards::~TokenShards() {

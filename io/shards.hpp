@@ -17,6 +17,8 @@ class TokenShards {
   // `pattern` is a path or a glob; shards are taken in sorted order. Throws
   // sk::Error when nothing matches or a shard is malformed or empty.
   TokenShards(const std::string& pattern, int T, int vocab_size);
+  // One shard held in memory, `name` in messages; throws sk::Error when empty.
+  TokenShards(const std::string& name, std::vector<std::uint16_t> tokens, int T, int vocab_size);
   ~TokenShards();
   TokenShards(const TokenShards&) = delete;
   TokenShards& operator=(const TokenShards&) = delete;
@@ -43,6 +45,7 @@ class TokenShards {
   std::string pattern_;
   int T_, vocab_size_;
   std::vector<Shard> shards_;
+  std::vector<std::uint16_t> held_;  // the tokens of a shard held in memory
   std::uint64_t total_windows_ = 0, total_tokens_ = 0;
 };
 

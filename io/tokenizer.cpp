@@ -237,6 +237,13 @@ std::vector<int> Gpt2Tokenizer::encode(std::string_view text) {
   return ids;
 }
 
+std::vector<int> Gpt2Tokenizer::encode_document(std::string_view text) {
+  std::vector<int> ids = {end_of_text};
+  const std::vector<int> body = encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
 std::string Gpt2Tokenizer::decode(const std::vector<int>& ids) const {
   std::string text;
   for (const int id : ids) {
@@ -247,9 +254,13 @@ std::string Gpt2Tokenizer::decode(const std::vector<int>& ids) const {
   return text;
 }
 
+std::string Gpt2Tokenizer::id_bytes(int id) const {
+  return id >= 0 && id < vocab_size() ? impl_->bytes_of_id[id] : "\xEF\xBF\xBD";
+}
+
 std::string Gpt2Tokenizer::decode_text(const std::vector<int>& ids) const {
   std::string bytes;
-  for (const int id : ids) bytes += id >= 0 && id < vocab_size() ? impl_->bytes_of_id[id] : "\xEF\xBF\xBD";
+  for (const int id : ids) bytes += id_bytes(id);
   return replace_invalid_utf8(bytes);
 }
 
@@ -295,6 +306,32 @@ std::string replace_invalid_utf8(std::string_view bytes) {
     else text += "\xEF\xBF\xBD";  // U+FFFD
     i += n;
   }
+  return text;
+}
+
+std::size_t utf8_settled_length(std::string_view bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    const auto [n, whole] = utf8_prefix(bytes.substr(i));
+    const unsigned char lead = bytes[i];
+    // Cut off by the end after a lead byte and only fitting continuations.
+    if (!whole && i + n == bytes.size() && lead >= 0xC2 && lead <= 0xF4) break;
+    i += n;
+  }
+  return i;
+}
+
+std::string TextStream::add(int id) {
+  pending_ += tokenizer_.id_bytes(id);
+  const std::size_t n = utf8_settled_length(pending_);
+  std::string text = replace_invalid_utf8(std::string_view(pending_).substr(0, n));
+  pending_.erase(0, n);
+  return text;
+}
+
+std::string TextStream::finish() {
+  std::string text = replace_invalid_utf8(pending_);
+  pending_.clear();
   return text;
 }
 

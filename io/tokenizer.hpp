@@ -38,6 +38,11 @@ struct TokenizerFiles {
 };
 TokenizerFiles tokenizer_files(const std::string& dir);
 
+// The length of the longest prefix of `bytes` that replace_invalid_utf8 turns
+// into the same text as it turns the prefix's part of any longer string into:
+// all of `bytes` but a trailing character that later bytes could still complete.
+std::size_t utf8_settled_length(std::string_view bytes);
+
 class Gpt2Tokenizer {
  public:
   static constexpr int end_of_text = 50256;
@@ -52,17 +57,37 @@ class Gpt2Tokenizer {
 
   // Not thread-safe: encoding reuses match buffers and a cache of pieces.
   std::vector<int> encode(std::string_view text);
+  // A document as prepare writes it into shards: <|endoftext|>, then the text's tokens.
+  std::vector<int> encode_document(std::string_view text);
   // The bytes of the tokens; throws sk::Error for an id outside the vocabulary.
   std::string decode(const std::vector<int>& ids) const;
   // The same as text: bytes that are not valid UTF-8 (a character split
   // between tokens, or cut off at the end) become U+FFFD, and so do ids
   // outside the vocabulary (a model's vocabulary may be padded beyond it).
   std::string decode_text(const std::vector<int>& ids) const;
+  // The bytes of one token; U+FFFD's for an id outside the vocabulary.
+  std::string id_bytes(int id) const;
   int vocab_size() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// Text as tokens arrive, for printing while a sample is generated: each
+// add() returns the text that is settled, holding back a character whose
+// bytes are split between tokens until it completes. The concatenation of
+// add()'s and finish()'s text equals decode_text of all the tokens.
+class TextStream {
+ public:
+  explicit TextStream(const Gpt2Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  std::string add(int id);
+  // What is held back, as decode_text would end it.
+  std::string finish();
+
+ private:
+  const Gpt2Tokenizer& tokenizer_;
+  std::string pending_;  // bytes of a character not yet complete
 };
 
 }  // namespace sk

@@ -61,7 +61,7 @@ def main():
                 return elapsed[min(step, len(elapsed)) - 1] if step > 0 else 0.0
             return step
 
-        line, = ax.plot([x_of(s["step"] + 1) for s in steps], [s["loss"] for s in steps], lw=0.7, alpha=0.6,
+        line, = ax.plot([x_of(s["step"]) for s in steps], [s["loss"] for s in steps], lw=0.7, alpha=0.6,
                         label=f"{label} train")
         if evals:
             ax.plot([x_of(e["step"]) for e in evals], [e["val_loss"] for e in evals], "o-", lw=2,

@@ -37,7 +37,7 @@ def read_point(folder, warmup):
             records = [json.loads(line) for line in f if line.strip()]
     except (OSError, ValueError) as e:
         fail(f"{folder}: {e}")
-    steps = [r for r in records if r.get("type") == "step" and r["step"] >= warmup]
+    steps = [r for r in records if r.get("type") == "step" and r["step"] > warmup]
     if not steps:
         fail(f"{folder}: no timed steps after the {warmup} warm-up steps")
     row = dict(point, steps=len(steps))

@@ -155,8 +155,7 @@ int cmd_prepare(int argc, char** argv, const MpiEnv& mpi) {
     ShardWriter& split = d < n - n_val ? train : val;
     const std::string text = read_whole_file(documents[d], "input file");
     bytes += text.size();
-    split.add({Gpt2Tokenizer::end_of_text});
-    split.add(tokenizer.encode(text));
+    split.add(tokenizer.encode_document(text));
   }
   train.flush();
   val.flush();

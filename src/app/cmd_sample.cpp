@@ -1,6 +1,6 @@
 // sophia-kokkos sample: text from a trained model, with a key/value cache.
+#include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -32,22 +32,6 @@ std::vector<int> parse_token_ids(const std::string& text) {
   return ids;
 }
 
-// The text of --prompt-file: a file, or standard input for "-"; UTF-8, not empty.
-std::string prompt_file_text(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    std::ostringstream in;
-    in << std::cin.rdbuf();
-    text = in.str();
-  } else {
-    text = read_whole_file(path, "prompt file");
-  }
-  const std::string name = path == "-" ? "standard input" : "prompt file " + path;
-  if (text.empty()) throw Error(name + " is empty");
-  if (replace_invalid_utf8(text) != text) throw Error(name + " is not UTF-8 text");
-  return text;
-}
-
 // The prompt's tokens: --prompt-tokens, else --prompt or --prompt-file
 // encoded, else the <|endoftext|> token that GPT-2's documents start after.
 std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gpt2Tokenizer* tokenizer) {
@@ -56,7 +40,7 @@ std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gp
   std::vector<int> ids;
   if (opts.has("--prompt-tokens")) ids = parse_token_ids(opts.str("--prompt-tokens"));
   else if (opts.has("--prompt")) ids = tokenizer->encode(opts.str("--prompt"));
-  else if (opts.has("--prompt-file")) ids = tokenizer->encode(prompt_file_text(opts.str("--prompt-file")));
+  else if (opts.has("--prompt-file")) ids = tokenizer->encode(utf8_text_file(opts.str("--prompt-file"), "prompt file"));
   if (ids.empty()) {
     if (config.vocab_size <= Gpt2Tokenizer::end_of_text)
       throw Error(std::string(given ? "with an empty prompt" : "without a prompt") +
@@ -69,9 +53,6 @@ std::vector<int> prompt_tokens(const Options& opts, const GPT2Config& config, Gp
     if (id >= config.vocab_size)
       throw Error("prompt token " + std::to_string(id) + " is outside the model's vocabulary (vocab_size " +
                   std::to_string(config.vocab_size) + ")");
-  if (int(ids.size()) > config.block_size)
-    throw Error("the prompt is " + std::to_string(ids.size()) + " tokens, longer than the model's block_size " +
-                std::to_string(config.block_size));
   return ids;
 }
 
@@ -90,6 +71,15 @@ SamplingSettings sampling_settings(const Options& opts) {
   return s;
 }
 
+// The prompt as printed: a leading <|endoftext|> starts a document and is not printed.
+std::vector<int> printed_prompt(const std::vector<int>& prompt) {
+  auto first = prompt.begin();
+  while (first != prompt.end() && *first == Gpt2Tokenizer::end_of_text) ++first;
+  return std::vector<int>(first, prompt.end());
+}
+
+void write_text(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }  // may hold NUL bytes
+
 // Each sample with its prompt as text, or (without a tokenizer) its new token ids on one line.
 void print_samples(const std::vector<std::vector<int>>& samples, const std::vector<int>& prompt,
                    const Gpt2Tokenizer* tokenizer) {
@@ -100,16 +90,54 @@ void print_samples(const std::vector<std::vector<int>>& samples, const std::vect
       continue;
     }
     if (samples.size() > 1) std::printf("--- sample %zu\n", i + 1);
-    // Decoded with the prompt: a character may be split between the two. A
-    // leading <|endoftext|> starts a document and is not printed.
-    auto first = prompt.begin();
-    while (first != prompt.end() && *first == Gpt2Tokenizer::end_of_text) ++first;
-    std::vector<int> text(first, prompt.end());
+    // Decoded with the prompt: a character may be split between the two.
+    std::vector<int> text = printed_prompt(prompt);
     text.insert(text.end(), samples[i].begin(), samples[i].end());
-    const std::string decoded = tokenizer->decode_text(text);  // may hold NUL bytes
-    std::fwrite(decoded.data(), 1, decoded.size(), stdout);
+    write_text(tokenizer->decode_text(text));
     std::fputc('\n', stdout);
   }
+}
+
+// Prints the prompt now and each new token as generate() draws it, flushed so
+// that a terminal or a pipe shows it at once; the caller ends with stream.finish().
+void stream_sample(GenerationRequest& request, TextStream& stream) {
+  for (const int id : printed_prompt(request.prompt)) write_text(stream.add(id));
+  std::fflush(stdout);
+  request.on_token = [&stream](int, int token) {
+    write_text(stream.add(token));
+    std::fflush(stdout);
+  };
+}
+
+// Refuses a sample whose model, cache and activations would not fit in memory.
+// Past block_size, the context and so the cache stay within block_size
+// positions, and the refills are prefills of request.window tokens.
+void require_sample_memory(const GPT2Config& config, const GenerationRequest& request) {
+  const int B = config.block_size, P = int(request.prompt.size()), S = request.count;
+  const int fed = P + request.new_tokens - 1, positions = std::min(fed, B);
+  const int prefill = fed > B ? std::max(std::min(P, B), request.window ? request.window : B) : P;
+  MemoryNeed need;
+  need.add("parameters", model_bytes(config, false));
+  if (request.kv_cache)
+    need.add("key/value cache", decoder_bytes(config, S, positions))
+        .add("activations of the prompts", activation_bytes(config, S, prefill));
+  else need.add("activations", activation_bytes(config, S, positions));
+  require_memory("sample", need.add("logits", 2.0 * S * config.padded_vocab() * sizeof(float)));
+}
+
+// The prefill's rate counts the prompt's tokens; decoding's, the new tokens after the first.
+void report_rates(const std::vector<std::vector<int>>& samples, const GenerationRequest& request,
+                  const GenerationTimes& times) {
+  std::size_t generated = 0;
+  for (const auto& s : samples) generated += s.size();
+  const int P = int(request.prompt.size());
+  const double prompt_tokens = double(P) * request.count, decoded = double(generated) - request.count;
+  std::fprintf(stderr,
+               "sample: %zu tokens in %.3f s (%s; prompt of %d token%s, %d sample%s): prefill %.3f s, %.1f prompt "
+               "tokens/s; decode %.3f s, %.1f tokens/s\n",
+               generated, times.prefill + times.decode, request.kv_cache ? "key/value cache" : "full forward per token",
+               P, P > 1 ? "s" : "", request.count, request.count > 1 ? "s" : "", times.prefill,
+               prompt_tokens / times.prefill, times.decode, decoded > 0 ? decoded / times.decode : 0.0);
 }
 
 }  // namespace
@@ -120,19 +148,27 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
                "softmax of the logits over T, kept to the K most likely tokens and then to the fewest\n"
                "most likely holding P of the mass. A sample ends at <|endoftext|>. The prompts go\n"
                "through one batched forward that caches their keys and values (the prefill); each new\n"
-               "token then costs the forward of one position. Prints each sample with its prompt (the\n"
-               "prefill's and decoding's rates on stderr); only rank 0 works under MPI.");
+               "token then costs the forward of one position. Past the model's block_size the context is\n"
+               "cropped, as nanoGPT crops it: a full cache is refilled by a prefill of the last W tokens,\n"
+               "so each token is drawn after the last W to block_size tokens. W = block_size (the default)\n"
+               "is nanoGPT's cropping exactly, at a forward of block_size tokens per token; W = block_size/2\n"
+               "costs one forward of W tokens every block_size/2 + 1 tokens. Prints each sample with its\n"
+               "prompt; one sample's text is printed as it is generated, token by token (--no-stream: at\n"
+               "the end, as with --count above 1 and --ids). The prefill's and decoding's rates go to\n"
+               "stderr; only rank 0 works under MPI.");
   opts.add("--weights", "PATH", "a weights file (final.h5, from import), a checkpoint, or a Hugging Face folder");
   opts.add("--prompt", "TEXT", "the text to continue (default: start a document, <|endoftext|>)");
   opts.add("--prompt-file", "FILE", "the text to continue, read from FILE ('-': standard input)");
   opts.add("--prompt-tokens", "IDS", "the prompt as token ids separated by commas, e.g. 464,2068");
   opts.add("--tokens", "N", "new tokens per sample", "64");
   opts.add("--count", "C", "samples, generated side by side", "1");
+  opts.add("--window", "W", "past block_size, refill a full cache with the last W tokens (default: block_size)");
   opts.add("--temperature", "T", "above 0; lower is more predictable", "1");
   opts.add("--top-k", "K", "keep the k most likely tokens; 0 keeps all, 1 is greedy", "0");
   opts.add("--top-p", "P", "in (0, 1]: nucleus sampling", "1");
   opts.add("--seed", "S", "seed of the draws: the same seed gives the same samples", "0");
   opts.add_flag("--no-stop", "go on past <|endoftext|>");
+  opts.add_flag("--no-stream", "print the sample once it is complete instead of token by token");
   opts.add_flag("--ids", "print the new token ids of each sample, one line each, instead of text");
   opts.add_flag("--no-kv-cache", "a full forward over the whole prefix at every token (slow; for comparison)");
   add_tokenizer_option(opts);
@@ -151,38 +187,26 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   if (opts.has("--prompt") || opts.has("--prompt-file") || !opts.flag("--ids"))
     tokenizer = std::make_unique<Gpt2Tokenizer>(tokenizer_option(opts));
   request.prompt = prompt_tokens(opts, config, tokenizer.get());
-  const int P = int(request.prompt.size());
-  if (P + request.new_tokens - 1 > config.block_size)
-    throw Error("--tokens " + std::to_string(request.new_tokens) + " after a prompt of " + std::to_string(P) +
-                " tokens goes past the model's block_size " + std::to_string(config.block_size) + ": at most " +
-                std::to_string(config.block_size + 1 - P) + " new tokens");
-
-  const int S = request.count, positions = P + request.new_tokens - 1;
-  MemoryNeed need;
-  need.add("parameters", model_bytes(config, false));
-  if (request.kv_cache)
-    need.add("key/value cache", decoder_bytes(config, S, positions))
-        .add("activations of the prompts", activation_bytes(config, S, P));
-  else need.add("activations", activation_bytes(config, S, positions));
-  require_memory("sample", need.add("logits", 2.0 * S * config.padded_vocab() * sizeof(float)));
+  if (opts.has("--window")) request.window = int(opts.integer("--window", 1, config.block_size));
+  require_sample_memory(config, request);
   GPT2<float> model(config, GPT2<float>::Gradients::none);
   load_weights(model, weights);
 
+  std::unique_ptr<TextStream> stream;
+  if (!opts.flag("--no-stream") && !opts.flag("--ids") && request.count == 1) {
+    stream = std::make_unique<TextStream>(*tokenizer);
+    stream_sample(request, *stream);
+  }
   GenerationTimes times;
   const auto samples = generate(model, request, settings, &times);
-  std::size_t generated = 0;
-  for (const auto& s : samples) generated += s.size();
-
-  print_samples(samples, request.prompt, opts.flag("--ids") ? nullptr : tokenizer.get());
+  if (stream) {
+    write_text(stream->finish());
+    std::fputc('\n', stdout);
+  } else {
+    print_samples(samples, request.prompt, opts.flag("--ids") ? nullptr : tokenizer.get());
+  }
   std::fflush(stdout);
-  // The prefill's rate counts the prompt's tokens; decoding's, the new tokens after the first.
-  const double prompt_tokens = double(P) * request.count, decoded = double(generated) - request.count;
-  std::fprintf(stderr,
-               "sample: %zu tokens in %.3f s (%s; prompt of %d token%s, %d sample%s): prefill %.3f s, %.1f prompt "
-               "tokens/s; decode %.3f s, %.1f tokens/s\n",
-               generated, times.prefill + times.decode, request.kv_cache ? "key/value cache" : "full forward per token",
-               P, P > 1 ? "s" : "", request.count, request.count > 1 ? "s" : "", times.prefill,
-               prompt_tokens / times.prefill, times.decode, decoded > 0 ? decoded / times.decode : 0.0);
+  report_rates(samples, request, times);
   return 0;
 }
 

@@ -37,6 +37,11 @@ struct FileArg {
 void refuse_clobbering(const std::string& command, const std::vector<FileArg>& outputs,
                        const std::vector<FileArg>& inputs);
 
+// The text of a file a command reads as text (`what`, e.g. "prompt file",
+// names it in messages), or of standard input for "-": refused when missing,
+// not a regular file, empty, or not UTF-8.
+std::string utf8_text_file(const std::string& path, const std::string& what);
+
 // Parses a command's arguments (argv[2..]); with --help, prints the help on
 // rank 0 and returns false: the command has nothing more to do.
 bool parse_or_help(Options& opts, int argc, char** argv, const MpiEnv& mpi);

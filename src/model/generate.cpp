@@ -64,7 +64,9 @@ bool draw(std::vector<std::vector<int>>& out, std::vector<bool>& done, const flo
     const double u = uniform01(hash_key(settings.seed, i, out[i].size()));
     const int token = sample_token(logits + i * std::size_t(Vp), V, settings, u);
     done[i] = token == request.stop_token || int(out[i].size()) + 1 == request.new_tokens;
-    if (token != request.stop_token) out[i].push_back(token);
+    if (token == request.stop_token) continue;
+    out[i].push_back(token);
+    if (request.on_token) request.on_token(int(i), token);
     going = going || !done[i];
   }
   return going;
@@ -82,18 +84,24 @@ int nonfinite_row(const float* logits, int Vp, int V, const std::vector<bool>& d
 }
 
 // Refuses logits that are not finite (sampling from them would repeat one id
-// forever), naming where NaN or inf begin: a full forward over what the
-// samples were fed (`prefix` [S, n]) leaves the activations to inspect.
-[[noreturn]] void refuse_nonfinite(GPT2<float>& model, TokenView prefix, int i) {
+// forever), naming where NaN or inf begin: a full forward over the context
+// of the n tokens fed (`prefix` [S, at most n]) leaves the activations to inspect.
+[[noreturn]] void refuse_nonfinite(GPT2<float>& model, TokenView prefix, int n, int i) {
   View2<float> logits("logits", prefix.extent(0), model.config().padded_vocab());
   model.next_logits(prefix, logits);
   const std::string origin = model.nonfinite_origin();
-  throw Error("sample " + std::to_string(i) + ": the logits after " + std::to_string(prefix.extent(1)) +
+  throw Error("sample " + std::to_string(i) + ": the logits after " + std::to_string(n) +
               " tokens are not finite (NaN or inf first in " + (origin.empty() ? "the logits" : origin) +
               "); the weights overflow float32");
 }
 
 }  // namespace
+
+int context_start(int n, int block_size, int window) {
+  if (n <= block_size) return 0;
+  // Refilled at n = block_size + 1 and every block_size - window + 1 tokens after.
+  return n - window - (n - block_size - 1) % (block_size - window + 1);
+}
 
 std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationRequest& request,
                                        const SamplingSettings& settings, GenerationTimes* times) {
@@ -101,9 +109,10 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
   const int P = int(request.prompt.size()), S = request.count, V = model.config().vocab_size;
   const int Vp = model.config().padded_vocab();
   const int positions = P + request.new_tokens - 1;  // the last new token is never fed back
-  if (P < 1 || request.new_tokens < 1 || S < 1 || positions > model.config().block_size)
-    throw std::invalid_argument("generate: a prompt of " + std::to_string(P) + " tokens and " +
-                                std::to_string(request.new_tokens) + " new tokens");
+  const int B = model.config().block_size, W = request.window ? request.window : B;
+  if (P < 1 || request.new_tokens < 1 || S < 1 || W < 1 || W > B)
+    throw std::invalid_argument("generate: a prompt of " + std::to_string(P) + " tokens, " +
+                                std::to_string(request.new_tokens) + " new tokens, window " + std::to_string(W));
   std::vector<std::vector<int>> out(S);
   std::vector<bool> done(S, false);
   // Every sequence as fed so far: the prompt, then its new tokens. A sample
@@ -114,12 +123,13 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
     if (pos - P < int(o.size())) return o[pos - P];
     return o.empty() ? request.prompt.back() : o.back();
   };
-  // What each sample was fed at positions 0 .. n-1, [S, n].
-  auto prefix = [&](int n) {
-    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> view("prefix", S, n);
+  // The context after n fed positions: what each sample was fed from its start to n - 1, [S, <= B].
+  auto context = [&](int n) {
+    const int first = context_start(n, B, W);
+    Kokkos::View<int**, Kokkos::LayoutRight, MemSpace> view("context", S, n - first);
     auto host = Kokkos::create_mirror_view(view);
     for (int i = 0; i < S; ++i)
-      for (int pos = 0; pos < n; ++pos) host(i, pos) = fed(i, pos);
+      for (int pos = first; pos < n; ++pos) host(i, pos - first) = fed(i, pos);
     Kokkos::deep_copy(view, host);
     return TokenView(view);
   };
@@ -129,27 +139,32 @@ std::vector<std::vector<int>> generate(GPT2<float>& model, const GenerationReque
   auto draw_after = [&](ConstTensor2<float> logits, int n) {
     Kokkos::deep_copy(logits_host, logits);
     const int bad = nonfinite_row(logits_host.data(), Vp, V, done);
-    if (bad >= 0) refuse_nonfinite(model, prefix(n), bad);
+    if (bad >= 0) refuse_nonfinite(model, context(n), n, bad);
     return draw(out, done, logits_host.data(), Vp, V, request, settings);
   };
   const auto start = std::chrono::steady_clock::now();
   auto seconds = [&start] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   bool going = true;
   if (request.kv_cache) {
-    Decoder<float> decoder(model, S, positions);
-    going = draw_after(decoder.prefill(prefix(P)), P);
+    Decoder<float> decoder(model, S, std::min(positions, B));
+    going = draw_after(decoder.prefill(context(P)), P);
     if (times) times->prefill = seconds();
     Kokkos::View<int*, MemSpace> tokens("step_tokens", S);
     auto tokens_host = Kokkos::create_mirror_view(tokens);
-    for (int pos = P; going && pos < positions; ++pos) {
-      for (int i = 0; i < S; ++i) tokens_host(i) = fed(i, pos);
+    for (int n = P + 1; going && n <= positions; ++n) {
+      const int first = context_start(n, B, W);
+      if (first != context_start(n - 1, B, W)) {  // the cache is full: refilled with the last W tokens
+        going = draw_after(decoder.prefill(context(n)), n);
+        continue;
+      }
+      for (int i = 0; i < S; ++i) tokens_host(i) = fed(i, n - 1);
       Kokkos::deep_copy(tokens, tokens_host);
-      going = draw_after(decoder.step(tokens, pos), pos + 1);
+      going = draw_after(decoder.step(tokens, n - 1 - first), n);
     }
   } else {
     View2<float> full("next_logits", S, Vp);
     for (int n = P; going && n <= positions; ++n) {
-      model.next_logits(prefix(n), full);
+      model.next_logits(context(n), full);
       going = draw_after(full, n);
       if (times && n == P) times->prefill = seconds();
     }

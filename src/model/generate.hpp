@@ -3,6 +3,7 @@
 // src/model/decoder.hpp, or by a full forward over the prefix at every token).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "gpt2.hpp"
@@ -25,11 +26,25 @@ int sample_token(const float* logits, int V, const SamplingSettings& settings, d
 
 struct GenerationRequest {
   std::vector<int> prompt;  // at least one token
-  int new_tokens = 0;       // per sample; prompt + new tokens <= block_size + 1
+  int new_tokens = 0;       // per sample
   int count = 1;            // samples, generated side by side
   int stop_token = -1;      // a sample ends at this token (not returned); -1: never
-  bool kv_cache = true;     // false: a full forward over the prefix at every token
+  bool kv_cache = true;     // false: a full forward over the context at every token
+  // Past block_size tokens the context is cropped, as nanoGPT does. Position
+  // embeddings are absolute, so a full cache cannot shift: it is refilled by
+  // a prefill of the last `window` tokens. A token is thus drawn from the last
+  // `window` to block_size tokens, restarting every block_size - window + 1
+  // tokens; the full forwards without the cache crop the same way. 0 means
+  // block_size: always the last block_size tokens, at a forward of as many per token.
+  int window = 0;
+  // Called with (sample, token) for each new token as it is drawn (not the
+  // stop token), so that callers can print while the rest is computed.
+  std::function<void(int, int)> on_token;
 };
+
+// The first of the n tokens fed so far that the next token is drawn after,
+// for the model's block_size and a request's window (see GenerationRequest).
+int context_start(int n, int block_size, int window);
 
 // The new tokens of each sample. With the cache, the prompts go through one
 // batched forward (Decoder::prefill), then a token at a time. Sample i's j-th token is drawn at

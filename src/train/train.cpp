@@ -350,12 +350,13 @@ JsonLine Trainer::step(long step) {
   const StepResult r = optimizer_step(*model_, *optimizer_, *reducer_, micro, lr, o.grad_clip, step);
   if (!std::isfinite(r.loss)) {
     const std::string origin = model_->nonfinite_origin();  // this rank's last micro-batch
-    throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
+    throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step + 1) +
                 (origin.empty() ? "" : " (NaN or inf first in " + origin + ")") +
                 "; stopping without writing final weights (try a lower optimizer.lr)");
   }
   JsonLine line;
-  line.add("type", std::string("step")).add("step", step).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
+  // Numbered as the console, evaluations and checkpoints number it: the steps done after this update.
+  line.add("type", std::string("step")).add("step", step + 1).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
   if (o.type == OptimizerType::sophiag) line.add("clip_rate", r.clipped / coordinates_);
   double t_hessian = 0;
   if (optimizer_->wants_hessian(step)) {

@@ -9,7 +9,8 @@ buffers and a tied lm_head; BF16 and F16 with "transformer." names) and `grad` o
 result matches PyTorch's loss and gradients; `export` writes tensors that read
 back identical; `evaluate` on a run's final weights equals the validation loss
 the run reported, on 1 and 2 ranks; greedy `sample` continues a prompt as
-PyTorch's greedy decoding does; a checkpoint serves as weights; malformed
+PyTorch's greedy decoding does, past block_size too (cropped to the last
+block_size tokens, as nanoGPT does); a checkpoint serves as weights; malformed
 files and sampling options are refused by name.
 Usage: check_hf_gpt2.py TOKENS.bin WORKDIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import json
@@ -232,28 +233,31 @@ assert whole.stdout == counted.stdout, (whole.stdout, counted.stdout)
 print(f"ok: evaluate --batches all = --batches {windows // 2}: {whole.stdout.strip()}")
 
 
-# Greedy sampling equals PyTorch's greedy continuation, token for token.
+# Greedy sampling equals PyTorch's greedy continuation, token for token, also
+# past block_size, where nanoGPT conditions on the last block_size tokens.
 def greedy(prompt, n):
     t = {k: torch.tensor(v, dtype=torch.float64) for k, v in w.items()}
     ids, margin = list(prompt), math.inf
     for _ in range(n):
-        top2 = torch.topk(hf_logits(t, np.array([ids]))[0, -1], 2).values
+        last = hf_logits(t, np.array([ids[-P:]]))[0, -1]
+        top2 = torch.topk(last, 2).values
         margin = min(margin, (top2[0] - top2[1]).item())
-        ids.append(int(torch.argmax(hf_logits(t, np.array([ids]))[0, -1])))
+        ids.append(int(torch.argmax(last)))
     return ids[len(prompt):], margin
 
 
-prompt = [5, 17, 42, 8]
-expected, margin = greedy(prompt, P + 1 - len(prompt))
-# float32 logits differ from float64 by about 1e-6 here: a closer call could flip.
-assert margin > 1e-4, f"the reference's top two logits come within {margin}: pick another prompt"
-sample = ["sample", "--weights", imported, "--prompt-tokens", ",".join(map(str, prompt)), "--tokens",
-          str(len(expected)), "--top-k", "1", "--ids", "--no-stop"]
-for extra in ([], ["--count", "2"], ["--no-kv-cache"]):
-    lines = run(*sample, *extra).stdout.split("\n")[:-1]
-    assert all([int(x) for x in line.split()] == expected for line in lines), (extra, lines, expected)
-print(f"ok: greedy sample = PyTorch's greedy continuation of {len(expected)} tokens (closest top-two margin "
-      f"{margin:.2g}), with the cache, 2 samples side by side, and by full forwards")
+for prompt, n in (([5, 17, 42, 8], P + 1 - 4), ([5, 17, 42, 8], 2 * P + 5), ([(7 * i) % V for i in range(P + 5)], 20)):
+    expected, margin = greedy(prompt, n)
+    # float32 logits differ from float64 by about 1e-6 here: a closer call could flip.
+    assert margin > 1e-4, f"the reference's top two logits come within {margin}: pick another prompt"
+    sample = ["sample", "--weights", imported, "--prompt-tokens", ",".join(map(str, prompt)), "--tokens",
+              str(len(expected)), "--top-k", "1", "--ids", "--no-stop"]
+    for extra in ([], ["--count", "2"], ["--no-kv-cache"]):
+        lines = run(*sample, *extra).stdout.split("\n")[:-1]
+        assert all([int(x) for x in line.split()] == expected for line in lines), (extra, lines, expected)
+    print(f"ok: greedy sample = PyTorch's greedy continuation of {len(expected)} tokens after {len(prompt)} "
+          f"(block_size {P}; closest top-two margin {margin:.2g}), with the cache, 2 samples side by side, "
+          f"and by full forwards")
 
 # A checkpoint serves as weights too: evaluate and sample agree with final.h5 of the same step.
 final, ckpt = os.path.join(run_dir, "final.h5"), os.path.join(run_dir, "ckpt_00000002.h5")
@@ -280,17 +284,16 @@ assert "model.safetensors" in p.stderr, p.stderr
 print("ok: grad and sample read a Hugging Face folder as they read its import; one without weights is refused")
 
 # Bad sampling input: exit 1 for the model's limits, 2 for the command line.
-long_prompt = ",".join(["1"] * (P + 1))
 for args, code, pattern in [
-        (["--prompt-tokens", long_prompt], 1, f"the prompt is {P + 1} tokens, longer than the model's block_size {P}"),
-        (["--tokens", str(P)], 1, f"goes past the model's block_size {P}: at most {P + 1 - len(prompt)} new tokens"),
+        (["--window", "0"], 2, f"--window must be in [1, {P}], got 0"),
+        (["--window", str(P + 1)], 2, f"--window must be in [1, {P}], got {P + 1}"),
         (["--prompt-tokens", f"3,{V}"], 1, f"prompt token {V} is outside the model's vocabulary"),
         (["--prompt-tokens", "3,x"], 2, "--prompt-tokens takes token ids separated by commas"),
         (["--top-p", "0"], 2, "--top-p must be in (0, 1], got 0"),
         (["--top-p", "1.5"], 2, "--top-p must be in (0, 1], got 1.5"),
         (["--temperature", "0"], 2, "--temperature must be above 0, got 0"),
         (["--temperature", "-1"], 2, "--temperature must be above 0, got -1")]:
-    bad = [*sample[:3], "--prompt-tokens", ",".join(map(str, prompt)), "--ids", *args]
+    bad = [*sample[:3], "--prompt-tokens", "5,17,42,8", "--ids", *args]
     p = run(*bad, expect=code)
     assert pattern in p.stderr, (args, p.stderr)
     print(f"ok: sample {' '.join(args)[:40]} refused: {p.stderr.strip()[:100]}")

@@ -5,7 +5,9 @@ A run of the tiny deck that samples every 2 steps is compared with one that
 does not: the same losses and final weights, bit for bit, so sampling leaves
 training alone. Each sample in metrics.jsonl is what `sample --seed
 train.seed` draws from the checkpoint of its step. Runs resumed from the
-step-2 and the last checkpoint keep each sample and validation once. A vocabulary without <|endoftext|>,
+step-2 and the last checkpoint keep each sample and validation once. A
+sample streamed token by token prints what --no-stream prints at the end.
+evaluate --text FILE gives the loss evaluate --data gives on prepare's shard of FILE. A vocabulary without <|endoftext|>,
 samples longer than block_size and a missing tokenizer are refused by name.
 Exits 77 (skipped) without the GPT-2 vocabulary or the Brown shards.
 Usage: check_train_sample.py DECK SHARD_DIR TOKENIZER_DIR WORKDIR -- SOPHIA_KOKKOS"""
@@ -83,6 +85,38 @@ outs = [subprocess.run(common + args, input=prompt, capture_output=True, text=Tr
 assert all(p.returncode == 0 for p in outs), [p.stderr for p in outs]
 assert outs[0].stdout.startswith(prompt) and outs[1].stdout == outs[0].stdout == outs[2].stdout, outs
 print(f"ok: --prompt-file FILE and - give what --prompt gives: {outs[0].stdout[:60]!r}")
+
+# Printed token by token as generated (held back where a token ends inside a
+# character), a sample is the text --no-stream prints once it is complete:
+# after a text prompt, and after one that ends inside a character (the byte
+# tokens of U+2014's first two bytes, 0xE2 0x80, in GPT-2's byte-to-character map).
+encoder = json.load(open(os.path.join(tokenizer, "encoder.json"), encoding="utf-8"))
+split_prompt = ",".join(str(encoder[c]) for c in ("It", "\u0120was", "\u00e2", "\u0122"))
+for seed in range(4):
+    for prompt_args in (["--prompt", prompt], ["--prompt-tokens", split_prompt]):
+        args = common[:4] + ["--seed", str(seed), "--tokens", "48", "--temperature", "2", *prompt_args]
+        streamed, whole = (subprocess.run(args + extra, capture_output=True, timeout=300, env=env)
+                           for extra in ([], ["--no-stream"]))
+        assert streamed.returncode == whole.returncode == 0, (streamed.stderr, whole.stderr)
+        assert streamed.stdout == whole.stdout, (seed, prompt_args[0], streamed.stdout, whole.stdout)
+        assert streamed.stdout.startswith(b"It was"), streamed.stdout
+print(f"ok: streamed samples = --no-stream's for 4 seeds, after a prompt of text and one cut inside a character")
+
+# evaluate --text FILE is evaluate --data on the shard prepare makes of FILE.
+text_path, shard_dir = os.path.join(work, "text.txt"), os.path.join(work, "text_shards")
+with open(text_path, "w", encoding="utf-8") as f:
+    f.write((prompt + " the bells rang out.\n") * 6)
+p = subprocess.run([exe, "prepare", "--input", text_path, "--out", shard_dir, "--val-fraction", "0"],
+                   capture_output=True, text=True, timeout=300, env=env)
+assert p.returncode == 0, p.stderr
+loss = []
+for source in (["--text", text_path], ["--data", os.path.join(shard_dir, "train_000000.bin"), "--batches", "all"]):
+    p = subprocess.run([exe, "evaluate", "--weights", ckpt, "--batch", "2", "--seq", "16", *source],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    loss.append(p.stdout.split(" from ")[0])
+assert loss[0] == loss[1] and loss[0].startswith("loss "), loss
+print(f"ok: evaluate --text = evaluate --data on prepare's shard of the same file: {loss[0]}")
 
 # Resumed from step 2, and from the last step's checkpoint: the history holds
 # each sample and validation once, as before.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include "checkpoint.hpp"
@@ -14,6 +15,7 @@
 #include "checksum.hpp"
 #include "hdf5_handle.hpp"
 #include "metadata_only_driver.hpp"
+#include "metrics.hpp"
 #include "strict_json.hpp"
 #include "tokens.hpp"
 #include "weights.hpp"
@@ -232,6 +234,22 @@ H5Handle one_chunk_dataset(hid_t file, hid_t type, hsize_t n) {
 }
 
 }  // namespace
+
+// Every line's step counts the updates done when it was written, as the
+// checkpoint's does: a run resumed at step 4 keeps steps 1 to 4 and the
+// evaluation and sample after step 4, and drops what came after them.
+TEST_CASE("metrics of steps after the resumed checkpoint are dropped", "[io][metrics]") {
+  const std::string path = temp_path("metrics.jsonl");
+  const std::string kept = "{\"type\":\"eval\",\"step\":0}\n"
+                           "{\"type\":\"step\",\"step\":1}\n{\"type\":\"step\",\"step\":4}\n"
+                           "{\"type\":\"eval\",\"step\":4}\n{\"type\":\"sample\",\"step\":4}\n";
+  std::ofstream(path) << kept << "{\"type\":\"step\",\"step\":5}\n{\"type\":\"eval\",\"step\":6}\n";
+  truncate_metrics(path, 4);
+  std::ifstream in(path);
+  const std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(after == kept);
+  std::remove(path.c_str());
+}
 
 TEST_CASE("fletcher32 matches the checksum HDF5's filter appends to a chunk", "[io][checkpoint]") {
   hdf5_quiet();

@@ -171,3 +171,37 @@ TEST_CASE("decoded text replaces ill-formed UTF-8 as GPT-2's decoder does", "[to
     CHECK(replace_invalid_utf8(bytes) == text);
   }
 }
+
+// Streamed text, token by token, is decode_text of all the tokens, and a
+// character split between tokens waits for its last byte.
+TEST_CASE("streamed text equals decoded text and holds back split characters", "[tokenizer]") {
+  SKIP_WITHOUT_VOCABULARY();
+  const std::string R = "\xEF\xBF\xBD";
+  // Each part encodes on its own, so the emoji's bytes fall in different tokens.
+  const std::vector<std::string> parts = {"a \xF0\x9F", "\x98", "\x80 b", "\xE2\x82", "x\xFF", "\xC3", "\xA9", "\xE2"};
+  std::vector<int> ids;
+  std::vector<std::size_t> ends;  // the tokens up to the end of each part
+  for (const auto& p : parts) {
+    const auto more = tokenizer().encode(p);
+    ids.insert(ids.end(), more.begin(), more.end());
+    ends.push_back(ids.size());
+  }
+  TextStream stream(tokenizer());
+  std::string streamed;
+  std::vector<std::string> after;  // streamed so far at the end of each part
+  for (std::size_t i = 0, part = 0; i < ids.size(); ++i) {
+    streamed += stream.add(ids[i]);
+    while (part < ends.size() && ends[part] == i + 1) after.push_back(streamed), ++part;
+  }
+  CHECK(after[0] == "a ");
+  CHECK(after[1] == "a ");  // three of the emoji's four bytes
+  CHECK(after[2] == "a \xF0\x9F\x98\x80 b");
+  CHECK(after[3] == "a \xF0\x9F\x98\x80 b");
+  CHECK(after[4] == "a \xF0\x9F\x98\x80 b" + R + "x" + R);  // broken by x; 0xFF can never start a character
+  CHECK(after[6] == "a \xF0\x9F\x98\x80 b" + R + "x" + R + "\xC3\xA9");
+  streamed += stream.finish();
+  CHECK(streamed == tokenizer().decode_text(ids));
+  CHECK(streamed == after[6] + R);  // the lead byte cut off at the end
+  CHECK(utf8_settled_length("ab\xE0") == 2);
+  CHECK(utf8_settled_length("ab\xE0\x80") == 4);  // 0x80 cannot follow 0xE0: settled as two replacements
+}

@@ -257,7 +257,7 @@ TEST_CASE("generation with the cache equals generation by full forwards", "[gene
   const auto stopped = generate(model, request, settings);
   CHECK(stopped[1] == std::vector<int>(cached[1].begin(), cached[1].begin() + 4));
 
-  request.new_tokens += 1;
+  request.window = kConfig.block_size + 1;
   CHECK_THROWS(generate(model, request, settings));
 }
 
@@ -297,5 +297,38 @@ TEST_CASE("greedy generation is the same with and without the cache for short an
     CHECK(generate(model, request, greedy) == cached);
     CHECK(int(cached[0].size()) == request.new_tokens);
     CHECK(times.prefill > 0);
+  }
+}
+
+// nanoGPT's cropping: the context is the last block_size tokens (window = block_size).
+TEST_CASE("the context restarts window tokens back each time the cache fills", "[generate]") {
+  std::vector<int> starts;
+  for (int n = 14; n <= 28; ++n) starts.push_back(context_start(n, 16, 8));
+  CHECK(starts == std::vector<int>{0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 18, 18, 18});
+  for (int n = 17; n <= 40; ++n) CHECK(context_start(n, 16, 16) == n - 16);
+}
+
+// The full forwards crop the context as the cache's refills do; generation
+// goes past block_size from short prompts and from prompts longer than it.
+TEST_CASE("generation past block_size crops the context the same with and without the cache", "[generate]") {
+  const GPT2Config config{97, 16, 2, 2, 16};
+  GPT2<float> model(config);
+  init_sharp(model);
+  std::mt19937 rng(3);
+  for (const int window : {0, 8, 1}) {
+    for (const int P : {3, 16, 21}) {
+      GenerationRequest request;
+      for (int t = 0; t < P; ++t) request.prompt.push_back(int(rng() % config.vocab_size));
+      request.new_tokens = 40;
+      request.count = 2;
+      request.window = window;
+      SamplingSettings greedy;
+      greedy.top_k = 1;
+      const auto cached = generate(model, request, greedy);
+      request.kv_cache = false;
+      INFO("window " << window << ", prompt of " << P << " tokens");
+      CHECK(generate(model, request, greedy) == cached);
+      CHECK(int(cached[0].size()) == 40);
+    }
   }
 }

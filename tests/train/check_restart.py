@@ -114,7 +114,7 @@ cosine = lambda step, total: min_lr + 0.5 * (1 + math.cos(math.pi * (step - warm
 expected = (f"the learning-rate schedule now follows this deck: {cosine(19, 20):.3g} at step 20 (the last done), "
             f"{cosine(20, 24):.3g} at step 21")
 assert "train.steps: 20 -> 24" in p.stdout and expected in p.stdout, p.stdout
-assert [s for t, s, _ in losses(extended) if t == "step"][-1] == 23
+assert [s for t, s, _ in losses(extended) if t == "step"][-1] == 24
 print("ok: extending a finished run names the learning rate's jump")
 shutil.rmtree(extended)
 
