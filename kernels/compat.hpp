@@ -48,12 +48,11 @@ inline constexpr bool onednn_built =
 #endif
 
 // The library in use, one for the whole process (bench --gemm, train.gemm).
-// KokkosKernels' BLAS by default, oneDNN built or not: on the development
-// machine (AVX-512 and AMX), oneDNN's float32 matmul ran the gemm shapes of
-// GPT-2 and of the quick-start model no faster than Debian's OpenBLAS on its
-// AVX2 kernels, and the training steps slower (docs/benchmarks.md). Its gain
-// there is in bf16, the path still to come.
-inline constexpr GemmLibrary default_gemm_library = GemmLibrary::blas;
+// oneDNN where it is built: on the development machine (AVX-512), beside
+// Debian's OpenBLAS on its AVX2 kernels (OPENBLAS_CORETYPE=Haswell), its
+// Sophia-G steps took 0.83 of the time on gpt2 and 0.66 on the quick-start
+// model (docs/benchmarks.md).
+inline constexpr GemmLibrary default_gemm_library = onednn_built ? GemmLibrary::onednn : GemmLibrary::blas;
 inline GemmLibrary& gemm_library() {
   static GemmLibrary library = default_gemm_library;
   return library;

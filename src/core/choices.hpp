@@ -13,8 +13,8 @@ enum class WindowOrder { sequential, shuffled };
 // How gradients are summed over ranks: one call after the backward pass,
 // buckets during it, or bucketed reduce-scatters to ZeRO-1 partitions.
 enum class Reduction { blocking, overlap, zero1 };
-// The library float gemms run in: auto (the build's default, today KokkosKernels'
-// BLAS everywhere), KokkosKernels' BLAS, or oneDNN (host builds that found it).
+// The library float gemms run in: auto (the build's default: oneDNN where
+// built), KokkosKernels' BLAS, or oneDNN (host builds that found it).
 enum class GemmChoice { automatic, blas, onednn };
 
 // Each enum's names, in the order of its values.
