@@ -1,10 +1,15 @@
 // The one place where Kokkos and KokkosKernels 3.4 (Debian) and 4.x spell
-// things differently. Everything else includes this header instead of naming the
-// version-specific spelling.
+// things differently, and where gemms choose their library. Everything else
+// includes this header instead of naming the version-specific spelling.
 #pragma once
 #include <Kokkos_Core.hpp>
 #include <KokkosBlas3_gemm.hpp>
 #include <KokkosKernels_config.h>
+#include <type_traits>
+
+#if defined(SK_HAVE_ONEDNN)
+#include "gemm_onednn.hpp"
+#endif
 
 namespace sk::kmath {
 #if KOKKOS_VERSION >= 40000
@@ -28,14 +33,72 @@ using Kokkos::Experimental::isfinite;
 }  // namespace sk::kmath
 
 namespace sk::kblas {
-// KokkosBlas::gemm on an execution space instance. KokkosKernels 4.x takes
-// the instance; older releases (Debian's 3.4 has neither that overload nor
-// KOKKOSKERNELS_VERSION) run on the default instance: right for Debian's
-// Serial backend, whose instances are one, and on GPUs for default-instance
-// callers only.
+// The libraries a gemm can run in. blas: KokkosKernels' gemm, which calls the
+// BLAS it was built with (OpenBLAS, MKL or AOCL on hosts, cuBLAS on CUDA).
+// onednn: oneDNN's matmul (gemm_onednn.hpp), for float gemms on host
+// backends, in builds that found it (SK_HAVE_ONEDNN). A bf16 path would be a
+// third entry.
+enum class GemmLibrary { blas, onednn };
+
+inline constexpr bool onednn_built =
+#if defined(SK_HAVE_ONEDNN)
+    true;
+#else
+    false;
+#endif
+
+// The library in use, one for the whole process (bench --gemm, train.gemm).
+// oneDNN where it is built: on the development machine (AVX-512), beside
+// Debian's OpenBLAS on its AVX2 kernels (OPENBLAS_CORETYPE=Haswell), its
+// Sophia-G steps took 0.83 of the time on gpt2 and 0.66 on the quick-start
+// model (docs/benchmarks.md).
+inline constexpr GemmLibrary default_gemm_library = onednn_built ? GemmLibrary::onednn : GemmLibrary::blas;
+inline GemmLibrary& gemm_library() {
+  static GemmLibrary library = default_gemm_library;
+  return library;
+}
+
+// Chooses the library; false (and no change) for one this build lacks.
+inline bool set_gemm_library(GemmLibrary library) {
+  if (library == GemmLibrary::onednn && !onednn_built) return false;
+  gemm_library() = library;
+  return true;
+}
+
+#if defined(SK_HAVE_ONEDNN)
+// A 2-D view as the strided matrix oneDNN takes (T: const or not).
+template <class T, class View>
+onednn::Strided<T> strided(const View& v) {
+  return {v.data(), long(v.extent(0)), long(v.extent(1)), long(v.stride(0)), long(v.stride(1))};
+}
+#endif
+
+// C = alpha op(A) op(B) + beta C on an execution space instance, in the
+// library chosen above. KokkosKernels 4.x takes the instance; older releases
+// (Debian's 3.4 has neither that overload nor KOKKOSKERNELS_VERSION) run on
+// the default instance: right for Debian's Serial backend, whose instances
+// are one, and on GPUs for default-instance callers only. oneDNN runs on its
+// own (OpenMP) threads, after the instance's earlier work.
 template <class Space, class A, class B, class C>
 void gemm(const Space& space, const char* ta, const char* tb, typename A::const_value_type& alpha, const A& a,
           const B& b, typename C::const_value_type& beta, const C& c) {
+#if defined(SK_HAVE_ONEDNN)
+  // Empty products (no rows, columns or inner dimension) stay with
+  // KokkosKernels, which defines them as BLAS does.
+  if constexpr (std::is_same<typename C::non_const_value_type, float>::value &&
+                std::is_same<typename Space::memory_space, Kokkos::HostSpace>::value) {
+    if (gemm_library() == GemmLibrary::onednn && c.size() > 0 && a.size() > 0) {
+      space.fence();
+      // A region, so that profiling tools (bench --breakdown) see the call
+      // as they see KokkosBlas' gemms.
+      Kokkos::Profiling::pushRegion("onednn_gemm");
+      onednn::gemm(*ta == 'T', *tb == 'T', alpha, strided<const float>(a), strided<const float>(b), beta,
+                   strided<float>(c));
+      Kokkos::Profiling::popRegion();
+      return;
+    }
+  }
+#endif
 #if defined(KOKKOSKERNELS_VERSION) && KOKKOSKERNELS_VERSION >= 40000
   KokkosBlas::gemm(space, ta, tb, alpha, a, b, beta, c);
 #else

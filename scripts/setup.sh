@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libopenblas-dev
+  libdnnl-dev                          # oneDNN: the default gemm library on host backends (train.gemm)
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   catch2 libtomlplusplus-dev
   python3-torch python3-h5py python3-numpy python3-matplotlib

@@ -174,6 +174,7 @@ Options bench_options() {
   opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
+  opts.add("--gemm", "LIBRARY", "library of the float gemms (the gemm rate too): auto, blas or onednn, as train.gemm", "auto");
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
   opts.add_flag("--allreduce", "instead: time MPI_Allreduce of 4 KiB to 64 MiB over the ranks (bench/fit_alpha_beta.py)");
   return opts;
@@ -204,6 +205,8 @@ BenchSettings bench_settings(const Options& opts) {
   s.bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
   s.tf32 = opts.flag("--tf32");
   if (!set_gemm_tf32(s.tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
+  if (!use_gemm_library(opts.choice<GemmChoice>("--gemm")))
+    throw UsageError("bench: --gemm onednn needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
   return s;
 }
 
@@ -217,6 +220,7 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
               model.layout().stored_count() / 1e6, B, T, s.tf32 ? " with TF32 gemms" : "");
   std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
               ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), ranks);
+  std::printf("gemm library: %s\n", gemm_library_name());
   std::printf("thread settings: %s\n", thread_settings().c_str());
   const std::string what = s.full ? "training step (" + std::string(name_of(s.oc.type)) + ")" : "forward+backward";
   std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n", what.c_str(),
@@ -236,8 +240,8 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
   std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
               att / 1e9);
   std::printf("achieved: %.1f GFLOP/s\n", (lin + att) / step_s / 1e9);
-  std::printf("gemm on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", lin / gemm_s / 1e9,
-              gemm_s * 1e3);
+  std::printf("gemm (%s) on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", gemm_library_name(),
+              lin / gemm_s / 1e9, gemm_s * 1e3);
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
   std::printf("peak resident memory: %.2f GB\n", t.resident / 1e9);
   std::printf("LM head logits: %.3f GB in chunks of rows (all B*T rows at once would take %.3f GB)\n",

@@ -13,6 +13,9 @@ enum class WindowOrder { sequential, shuffled };
 // How gradients are summed over ranks: one call after the backward pass,
 // buckets during it, or bucketed reduce-scatters to ZeRO-1 partitions.
 enum class Reduction { blocking, overlap, zero1 };
+// The library float gemms run in: auto (the build's default: oneDNN where
+// built), KokkosKernels' BLAS, or oneDNN (host builds that found it).
+enum class GemmChoice { automatic, blas, onednn };
 
 // Each enum's names, in the order of its values.
 template <class E>
@@ -32,6 +35,10 @@ struct Names<WindowOrder> {
 template <>
 struct Names<Reduction> {
   static constexpr const char* list[] = {"blocking", "overlap", "zero1"};
+};
+template <>
+struct Names<GemmChoice> {
+  static constexpr const char* list[] = {"auto", "blas", "onednn"};
 };
 
 template <class E>

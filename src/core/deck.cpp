@@ -188,6 +188,10 @@ std::vector<Key> train_keys() {
              "start",
              field(t, &T::peak_flops)),
       flag("train.tf32", false, "float gemms on TF32 tensor cores (CUDA builds; docs/training.md)", field(t, &T::tf32)),
+      choice("train.gemm", GemmChoice::automatic,
+             "library of the float gemms: blas (KokkosKernels' BLAS), onednn (host builds with oneDNN), auto (oneDNN "
+             "where built)",
+             field(t, &T::gemm)),
       text("output.dir", "out", "folder for the resolved deck, metrics and weights", field(&TrainConfig::output_dir))
           .as_path(),
   };

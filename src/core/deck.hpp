@@ -83,6 +83,7 @@ struct TrainLoopConfig {
   std::uint64_t seed;
   double peak_flops;  // per rank, for MFU; 0: measure the gemm rate at start
   bool tf32;          // float gemms on TF32 tensor cores (CUDA)
+  GemmChoice gemm;    // the gemm library
 };
 
 struct ParallelConfig {

@@ -1,12 +1,24 @@
 #include "gemm_rate.hpp"
 
-#include <KokkosBlas3_gemm.hpp>
 #include <algorithm>
 
 #include "views.hpp"
 #include "timer.hpp"
 
 namespace sk {
+
+bool use_gemm_library(GemmChoice choice) {
+  switch (choice) {
+    case GemmChoice::automatic: return kblas::set_gemm_library(kblas::default_gemm_library);
+    case GemmChoice::blas: return kblas::set_gemm_library(kblas::GemmLibrary::blas);
+    case GemmChoice::onednn: return kblas::set_gemm_library(kblas::GemmLibrary::onednn);
+  }
+  return false;
+}
+
+const char* gemm_library_name() {
+  return name_of(kblas::gemm_library() == kblas::GemmLibrary::onednn ? GemmChoice::onednn : GemmChoice::blas);
+}
 
 double time_step_gemms(const std::vector<LinearShape>& shapes) {
   double total = 0;
@@ -16,13 +28,13 @@ double time_step_gemms(const std::vector<LinearShape>& shapes) {
     Kokkos::deep_copy(x, 0.01f);
     Kokkos::deep_copy(w, 0.01f);
     Kokkos::deep_copy(y, 0.01f);
-    KokkosBlas::gemm("N", "T", 1.0f, x, w, 0.0f, y);  // first touch outside the timing
+    kblas::gemm(ExecSpace(), "N", "T", 1.0f, x, w, 0.0f, y);  // first touch outside the timing
     Kokkos::fence();  // before t0: seconds_since fences at the end
     const auto t0 = Clock::now();
     for (int i = 0; i < s.count; ++i) {
-      KokkosBlas::gemm("N", "T", 1.0f, x, w, 0.0f, y);
-      KokkosBlas::gemm("N", "N", 1.0f, y, w, 0.0f, dx);
-      KokkosBlas::gemm("T", "N", 1.0f, y, x, 1.0f, dw);
+      kblas::gemm(ExecSpace(), "N", "T", 1.0f, x, w, 0.0f, y);
+      kblas::gemm(ExecSpace(), "N", "N", 1.0f, y, w, 0.0f, dx);
+      kblas::gemm(ExecSpace(), "T", "N", 1.0f, y, x, 1.0f, dw);
     }
     total += seconds_since(t0);
   }

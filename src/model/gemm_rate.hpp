@@ -5,10 +5,17 @@
 #pragma once
 #include <vector>
 
+#include "choices.hpp"
 #include "config.hpp"
 #include "flops.hpp"
 
 namespace sk {
+
+// Sets the library every float gemm runs in from here on (auto: the build's
+// default, kblas::default_gemm_library). False, changing nothing, for one this build lacks.
+bool use_gemm_library(GemmChoice choice);
+// The library in use, by its GemmChoice name ("blas", "onednn").
+const char* gemm_library_name();
 
 // Seconds of the three gemms of every linear layer (forward NT, input
 // gradient NN, weight gradient TN), as often as one forward+backward runs them.

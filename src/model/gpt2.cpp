@@ -223,7 +223,7 @@ void GPT2<T>::next_logits(TokenView inputs, Tensor2<T> out) {
   const int C = config_.n_embd, Vp = out.extent(1);
   for (int b = 0; b < acts_.batch; ++b) {
     const ConstTensor2<T> last(acts_.ln_f.data() + (std::size_t(b) * acts_.seq + acts_.seq - 1) * C, 1, C);
-    KokkosBlas::gemm("N", "T", T(1), last, weights_.wte, T(0), Tensor2<T>(out.data() + std::size_t(b) * Vp, 1, Vp));
+    kblas::gemm(ExecSpace(), "N", "T", T(1), last, weights_.wte, T(0), Tensor2<T>(out.data() + std::size_t(b) * Vp, 1, Vp));
   }
 }
 

@@ -1,0 +1,103 @@
+// kblas::gemm in every library the build has (KokkosKernels' BLAS, oneDNN)
+// against a double-precision product: every transpose combination, sub-views
+// whose rows are further apart than their length, alpha and beta other than
+// 0 and 1, and sizes that fit no vector width.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "views.hpp"
+
+namespace {
+
+using Host2 = Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace>;
+
+// rows x cols of normal numbers at (1, 2) inside a larger matrix, so that the
+// sub-view's rows are 3 elements further apart than its length.
+auto random_block(const char* name, int rows, int cols, std::mt19937& rng, Host2& whole) {
+  whole = Host2(std::string(name), rows + 2, cols + 3);
+  std::normal_distribution<float> normal;
+  for (int i = 0; i < rows + 2; ++i)
+    for (int j = 0; j < cols + 3; ++j) whole(i, j) = normal(rng);
+  return Kokkos::subview(whole, Kokkos::make_pair(1, rows + 1), Kokkos::make_pair(2, cols + 2));
+}
+
+template <class View>
+double at(const View& v, bool transposed, int i, int j) {
+  return transposed ? v(j, i) : v(i, j);
+}
+
+// c = alpha op(a) op(b) + beta c in `library`, against the same in double:
+// the largest error relative to the sum of |terms| of its element.
+double gemm_error(sk::kblas::GemmLibrary library, bool ta, bool tb, int M, int K, int N, float alpha, float beta) {
+  std::mt19937 rng(M * 131 + K * 17 + N + ta * 2 + tb);
+  Host2 a_whole, b_whole, c_whole;
+  const auto a = random_block("a", ta ? K : M, ta ? M : K, rng, a_whole);
+  const auto b = random_block("b", tb ? N : K, tb ? K : N, rng, b_whole);
+  const auto c = random_block("c", M, N, rng, c_whole);
+  // beta = 0 must not read c: NaN there would spread into the product.
+  if (beta == 0)
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) c(i, j) = std::numeric_limits<float>::quiet_NaN();
+  std::vector<double> want(std::size_t(M) * N), scale(std::size_t(M) * N);
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double sum = 0, abs = 0;
+      for (int k = 0; k < K; ++k) {
+        const double t = at(a, ta, i, k) * at(b, tb, k, j);
+        sum += t;
+        abs += std::fabs(t);
+      }
+      const double old = beta == 0 ? 0 : double(beta) * c(i, j);
+      want[i * N + j] = alpha * sum + old;
+      scale[i * N + j] = std::fabs(alpha) * abs + std::fabs(old);
+    }
+  const Host2 c_before("c_before", c_whole.extent(0), c_whole.extent(1));
+  Kokkos::deep_copy(c_before, c_whole);
+  REQUIRE(sk::kblas::set_gemm_library(library));
+  sk::kblas::gemm(Kokkos::DefaultHostExecutionSpace(), ta ? "T" : "N", tb ? "T" : "N", alpha, a, b, beta, c);
+  sk::kblas::set_gemm_library(sk::kblas::default_gemm_library);
+  double err = 0;
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      const double e = std::fabs(c(i, j) - want[i * N + j]) / scale[i * N + j];
+      err = std::isnan(e) ? INFINITY : std::max(err, e);
+    }
+  // Outside the sub-view nothing changes.
+  for (int i = 0; i < int(c_whole.extent(0)); ++i)
+    for (int j = 0; j < int(c_whole.extent(1)); ++j)
+      if ((i < 1 || i > M || j < 2 || j > N + 1) && !(c_whole(i, j) == c_before(i, j))) err = INFINITY;
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("gemm in each built library matches a double product (transposes, strides, alpha, beta)", "[kernels][gemm]") {
+  std::vector<sk::kblas::GemmLibrary> libraries = {sk::kblas::GemmLibrary::blas};
+  if (sk::kblas::onednn_built) libraries.push_back(sk::kblas::GemmLibrary::onednn);
+  for (auto library : libraries)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (float beta : {0.0f, 1.0f, 0.75f})
+          for (float alpha : {1.0f, -0.5f}) {
+            // Odd sizes, a single row (the sampler's next-token logits) and a long inner dimension.
+            const int shapes[][3] = {{7, 13, 5}, {1, 33, 17}, {37, 300, 19}};
+            for (const auto& s : shapes) {
+              INFO("library " << int(library) << " ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta
+                              << " M K N " << s[0] << " " << s[1] << " " << s[2]);
+              // float rounding of sums of up to 300 terms, relative to their magnitude.
+              CHECK(gemm_error(library, ta, tb, s[0], s[1], s[2], alpha, beta) < 1e-5);
+            }
+          }
+}
+
+TEST_CASE("gemm library oneDNN can be chosen only in builds that have it", "[kernels][gemm]") {
+  CHECK(sk::kblas::set_gemm_library(sk::kblas::GemmLibrary::onednn) == sk::kblas::onednn_built);
+  CHECK(sk::kblas::set_gemm_library(sk::kblas::GemmLibrary::blas));
+  sk::kblas::set_gemm_library(sk::kblas::default_gemm_library);
+  CHECK(sk::kblas::gemm_library() == sk::kblas::default_gemm_library);
+}
