@@ -210,11 +210,11 @@ def scenario_requeue(cluster):
 def main():
     if scenario == "reference":
         return scenario_reference()
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
     nodes = {"nodes2": 2, "nodes3": 3, "requeue": 2}[scenario]
     try:
         check_can_create()
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
         EmulatedCluster.reap_stale(state_root)  # clusters of tests killed before they could take them down
         with EmulatedCluster(state_root, nodes=nodes, link="1gbit") as cluster:
             print(f"cluster {cluster.name}: {nodes} nodes on {cluster.state['subnet']}, links 1gbit")
