@@ -66,6 +66,15 @@ def start_time(pid):
         return None
 
 
+def zombie(pid):
+    """A process that has ended and waits for its parent to collect it (it runs nothing any more)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def netns_inode(path):
     return os.stat(path).st_ino
 
@@ -80,7 +89,7 @@ def pids_in_netns(path):
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
-                if os.stat(f"/proc/{p}/ns/net").st_ino == ino:
+                if os.stat(f"/proc/{p}/ns/net").st_ino == ino and not zombie(p):
                     out.append(int(p))
             except OSError:
                 pass
@@ -359,8 +368,14 @@ class EmulatedCluster(SlurmCluster):
         """SIGKILL to every process in the node's network namespace: its slurmd, slurmstepd and ranks."""
         if node not in self.node_names():
             raise ClusterError(f"no node {node} in cluster {self.name}")
-        pids = pids_in_netns(f"/run/netns/{self.netns(node)}")
+        path = f"/run/netns/{self.netns(node)}"
+        pids = pids_in_netns(path)
         self._kill(pids, signal.SIGKILL)
+        deadline = time.time() + 10  # until they are gone; our own children (its slurmd) are collected here
+        while time.time() < deadline and pids_in_netns(path):
+            for p in self.procs.values():
+                p.poll()
+            time.sleep(0.1)
         return pids
 
     def link_down(self, node):
