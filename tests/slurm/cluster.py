@@ -40,11 +40,20 @@ def free_port():
         return s.getsockname()[1]
 
 
-def slurm_conf(folder, cores, memory_mb):
+def slurm_conf(folder, nodes, ctld=("localhost", "127.0.0.1"),
+               writer="tests/slurm/cluster.py: a one-node Slurm on localhost", cluster_name="sophia-kokkos-test",
+               per_node_files=False):
+    """slurm.conf with every file under `folder`. `nodes`: (name, hostname,
+    address, cpus, memory_mb) of each slurmd; `ctld`: the controller's host
+    name and address. With per_node_files each slurmd has its own pid file and
+    log (slurmd-<node>), for several slurmds on one machine."""
     ctld_port, slurmd_port = free_port(), free_port()
-    return f"""# Written by tests/slurm/cluster.py: a one-node Slurm on localhost.
-ClusterName=sophia-kokkos-test
-SlurmctldHost=localhost(127.0.0.1)
+    node = "-%n" if per_node_files else ""
+    lines = "".join(f"NodeName={name} NodeHostname={host} NodeAddr={addr} CPUs={cpus} RealMemory={mem} State=UNKNOWN\n"
+                    for name, host, addr, cpus, mem in nodes)
+    return f"""# Written by {writer}.
+ClusterName={cluster_name}
+SlurmctldHost={ctld[0]}({ctld[1]})
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 SlurmUser=root
@@ -55,9 +64,9 @@ AuthInfo=socket={folder}/munge/socket
 StateSaveLocation={folder}/state
 SlurmdSpoolDir={folder}/spool/%n
 SlurmctldPidFile={folder}/run/slurmctld.pid
-SlurmdPidFile={folder}/run/slurmd.pid
+SlurmdPidFile={folder}/run/slurmd{node}.pid
 SlurmctldLogFile={folder}/log/slurmctld.log
-SlurmdLogFile={folder}/log/slurmd.log
+SlurmdLogFile={folder}/log/slurmd{node}.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -75,9 +84,20 @@ MinJobAge=3600
 KillWait=10
 InactiveLimit=0
 Waittime=0
-NodeName={NODE} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={cores} RealMemory={memory_mb} State=UNKNOWN
-PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+{lines}PartitionName={PARTITION} Nodes={",".join(n[0] for n in nodes)} Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 """
+
+
+def start_munged(cluster):
+    """A munged of its own, key and socket under cluster.folder/munge."""
+    f = cluster.folder
+    with open(f"{f}/munge/key", "wb") as key:
+        key.write(os.urandom(1024))
+    os.chmod(f"{f}/munge/key", 0o600)
+    cluster._spawn("munged", [DAEMONS["munged"], "--foreground", "--force", f"--socket={f}/munge/socket",
+                              f"--key-file={f}/munge/key", f"--pid-file={f}/run/munged.pid",
+                              f"--log-file={f}/log/munged.log", f"--seed-file={f}/munge/seed"])
+    cluster.wait_until(lambda: os.path.exists(f"{f}/munge/socket"), 20, "munged to open its socket")
 
 
 class SlurmCluster:
@@ -113,23 +133,21 @@ class SlurmCluster:
 
     def _start(self):
         f = self.folder
-        with open(f"{f}/munge/key", "wb") as key:
-            key.write(os.urandom(1024))
-        os.chmod(f"{f}/munge/key", 0o600)
         with open(f"{f}/slurm.conf", "w") as conf:
-            conf.write(slurm_conf(f, self.cores, 4096))
-        self._spawn("munged", [DAEMONS["munged"], "--foreground", "--force", f"--socket={f}/munge/socket",
-                               f"--key-file={f}/munge/key", f"--pid-file={f}/run/munged.pid",
-                               f"--log-file={f}/log/munged.log", f"--seed-file={f}/munge/seed"])
-        self.wait_until(lambda: os.path.exists(f"{f}/munge/socket"), 20, "munged to open its socket")
+            conf.write(slurm_conf(f, [(NODE, socket.gethostname(), "127.0.0.1", self.cores, 4096)]))
+        start_munged(self)
         self._spawn("slurmctld", [DAEMONS["slurmctld"], "-D", "-i", "-f", f"{f}/slurm.conf"])
         self._spawn("slurmd", [DAEMONS["slurmd"], "-D", "-N", NODE, "-f", f"{f}/slurm.conf"])
         self.wait_until(self._node_idle, 60, f"node {NODE} to be idle")
 
-    def _spawn(self, name, argv):
+    def _spawn(self, name, argv, outlive_parent=False):
+        """Starts a daemon in a session of its own, logging to log/NAME.out. It
+        dies with this process unless outlive_parent (a cluster that a command
+        starts and a later command stops)."""
         log = open(os.path.join(self.folder, "log", name + ".out"), "w")
         self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                            start_new_session=True, preexec_fn=die_with_parent)
+                                            start_new_session=True,
+                                            preexec_fn=None if outlive_parent else die_with_parent)
 
     def wait_until(self, ready, timeout, what):
         deadline = time.time() + timeout
@@ -150,11 +168,7 @@ class SlurmCluster:
     def stop(self):
         """Cancels what is left, then stops the daemons this object started."""
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
-            self.run(["scancel", "--full", "--signal=KILL", "--partition", PARTITION], check=False)
-            try:
-                self.wait_until(lambda: not self.run(["squeue", "-h"], check=False).stdout.strip(), 30, "jobs to end")
-            except RuntimeError:
-                pass
+            self.cancel_all()
         for name in ("slurmd", "slurmctld", "munged"):
             p = self.procs.pop(name, None)
             if p is None or p.poll() is not None:
@@ -165,6 +179,13 @@ class SlurmCluster:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+    def cancel_all(self, timeout=30):
+        """Cancels every job (SIGKILL to their processes) and waits until none is left."""
+        self.run(["scancel", "--full", "--signal=KILL", "--partition", PARTITION], check=False)
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.run(["squeue", "-h"], check=False).stdout.strip():
+            time.sleep(0.5)
 
     # -- commands ----------------------------------------------------------
     def run(self, argv, check=True, env=None, cwd=None):
