@@ -376,6 +376,7 @@ class EmulatedCluster(SlurmCluster):
             for p in self.procs.values():
                 p.poll()
             time.sleep(0.1)
+        self.procs.pop(f"slurmd-{node}", None)  # gone on purpose: waits no longer watch it
         return pids
 
     def link_down(self, node):
