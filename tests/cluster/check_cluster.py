@@ -25,12 +25,14 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from emulated import EmulatedCluster, SkipTest, check_can_create, pids_in_netns  # noqa: E402
+
+sys.path.insert(0, os.path.join(here, ".."))
+from runs import final_params_without_key_bias  # noqa: E402
 
 scenario, work_root, repo, shards, sep, exe = sys.argv[1:7]
 assert sep == "--", __doc__
@@ -60,24 +62,12 @@ def step_losses(run):
     return [out[s] for s in sorted(out)]
 
 
-def params(run):
-    with h5py.File(os.path.join(run, "final.h5"), "r") as f:
-        C = int(f["config"].attrs["n_embd"])
-        tensors = []
-        for name in sorted(f["model"]):
-            t = f["model"][name][...]
-            if name.endswith("attn.c_attn.bias"):
-                t = np.concatenate([t[:C], t[2 * C:]])
-            tensors.append(t.ravel())
-    return np.concatenate(tensors)
-
-
 def assert_matches_reference(run, what):
     ref_l, run_l = step_losses(reference), step_losses(run)
     assert len(ref_l) == len(run_l) == STEPS, (len(ref_l), len(run_l))
     worst = max(abs(a - b) / abs(a) for a, b in zip(ref_l, run_l))
     assert worst < LOSS_RTOL, f"{what}: losses differ from the 1-process run's by {worst:.2e} relative"
-    p, q = params(reference), params(run)
+    p, q = final_params_without_key_bias(reference), final_params_without_key_bias(run)
     l2 = float(np.linalg.norm(p - q) / np.linalg.norm(p))
     far = float(np.mean(np.abs(p - q) > FAR))
     assert l2 < PARAM_L2_RTOL and far <= FAR_FRACTION, f"{what}: final weights: relative L2 {l2:.2e}, far {far:.2e}"

@@ -11,8 +11,10 @@ import shutil
 import subprocess
 import sys
 
-import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from runs import final_params_without_key_bias  # noqa: E402
 
 optimizer, shards, deck, out, sep = sys.argv[1:6]
 mpiexec, np_flag, exe = sys.argv[6:9]
@@ -46,15 +48,7 @@ def run(name, ranks, *sets):
         cmd += ["--set", s]
     subprocess.run(cmd, check=True, timeout=600, stdout=subprocess.DEVNULL)
     losses = [r["loss"] for r in map(json.loads, open(os.path.join(run_dir, "metrics.jsonl"))) if r["type"] == "step"]
-    with h5py.File(os.path.join(run_dir, "final.h5"), "r") as f:
-        C = int(f["config"].attrs["n_embd"])
-        tensors = []
-        for name in sorted(f["model"]):
-            t = f["model"][name][...]
-            if name.endswith("attn.c_attn.bias"):
-                t = np.concatenate([t[:C], t[2 * C:]])  # without the key bias
-            tensors.append(t.ravel())
-    return losses, np.concatenate(tensors)
+    return losses, final_params_without_key_bias(run_dir)
 
 
 reference_losses, reference_params = run("1rank", 1)
