@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libopenblas-dev
   libdnnl-dev                          # oneDNN: the default gemm library on host backends (train.gemm)
+  ocl-icd-opencl-dev                   # Debian's oneDNN CMake package asks for OpenCL (its GPU runtime)
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   catch2 libtomlplusplus-dev
   python3-torch python3-h5py python3-numpy python3-matplotlib

@@ -15,11 +15,17 @@ Scenarios (one per CTest test, label `cluster`):
               ranks on both nodes, they checkpoint, the job requeues itself and
               the next link resumes and finishes the run; then kill_node and
               link_down, the faults a node-loss test uses
+  nodeloss    3 nodes, 1 rank per node: every process of node 3 (its slurmd
+              and its rank) is killed after the first checkpoint; the ranks
+              left name it within parallel.peer_timeout and stop (exit 76),
+              the job submits a successor on the 2 nodes left, which resumes
+              from the last good checkpoint at 2 ranks and finishes the run
 Each run's final weights equal the reference's as the multi-rank tests compare
 them (tests/parallel/check_equivalence.py: only the reduction order differs).
 Usage: check_cluster.py SCENARIO WORKDIR REPO SHARD_DIR -- SOPHIA_KOKKOS"""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -154,18 +160,19 @@ def scenario_nodes3(cluster):
     assert_matches_reference(os.path.join(work, "runs", "nodes3x2"), "3 nodes x 2 ranks, mpirun, ZeRO-1, Sophia-G")
 
 
+def steps_done(run):
+    path = os.path.join(run, "metrics.jsonl")
+    return sum('"type":"step"' in line for line in open(path)) if os.path.exists(path) else 0
+
+
 def scenario_requeue(cluster):
     run = os.path.join(work, "runs", "requeue")
     state = {"warned": False}
 
-    def steps_done():
-        path = os.path.join(run, "metrics.jsonl")
-        return sum('"type":"step"' in line for line in open(path)) if os.path.exists(path) else 0
-
     def drive(fields):
         # Slurm's own warning (--signal=B:USR1@T) comes with a time limit; here
         # the same signal is sent once the run is past its first checkpoint.
-        if not state["warned"] and fields["JobState"] == "RUNNING" and steps_done() >= 12:
+        if not state["warned"] and fields["JobState"] == "RUNNING" and steps_done(run) >= 12:
             cluster.run(["scancel", "--batch", "--signal=USR1", fields["JobId"]])
             state["warned"] = True
         # A requeued job waits about two minutes (BeginTime) before it runs again:
@@ -197,10 +204,50 @@ def scenario_requeue(cluster):
     print(f"ok: kill_node({node}) killed {len(killed)} process(es) (its slurmd); link_down cut {cluster.node_names()[0]}")
 
 
+def scenario_nodeloss(cluster):
+    run = os.path.join(work, "runs", "nodeloss")
+    lost = cluster.node_names()[2]
+    peer_timeout = 10
+    env = job_env(cluster, SK_SET=" ".join(SETS + [f"parallel.peer_timeout={peer_timeout}"]))
+    job = submit(cluster, "nodeloss", env, "--nodes=3", "--ntasks-per-node=1")
+    log = os.path.join(work, f"nodeloss-{job}.out")
+    state = {}
+
+    def successor_submitted():
+        # Past the checkpoint of step 10 and before the end: the loss of a node.
+        if "killed" not in state and steps_done(run) >= 14:
+            state["killed"] = cluster.kill_node(lost)
+            state["at"] = time.time()
+        text = open(log).read() if os.path.exists(log) else ""
+        found = re.search(r"submitted job (\d+) on 2 node\(s\)", text)
+        if found:
+            state["successor"], state["text"] = found.group(1), text
+        return found is not None
+
+    cluster.wait_until(successor_submitted, 300, f"job {job} to lose {lost} and submit a successor")
+    text, waited = state["text"], time.time() - state["at"]
+    assert state["killed"], f"no process of {lost} was found to kill"
+    assert re.search(rf"rank 2 on {lost}\S* .*has stopped", text), text[-3000:]
+    assert f"lost nodes: {lost}" in text, text[-3000:]
+    # Found by the heartbeats within the time-out, plus a heartbeat interval and
+    # the launcher's exit: no hang.
+    assert waited < 3 * peer_timeout + 30, f"the successor came {waited:.0f} s after the loss"
+    print(f"ok: {lost} killed at step {steps_done(run)}; the other ranks named it, stopped with exit 76, and job "
+          f"{job} submitted job {state['successor']} on the 2 nodes left, {waited:.0f} s after the loss")
+    fields = cluster.wait_for(state["successor"], 240)
+    text = output(fields)
+    assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0", (fields["JobState"], text[-3000:])
+    assert fields["NodeList"] == f"{cluster.name}n[1-2]", fields["NodeList"]
+    after = text[text.index(f"submitted job {state['successor']}"):]
+    assert "ranks: 2," in after and "resume: " in after, after[-3000:]
+    print(f"ok: job {state['successor']} resumed at 2 ranks on {fields['NodeList']} and finished")
+    assert_matches_reference(run, "3 nodes, node 3 lost, resumed on 2 nodes")
+
+
 def main():
     if scenario == "reference":
         return scenario_reference()
-    nodes = {"nodes2": 2, "nodes3": 3, "requeue": 2}[scenario]
+    nodes = {"nodes2": 2, "nodes3": 3, "requeue": 2, "nodeloss": 3}[scenario]
     try:
         check_can_create()
         shutil.rmtree(work, ignore_errors=True)
