@@ -176,7 +176,7 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   const std::string weights = opts.str("--weights");
   const SamplingSettings settings = sampling_settings(opts);
   GenerationRequest request;
-  request.new_tokens = int(opts.integer("--tokens", 1, 1 << 20));
+  request.new_tokens = int(opts.integer("--tokens", 1, max_new_tokens));
   request.count = int(opts.integer("--count", 1, 1 << 16));
   request.stop_token = opts.flag("--no-stop") ? -1 : Gpt2Tokenizer::end_of_text;
   request.kv_cache = !opts.flag("--no-kv-cache");

@@ -8,6 +8,8 @@ namespace sk {
 // The largest model shape accepted from a deck or a file.
 constexpr int max_vocab = 65536;  // token files hold uint16 ids
 constexpr int max_block_size = 1 << 20;
+// The most tokens one sample may generate (`sample --tokens`, train.sample_tokens).
+constexpr int max_new_tokens = 1 << 20;
 constexpr int max_layers = 1000;
 constexpr int max_heads = 1000;
 constexpr int max_embd = 1 << 16;

@@ -179,8 +179,9 @@ std::vector<Key> train_keys() {
       integer("train.sample_interval", 0, 0, int_max,
               "steps between text samples (printed and in the metrics; GPT-2 vocabulary), 0: none",
               field(t, &T::sample_interval)),
-      integer("train.sample_tokens", 32, 1, int_max,
-              "tokens per sample, drawn after <|endoftext|> at temperature 1 with train.seed",
+      integer("train.sample_tokens", 32, 1, max_new_tokens,
+              "tokens per sample, drawn after <|endoftext|> at temperature 1 with train.seed (past block_size: "
+              "the context cropped as `sample` does)",
               field(t, &T::sample_tokens)),
       integer("train.log_interval", 1, 1, int_max, "steps between progress lines", field(t, &T::log_interval)),
       number("train.peak_flops", 0.0, 0, inf,
@@ -497,9 +498,6 @@ TrainConfig TrainConfig::from(const Deck& d) {
   if (t.sample_interval > 0 && c.model.vocab_size < 50257)
     throw Error("deck: train.sample_interval needs GPT-2's vocabulary (model.vocab_size 50257 or more; it is " +
                 std::to_string(c.model.vocab_size) + "): samples start at <|endoftext|> and are decoded as GPT-2 text");
-  if (t.sample_interval > 0 && t.sample_tokens > c.model.block_size)
-    throw Error("deck: train.sample_tokens " + std::to_string(t.sample_tokens) + " exceeds the model's block_size " +
-                std::to_string(c.model.block_size));
   return c;
 }
 

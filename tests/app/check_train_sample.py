@@ -7,8 +7,10 @@ training alone. Each sample in metrics.jsonl is what `sample --seed
 train.seed` draws from the checkpoint of its step. Runs resumed from the
 step-2 and the last checkpoint keep each sample and validation once. A
 sample streamed token by token prints what --no-stream prints at the end.
-evaluate --text FILE gives the loss evaluate --data gives on prepare's shard of FILE. A vocabulary without <|endoftext|>,
-samples longer than block_size and a missing tokenizer are refused by name.
+Samples are longer than the model's block_size (16 here): both crop the
+context as they go. evaluate --text FILE gives the loss evaluate --data gives
+on prepare's shard of FILE. A vocabulary without <|endoftext|>, samples over
+the ceiling of new tokens and a missing tokenizer are refused by name.
 Exits 77 (skipped) without the GPT-2 vocabulary or the Brown shards.
 Usage: check_train_sample.py DECK SHARD_DIR TOKENIZER_DIR WORKDIR -- SOPHIA_KOKKOS"""
 import glob
@@ -28,12 +30,12 @@ if not os.path.isfile(os.path.join(tokenizer, "encoder.json")) or not glob.glob(
     sys.exit(77)
 shutil.rmtree(work, ignore_errors=True)
 env = dict(os.environ, SOPHIA_KOKKOS_TOKENIZER=tokenizer)
-SEED, TOKENS = 1337, 12
+SEED, BLOCK, TOKENS = 1337, 16, 24
 
 
 def train(out, *sets, expect=0, environment=env):
     args = [exe, "train", "--config", deck]
-    for s in ("train.steps=4", f"train.seed={SEED}", "train.eval_interval=2", "checkpoint.interval=2",
+    for s in ("train.steps=4", f"model.block_size={BLOCK}", f"train.seq_len={BLOCK}", f"train.seed={SEED}", "train.eval_interval=2", "checkpoint.interval=2",
               f"data.train_data={shards}/train_*.bin", f"data.val_data={shards}/val_*.bin", f"output.dir={out}",
               *sets):
         args += ["--set", s]
@@ -130,7 +132,7 @@ for step in (2, 4):
 bad = os.path.join(work, "bad")
 for sets, environment, pattern in [
         (("model.vocab_size=1000",), env, "train.sample_interval needs GPT-2's vocabulary"),
-        ((f"train.sample_tokens=100000",), env, "train.sample_tokens 100000 exceeds the model's block_size"),
+        ((f"train.sample_tokens={2**20 + 1}",), env, "train.sample_tokens"),
         ((), dict(env, SOPHIA_KOKKOS_TOKENIZER=os.path.join(work, "nowhere")), "cannot open tokenizer file")]:
     p = train(bad, "train.sample_interval=2", *sets, expect=1, environment=environment)
     assert pattern in p.stderr, p.stderr

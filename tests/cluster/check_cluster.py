@@ -217,7 +217,7 @@ def scenario_nodeloss(cluster):
         # Past the checkpoint of step 10 and before the end: the loss of a node.
         if "killed" not in state and steps_done(run) >= 14:
             state["killed"] = cluster.kill_node(lost)
-            state["at"] = time.time()
+            state["at"], state["step"] = time.time(), steps_done(run)
         text = open(log).read() if os.path.exists(log) else ""
         found = re.search(r"submitted job (\d+) on 2 node\(s\)", text)
         if found:
@@ -232,7 +232,7 @@ def scenario_nodeloss(cluster):
     # Found by the heartbeats within the time-out, plus a heartbeat interval and
     # the launcher's exit: no hang.
     assert waited < 3 * peer_timeout + 30, f"the successor came {waited:.0f} s after the loss"
-    print(f"ok: {lost} killed at step {steps_done(run)}; the other ranks named it, stopped with exit 76, and job "
+    print(f"ok: {lost} killed after step {state['step']}; the other ranks named it, stopped with exit 76, and job "
           f"{job} submitted job {state['successor']} on the 2 nodes left, {waited:.0f} s after the loss")
     fields = cluster.wait_for(state["successor"], 240)
     text = output(fields)
