@@ -64,6 +64,9 @@ COLL_HAN = dict(OMPI_MCA_coll_han_priority="100")
 # in-place Iallreduce, whatever its size.
 RING = dict(OMPI_MCA_coll_tuned_use_dynamic_rules="1", OMPI_MCA_coll_tuned_allreduce_algorithm="4",
             OMPI_MCA_coll_libnbc_iallreduce_algorithm="1")
+# The 2 nodes x 2 ranks training runs: parallel.reduction and whether the ring is forced.
+# flat: one MPI_Allreduce after the backward pass, Open MPI's own choice of algorithm.
+COMPARED = {"flat": ("blocking", False), "bucketed": ("overlap", False), "bucketed-ring": ("overlap", True)}
 
 
 class BadInput(Exception):
@@ -223,46 +226,58 @@ class Study:
         folder = os.path.join(self.out, link_label(link))
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
-        result = {"link": link_label(link)}
         self.log(f"link {link}: bringing up {self.max_nodes} nodes")
         with EmulatedCluster(self.a.state, self.max_nodes, None if link.lower() in UNSHAPED else link) as c:
             self.log(f"link {link}: cluster {c.name} up; allreduce benchmark across 2 nodes")
-            result["fit"] = self.bench(c, folder, 1, dict(COLL_FLAT, **RING), "allreduce-2x1")
-            with open(os.path.join(folder, "fit.json"), "w") as f:
-                json.dump({k: v for k, v in result["fit"].items() if k != "rows"}, f, indent=2)
-            fit_ = result["fit"]
-            self.log(f"link {link}: alpha {fit_['alpha_s'] * 1e6:.0f} us, {8 / fit_['beta_s_per_byte'] / 1e9:.3f} Gbit/s; "
-                     f"strong and weak sweeps over {self.a.nodes} node(s)")
-            result["sweep"] = self.sweep(c, folder, self.max_nodes, 1, self.a.nodes, ["strong", "weak"])
+            self.bench(c, folder, 1, dict(COLL_FLAT, **RING), "allreduce-2x1")
+            self.log(f"link {link}: strong and weak sweeps over {self.a.nodes} node(s)")
+            os.rename(self.sweep(c, folder, self.max_nodes, 1, self.a.nodes, ["strong", "weak"]),
+                      os.path.join(folder, "sweep"))
             if link == self.a.compare_link:
-                result["compare"] = self.compare(c, folder, result["fit"])
+                self.compare(c, folder)
         self.log(f"link {link}: cluster down")
-        return result
 
-    def compare(self, cluster, folder, fit_):
+    def compare(self, cluster, folder):
         """2 nodes x 2 ranks: flat and hierarchical MPI_Allreduce, and the bucketed reduction.
         Open MPI 4.1's han crashes on in-place allreduces (the program's), so the
         library comparison is out of place, and training steps run flat only."""
-        out = {}
         for name, coll in (("flat", COLL_FLAT), ("han", COLL_HAN)):
             self.log(f"2x2: allreduce benchmark, coll {name}")
-            out[f"bench_{name}"] = self.bench(cluster, folder, 2, coll, f"allreduce-2x2-{name}", "--out-of-place")
-        for name, coll, red in (("flat", COLL_FLAT, "blocking"), ("bucketed", COLL_FLAT, "overlap"),
-                                ("bucketed-ring", dict(COLL_FLAT, **RING), "overlap")):
+            self.bench(cluster, folder, 2, coll, f"allreduce-2x2-{name}", "--out-of-place")
+        for name, (red, ring) in COMPARED.items():
             self.log(f"2x2: training steps, {name} ({red})")
             sub = os.path.join(folder, f"compare-{name}")
             os.makedirs(sub)
-            run = self.sweep(cluster, sub, 2, 2, [4], ["strong"], [f"parallel.reduction={red}"], coll)
-            row = dict(summarise(os.path.join(run, "strong-4"), self.a.warmup), reduction=red)
+            os.rename(self.sweep(cluster, sub, 2, 2, [4], ["strong"], [f"parallel.reduction={red}"],
+                                 dict(COLL_FLAT, **(RING if ring else {}))), os.path.join(sub, "sweep"))
+
+    def collect(self, link):
+        """What run_link measured, read back from its folder."""
+        folder = os.path.join(self.out, link_label(link))
+        ranks, nodes, rows = read_bench(os.path.join(folder, "allreduce-2x1.out"))
+        alpha, beta, _ = fit(ranks, rows, self.a.fit_min_bytes)
+        fit_ = dict(ranks=ranks, nodes=nodes, alpha_s=alpha, beta_s_per_byte=beta, rows=rows)
+        with open(os.path.join(folder, "fit.json"), "w") as f:
+            json.dump({k: v for k, v in fit_.items() if k != "rows"}, f, indent=2)
+        result = {"link": link_label(link), "fit": fit_, "sweep": os.path.join(folder, "sweep")}
+        if not os.path.isdir(os.path.join(folder, "compare-flat")):
+            return result
+        out = {}
+        for name in ("flat", "han"):
+            r_, n_, rows_ = read_bench(os.path.join(folder, f"allreduce-2x2-{name}.out"))
+            out[f"bench_{name}"] = dict(rows=rows_)
+        for name, (red, ring) in COMPARED.items():
+            row = dict(summarise(os.path.join(folder, f"compare-{name}", "sweep", "strong-4"), self.a.warmup),
+                       reduction=red)
             # Open MPI's default for the in-place Iallreduce is libnbc's binomial tree; the ring where told.
-            algorithm = binomial_allreduce_s if name == "bucketed" else ring_allreduce_s
-            row["algorithm"] = "binomial" if name == "bucketed" else "ring"
-            row["predicted"] = predict_exposed_s(fit_["alpha_s"], fit_["beta_s_per_byte"], 4, self.params,
-                                                 self.embedding, self.a.bucket_mb * 1e6, row["t_backward"], red,
-                                                 lambda a, b, r, n: algorithm(a, b, r, n, 2) if algorithm is
-                                                 binomial_allreduce_s else algorithm(a, b, r, n))
+            binomial = red == "overlap" and not ring
+            row["algorithm"] = "binomial" if binomial else "ring"
+            algorithm = (lambda a, b, r, n: binomial_allreduce_s(a, b, r, n, 2)) if binomial else ring_allreduce_s
+            row["predicted"] = predict_exposed_s(alpha, beta, 4, self.params, self.embedding, self.a.bucket_mb * 1e6,
+                                                 row["t_backward"], red, algorithm)
             out[name] = row
-        return out
+        result["compare"] = out
+        return result
 
     # -- tables and plots ---------------------------------------------------
     def rows(self, results):
@@ -281,12 +296,22 @@ class Study:
                                                                self.embedding, self.a.bucket_mb * 1e6, row["t_backward"])
                 full = ring_allreduce_s(fit_["alpha_s"], fit_["beta_s_per_byte"], r, 4 * self.params)
                 row["predicted_allreduce"] = full
-                row["overlap_efficiency"] = (max(0.0, 1 - row["t_comm_wait"] / full) if full > 0 else float("nan"))
                 row["error"] = ((row["predicted_comm_wait"] - row["t_comm_wait"]) / row["t_comm_wait"]
                                 if r > 1 and row["t_comm_wait"] > 0 else float("nan"))
                 row["compute_per_rank"] = row["compute"]
                 row["hessian_extra_predicted"] = full / self.a.hessian_interval
                 rows.append(row)
+        # The same model with the bandwidth taken from one training point (2 nodes, strong)
+        # instead of the microbenchmark: how well the model's shape predicts the others.
+        for row in rows:
+            ref = [r for r in rows if r["link"] == row["link"] and r["mode"] == "strong" and r["ranks"] == 2]
+            scale = ref[0]["t_comm_wait"] / ref[0]["predicted_comm_wait"] if ref and ref[0]["predicted_comm_wait"] else 1
+            row["calibrated_comm_wait"] = row["predicted_comm_wait"] * scale
+            # The share of the whole reduction (the calibrated model's) hidden behind the backward pass.
+            full = row["predicted_allreduce"] * scale
+            row["overlap_efficiency"] = max(0.0, 1 - row["t_comm_wait"] / full) if full > 0 else float("nan")
+            row["calibrated_error"] = ((row["calibrated_comm_wait"] - row["t_comm_wait"]) / row["t_comm_wait"]
+                                       if row["ranks"] > 1 and row["t_comm_wait"] > 0 else float("nan"))
         order = {lbl: i for i, lbl in enumerate(link_label(l) for l in self.a.links)}
         rows.sort(key=lambda r: (order[r["link"]], r["mode"], r["nodes"]))
         for row in rows:
@@ -298,7 +323,8 @@ class Study:
     def write(self, results):
         rows = self.rows(results)
         cols = ["link", "mode", "nodes", "ranks", "batch", "step_time", "compute_per_rank", "t_forward", "t_backward",
-                "t_optimizer", "t_comm_wait", "predicted_comm_wait", "error", "predicted_allreduce",
+                "t_optimizer", "t_comm_wait", "predicted_comm_wait", "error", "calibrated_comm_wait", "calibrated_error",
+                "predicted_allreduce",
                 "overlap_efficiency", "t_hessian", "hessian_extra_predicted", "tokens_per_s", "speedup"]
         with open(os.path.join(self.out, "study.csv"), "w") as f:
             w = csv.DictWriter(f, cols, extrasaction="ignore", lineterminator="\n")
@@ -314,13 +340,15 @@ class Study:
                         if n >= self.a.fit_min_bytes)
             md.append(f"| {res['link']} | {a * 1e6:.0f} us | {8 / b / 1e9:.3f} Gbit/s | {100 * worst:.0f}% |")
         md += ["", "| link | mode | nodes | batch | step | compute per rank | exposed comm measured | predicted | error "
-               "| overlap eff. | tokens/s | speed-up |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+               "| calibrated at 2 nodes: error | overlap eff. | tokens/s | speed-up |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             err = "" if math.isnan(r["error"]) else f"{100 * r['error']:+.0f}%"
+            cal = "" if math.isnan(r["calibrated_error"]) else f"{100 * r['calibrated_error']:+.0f}%"
             eff = "" if math.isnan(r["overlap_efficiency"]) else f"{r['overlap_efficiency']:.2f}"
             md.append(f"| {r['link']} | {r['mode']} | {r['nodes']} | {r['batch']} | {1e3 * r['step_time']:.0f} | "
                       f"{1e3 * r['compute_per_rank']:.0f} | {1e3 * r['t_comm_wait']:.1f} | "
-                      f"{1e3 * r['predicted_comm_wait']:.1f} | {err} | {eff} | {r['tokens_per_s']:.0f} | "
+                      f"{1e3 * r['predicted_comm_wait']:.1f} | {err} | {cal} | {eff} | {r['tokens_per_s']:.0f} | "
                       f"{r['speedup']:.2f} |")
         for res in results:
             cmp_ = res.get("compare")
@@ -335,7 +363,7 @@ class Study:
             md += ["", "Training steps (batch {}):".format(self.strong_batch), "",
                    "| reduction | parallel.reduction | algorithm modelled | step | compute per rank | exposed comm "
                    "| predicted | tokens/s |", "|---|---|---|---|---|---|---|---|"]
-            for name in ("flat", "bucketed", "bucketed-ring"):
+            for name in COMPARED:
                 r = cmp_[name]
                 md.append(f"| {name} | {r['reduction']} | {r['algorithm']} | {1e3 * r['step_time']:.0f} | "
                           f"{1e3 * r['compute']:.0f} | {1e3 * r['t_comm_wait']:.1f} | {1e3 * r['predicted']:.1f} | "
@@ -404,6 +432,7 @@ def parse_args(argv):
     p.add_argument("--exe", default=os.environ.get("SK_EXE", os.path.join(repo, "build", "sophia-kokkos")))
     p.add_argument("--data", default=os.path.join(repo, "data", "brown_shards"))
     p.add_argument("--state", default="/run/sophia-kokkos-cluster", help="the clusters' state folder (not under /tmp)")
+    p.add_argument("--tables-only", action="store_true", help="no clusters: the tables and plots again from OUT_DIR")
     a = p.parse_args(argv)
     a.links, a.nodes = parse_links(a.links), parse_nodes(a.nodes)
     if a.compare_link and a.compare_link not in a.links:
@@ -430,17 +459,17 @@ def parse_args(argv):
 def main(argv):
     try:
         args = parse_args(argv)
-        if os.geteuid() != 0:
+        if os.geteuid() != 0 and not args.tables_only:
             raise BadInput("needs root: it starts an emulated cluster per link rate (network namespaces, tc)")
     except BadInput as e:
         print(f"scaling_study.py: error: {e}", file=sys.stderr)
         return 1
     study = Study(args)
     os.makedirs(study.out, exist_ok=True)
-    results = []
     try:
-        for link in args.links:
-            results.append(study.run_link(link))
+        for link in [] if args.tables_only else args.links:
+            study.run_link(link)
+        results = [study.collect(link) for link in args.links]
     except (RuntimeError, OSError, ClusterError) as e:
         print(f"scaling_study.py: error: {e}", file=sys.stderr)
         return 1
