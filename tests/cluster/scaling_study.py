@@ -394,7 +394,8 @@ class Study:
             axes[0].set_ylabel("tokens/s")
             axes[1].set_ylabel("exposed communication per step (ms)")
             axes[1].set_yscale("symlog", linthresh=1)
-            axes[2].set_ylabel("ms")
+            axes[2].set_ylabel("step and compute per rank (ms)")
+            axes[2].set_yscale("log")
             for ax in axes:
                 ax.set_xlabel("nodes (1 rank each)")
                 ax.set_xticks(self.a.nodes)
