@@ -18,7 +18,7 @@ Per point it predicts the exposed communication per step (the program's
 t_comm_wait) from the fitted model and sets it against the measurement, and
 writes OUT_DIR/study.csv, OUT_DIR/study.md and the plots (docs/scaling.md).
 
-Usage (as root; about 12 minutes for the defaults on 2 shared cores):
+Usage (as root; about 6 minutes for the defaults on 2 shared cores):
   tests/cluster/scaling_study.py OUT_DIR [--links 100mbit,1gbit,none] [--nodes 1,2,3,4]
       [--steps 8] [--warmup 3] [--compare-link 1gbit] [--exe PATH] [--data DIR] [--state DIR]
 A link rate is a tc rate (100mbit, 1gbit, 2.5gbit, 500kbit, ...) or `none` (also
