@@ -177,6 +177,7 @@ Options bench_options() {
   opts.add("--gemm", "LIBRARY", "library of the float gemms (the gemm rate too): auto, blas or onednn, as train.gemm", "auto");
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
   opts.add_flag("--allreduce", "instead: time MPI_Allreduce of 4 KiB to 64 MiB over the ranks (bench/fit_alpha_beta.py)");
+  opts.add_flag("--out-of-place", "with --allreduce: from a separate send buffer instead of MPI_IN_PLACE");
   return opts;
 }
 
@@ -254,7 +255,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   Options opts = bench_options();
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const BenchSettings s = bench_settings(opts);
-  if (opts.flag("--allreduce")) return bench_allreduce(s.warmup, s.iters, mpi);
+  if (opts.flag("--allreduce")) return bench_allreduce(s.warmup, s.iters, !opts.flag("--out-of-place"), mpi);
   const int B = s.B, T = s.T;
   const double state_share = s.reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;
   require_memory("bench", s.full ? training_need(s.config, B / mpi.size(), T, state_share)

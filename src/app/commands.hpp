@@ -20,7 +20,7 @@ int cmd_export(int argc, char** argv, const MpiEnv& mpi);
 int cmd_sample(int argc, char** argv, const MpiEnv& mpi);
 
 // bench --allreduce (src/app/bench_allreduce.cpp).
-int bench_allreduce(int warmup, int iters, const MpiEnv& mpi);
+int bench_allreduce(int warmup, int iters, bool in_place, const MpiEnv& mpi);
 
 // --tokenizer DIR, and the folder it names (io/tokenizer.hpp tokenizer_dir).
 void add_tokenizer_option(Options& opts);

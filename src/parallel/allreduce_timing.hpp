@@ -1,5 +1,5 @@
-// The network as data parallelism sees it: MPI_Allreduce of float sums, in
-// place, timed per message size, for the alpha-beta model of communication
+// The network as data parallelism sees it: MPI_Allreduce of float sums (in
+// place by default), timed per message size, for the alpha-beta model of communication
 // (bench/fit_alpha_beta.py; docs/scaling.md).
 #pragma once
 #include <cstddef>
@@ -15,7 +15,10 @@ struct AllreduceTiming {
 // Times `iters` allreduces of each size after `warmup` untimed ones; every
 // call starts after a barrier, so that each measures one allreduce rather
 // than a pipeline of them. Collective: every rank calls it with the same sizes.
-std::vector<AllreduceTiming> time_allreduce(const std::vector<std::size_t>& sizes, int warmup, int iters);
+// in_place: MPI_IN_PLACE, as the training reductions; otherwise from a
+// separate send buffer (Open MPI 4.1's coll han crashes on in-place allreduces).
+std::vector<AllreduceTiming> time_allreduce(const std::vector<std::size_t>& sizes, int warmup, int iters,
+                                            bool in_place = true);
 
 // 4 KiB, 16 KiB, ..., 64 MiB: from latency-bound to bandwidth-bound messages.
 std::vector<std::size_t> allreduce_sizes();

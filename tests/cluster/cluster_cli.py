@@ -5,7 +5,7 @@ Usage:
   cluster.sh down NAME [--state DIR]
   cluster.sh env NAME [--state DIR]
   cluster.sh list [--state DIR]
-RATE is a tc rate (default 1gbit; `none`: unshaped). DIR defaults to /run/sophia-kokkos-cluster.
+RATE is a tc rate (default 1gbit; `none` or `unshaped`: no shaping). DIR defaults to /run/sophia-kokkos-cluster.
 Errors: one line on stderr, exit 1, nothing left half-created."""
 import argparse
 import os
@@ -43,7 +43,8 @@ def main():
                 raise ClusterError(f"the number of nodes must be 1 to 99, not {nodes}")
             if os.geteuid() != 0:
                 raise ClusterError("needs root: network namespaces, veth links and tc need root")
-            c = EmulatedCluster(a.state, nodes, None if a.link == "none" else a.link, a.name, outlive_parent=True)
+            c = EmulatedCluster(a.state, nodes, None if a.link in ("none", "unshaped") else a.link, a.name,
+                                outlive_parent=True)
             try:
                 c.up()
                 c.state["detached"] = True  # its daemons outlive this command
