@@ -16,6 +16,9 @@ enum class Reduction { blocking, overlap, zero1 };
 // The library float gemms run in: auto (the build's default: oneDNN where
 // built), KokkosKernels' BLAS, or oneDNN (host builds that found it).
 enum class GemmChoice { automatic, blas, onednn };
+// The distribution of a Hessian probe (Hutchinson's estimator): standard
+// normal entries or random signs.
+enum class Probe { gaussian, rademacher };
 
 // Each enum's names, in the order of its values.
 template <class E>
@@ -39,6 +42,11 @@ struct Names<Reduction> {
 template <>
 struct Names<GemmChoice> {
   static constexpr const char* list[] = {"auto", "blas", "onednn"};
+};
+
+template <>
+struct Names<Probe> {
+  static constexpr const char* list[] = {"gaussian", "rademacher"};
 };
 
 template <class E>
