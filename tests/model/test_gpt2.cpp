@@ -9,6 +9,7 @@
 #include "reference_data.hpp"
 #include "batch.hpp"
 #include "gpt2.hpp"
+#include "probe.hpp"
 
 using namespace sk;
 using sk::test::reference;
@@ -79,6 +80,60 @@ TEST_CASE("fp64 loss and gradients match PyTorch to rounding", "[gpt2][reference
   // The reference computes in float64 too, so only summation order differs;
   // the exp-based tanh in GELU costs a few ulps near zero.
   check_against_reference<double>(1e-12, 1e-9);
+}
+
+// H.v by central differences of the gradient, (g(p + h v) - g(p - h v)) / 2h:
+// a test aid for GPT2::hvp only (the training path never differentiates numerically).
+std::vector<double> central_difference_hvp(ReferenceRun<double>& run, const std::vector<double>& v, double h) {
+  auto params = Kokkos::create_mirror(run.model.params);
+  Kokkos::deep_copy(params, run.model.params);
+  const auto p0 = params;
+  auto gradient_at = [&](double step) {
+    auto moved = Kokkos::create_mirror(run.model.params);
+    for (std::size_t i = 0; i < v.size(); ++i) moved(i) = p0(i) + step * v[i];
+    Kokkos::deep_copy(run.model.params, moved);
+    run.loss_and_grad();
+    auto g = Kokkos::create_mirror(run.model.grads);
+    Kokkos::deep_copy(g, run.model.grads);
+    return g;
+  };
+  const auto plus = gradient_at(h), minus = gradient_at(-h);
+  Kokkos::deep_copy(run.model.params, p0);
+  std::vector<double> hv(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) hv[i] = (plus(i) - minus(i)) / (2 * h);
+  return hv;
+}
+
+TEST_CASE("fp64 Hessian-vector product matches central differences of the gradient", "[gpt2][hvp]") {
+  ReferenceRun<double> run;
+  const auto& layout = run.model.layout();
+  std::vector<double> v(layout.size());
+  draw_probe(layout, Probe::gaussian, 3, v.data());
+  View1<double> v_dev("v", v.size()), hv_dev("hv", v.size());
+  Kokkos::deep_copy(v_dev, Kokkos::View<const double*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()));
+  const double loss = run.model.hvp(run.batch.inputs, run.batch.targets, v_dev, hv_dev);
+  auto hv = Kokkos::create_mirror(hv_dev);
+  Kokkos::deep_copy(hv, hv_dev);
+  // The gradient, a by-product, has the bits of forward + backward.
+  auto grad_hvp = Kokkos::create_mirror(run.model.grads);
+  Kokkos::deep_copy(grad_hvp, run.model.grads);
+  CHECK(run.loss_and_grad() == loss);
+  auto grad = Kokkos::create_mirror_view(run.model.grads);
+  Kokkos::deep_copy(grad, run.model.grads);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) differ += grad(i) != grad_hvp(i);
+  CHECK(differ == 0);
+
+  const auto fd = central_difference_hvp(run, v, 1e-5);
+  for (const auto& t : layout.tensors()) {
+    double err = 0, scale = 0;
+    for (std::size_t i = t.offset; i < t.offset + t.size(); ++i) {
+      err = std::max(err, std::fabs(hv(i) - fd[i]));
+      scale = std::max(scale, std::fabs(fd[i]));
+    }
+    INFO(t.name << ": max |hvp - fd| " << err << ", max |fd| " << scale);
+    CHECK(err <= 1e-6 * scale);
+  }
 }
 
 TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {
