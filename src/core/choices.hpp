@@ -7,7 +7,9 @@
 
 namespace sk {
 
-enum class OptimizerType { sophiag, adamw };
+// sophiah: Sophia with Hutchinson's estimator u * (H u) of the Hessian's
+// diagonal, from exact Hessian-vector products (GPT2::hvp).
+enum class OptimizerType { sophiag, adamw, sophiah };
 enum class ScheduleKind { cosine, linear, constant };
 enum class WindowOrder { sequential, shuffled };
 // How gradients are summed over ranks: one call after the backward pass,
@@ -25,7 +27,7 @@ template <class E>
 struct Names;
 template <>
 struct Names<OptimizerType> {
-  static constexpr const char* list[] = {"sophiag", "adamw"};
+  static constexpr const char* list[] = {"sophiag", "adamw", "sophiah"};
 };
 template <>
 struct Names<ScheduleKind> {
@@ -48,6 +50,9 @@ template <>
 struct Names<Probe> {
   static constexpr const char* list[] = {"gaussian", "rademacher"};
 };
+
+// Whether the optimizer keeps a diagonal Hessian estimate (Sophia-G, Sophia-H).
+inline bool is_sophia(OptimizerType t) { return t != OptimizerType::adamw; }
 
 template <class E>
 const char* name_of(E value) {

@@ -146,7 +146,7 @@ void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientRe
                 "%.1f parameters%s\n",
                 ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 (bucketed reduces)" : name_of(cfg.parallel.reduction),
                 reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
-                cfg.optimizer.type == OptimizerType::sophiag ? " (and the gradients again on Hessian steps)" : "");
+                is_sophia(cfg.optimizer.type) ? " (and the gradients again on Hessian steps)" : "");
 }
 
 // Rank 0's progress line after `step`; clip_rate < 0: not Sophia.
@@ -360,7 +360,7 @@ JsonLine Trainer::step(long step) {
   JsonLine line;
   // Numbered as the console, evaluations and checkpoints number it: the steps done after this update.
   line.add("type", std::string("step")).add("step", step + 1).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
-  if (o.type == OptimizerType::sophiag) line.add("clip_rate", r.clipped / coordinates_);
+  if (is_sophia(o.type)) line.add("clip_rate", r.clipped / coordinates_);
   double t_hessian = 0;
   if (optimizer_->wants_hessian(step)) {
     const auto th = Clock::now();
@@ -381,7 +381,7 @@ JsonLine Trainer::step(long step) {
 void Trainer::report(long step, const StepResult& r, double lr, double seconds) {
   const auto& t = cfg_.train;
   if (!root_ || (step % t.log_interval != 0 && step != t.steps - 1)) return;
-  const double clip_rate = cfg_.optimizer.type == OptimizerType::sophiag ? r.clipped / coordinates_ : -1;
+  const double clip_rate = is_sophia(cfg_.optimizer.type) ? r.clipped / coordinates_ : -1;
   print_step(step, first_step_, t.steps, r, lr, clip_rate, tokens_per_step_ / seconds,
              util_.step_flops / seconds / util_.peak, seconds_since(start_));
 }
