@@ -1,5 +1,6 @@
 // sophia-kokkos hvp: an exact Hessian-vector product of one batch's mean
 // loss, H.v, and Hutchinson's u * (H u) for u = v, written to HDF5.
+#include <climits>
 #include <cstdio>
 #include <vector>
 
@@ -19,7 +20,9 @@ std::vector<float> read_direction(const Options& opts, const ParameterLayout& la
   std::vector<float> v(layout.size());
   const std::string d = opts.str("--direction");
   if (const auto kind = named<Probe>(d)) {
-    draw_probe(layout, *kind, std::uint64_t(opts.integer("--direction-seed", 0, LONG_MAX)), v.data());
+    View1<float> drawn("direction", layout.size());
+    draw_probe(layout, *kind, std::uint64_t(opts.integer("--direction-seed", 0, LONG_MAX)), drawn);
+    Kokkos::deep_copy(Kokkos::View<float*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()), drawn);
   } else {
     read_tensors(d, "grad", layout, v.data(), true);
   }

@@ -144,7 +144,7 @@ std::vector<Key> optimizer_keys() {
               field(o, &O::hessian_interval)),
       integer("optimizer.hessian_batch", 0, 0, 1e9,
               "sophiag, sophiah: sequences in the Hessian batch, 0: the whole batch", field(o, &O::hessian_batch)),
-      choice("optimizer.probe", Probe::gaussian, "sophiah: Hutchinson probe entries, N(0, 1) or random signs",
+      choice("optimizer.probe", Probe::rademacher, "sophiah: Hutchinson probe entries, random signs or N(0, 1)",
              field(o, &O::probe)),
   };
 }

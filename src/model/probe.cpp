@@ -1,7 +1,8 @@
 #include "probe.hpp"
 
-#include <algorithm>
 #include <cmath>
+
+#include "random.hpp"
 
 namespace sk {
 
@@ -11,17 +12,14 @@ double standard_normal(std::mt19937_64& rng) {
 }
 
 template <class T>
-void draw_probe(const ParameterLayout& layout, Probe kind, std::uint64_t seed, T* host) {
-  std::mt19937_64 rng(seed);
-  std::fill(host, host + layout.size(), T(0));
-  for (const auto& t : layout.tensors()) {
-    const std::size_t n = t.stored_size();  // row-major: the stored rows come first
-    for (std::size_t i = 0; i < n; ++i)
-      host[t.offset + i] = kind == Probe::gaussian ? T(standard_normal(rng)) : (rng() >> 63 ? T(1) : T(-1));
-  }
+void draw_probe(const ParameterLayout& layout, Probe kind, std::uint64_t seed, View1<T> out) {
+  // Only wte has padding rows (its stored rows are a prefix of the tensor).
+  const TensorSpec& wte = layout.find("transformer.wte.weight");
+  random_probe<T>(Tensor1<T>(out.data(), out.extent(0)), kind == Probe::gaussian, seed, wte.offset + wte.stored_size(),
+                  wte.offset + wte.size());
 }
 
-template void draw_probe<float>(const ParameterLayout&, Probe, std::uint64_t, float*);
-template void draw_probe<double>(const ParameterLayout&, Probe, std::uint64_t, double*);
+template void draw_probe<float>(const ParameterLayout&, Probe, std::uint64_t, View1<float>);
+template void draw_probe<double>(const ParameterLayout&, Probe, std::uint64_t, View1<double>);
 
 }  // namespace sk

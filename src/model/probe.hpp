@@ -6,6 +6,7 @@
 
 #include "choices.hpp"
 #include "parameters.hpp"
+#include "views.hpp"
 
 namespace sk {
 
@@ -13,11 +14,11 @@ namespace sk {
 // library's normal_distribution differs between implementations.
 double standard_normal(std::mt19937_64& rng);
 
-// Fills a host buffer of layout.size() elements with a probe drawn from
-// `seed`: each stored element N(0, 1) or +-1, padding rows 0. Drawn on the
-// host from a fixed generator in the layout's order, so a seed gives the same
-// probe with every compiler, backend and number of ranks.
+// Fills out (layout.size() elements, on the device) with a probe drawn from
+// `seed`: each stored element N(0, 1) or +-1, wte's padding rows 0. Entry i
+// is a pure function of (seed, i) (kernels/random.hpp random_probe), so a seed
+// gives the same probe on every backend, thread count and number of ranks.
 template <class T>
-void draw_probe(const ParameterLayout& layout, Probe kind, std::uint64_t seed, T* host);
+void draw_probe(const ParameterLayout& layout, Probe kind, std::uint64_t seed, View1<T> out);
 
 }  // namespace sk

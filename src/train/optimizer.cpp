@@ -142,13 +142,11 @@ class SophiaG : public Optimizer {
 class SophiaH final : public SophiaG {
  public:
   SophiaH(const OptimizerConfig& c, const ParameterLayout& layout, Partition partition)
-      : SophiaG(c, layout, 1, partition), layout_(layout), host_probe_(layout.size()),
+      : SophiaG(c, layout, 1, partition), layout_(layout),
         buffers_{View1<float>("probe", layout.size()), View1<float>("hessian_probe_product", layout.size()), {}} {}
 
   Hutchinson* hutchinson(std::uint64_t key) override {
-    draw_probe(layout_, c_.probe, key, host_probe_.data());
-    Kokkos::deep_copy(buffers_.probe,
-                      Kokkos::View<const float*, Kokkos::HostSpace, Unmanaged>(host_probe_.data(), host_probe_.size()));
+    draw_probe(layout_, c_.probe, key, buffers_.probe);
     return &buffers_;
   }
 
@@ -161,7 +159,6 @@ class SophiaH final : public SophiaG {
 
  private:
   ParameterLayout layout_;
-  std::vector<float> host_probe_;
   Hutchinson buffers_;
 };
 

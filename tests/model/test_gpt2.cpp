@@ -108,9 +108,9 @@ TEST_CASE("fp64 Hessian-vector product matches central differences of the gradie
   ReferenceRun<double> run;
   const auto& layout = run.model.layout();
   std::vector<double> v(layout.size());
-  draw_probe(layout, Probe::gaussian, 3, v.data());
   View1<double> v_dev("v", v.size()), hv_dev("hv", v.size());
-  Kokkos::deep_copy(v_dev, Kokkos::View<const double*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()));
+  draw_probe(layout, Probe::gaussian, 3, v_dev);
+  Kokkos::deep_copy(Kokkos::View<double*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()), v_dev);
   const double loss = run.model.hvp(run.batch.inputs, run.batch.targets, v_dev, hv_dev);
   auto hv = Kokkos::create_mirror(hv_dev);
   Kokkos::deep_copy(hv, hv_dev);
@@ -134,6 +134,44 @@ TEST_CASE("fp64 Hessian-vector product matches central differences of the gradie
     INFO(t.name << ": max |hvp - fd| " << err << ", max |fd| " << scale);
     CHECK(err <= 1e-6 * scale);
   }
+}
+
+TEST_CASE("Hutchinson probes: N(0, 1) or signs, zero in wte's padding, a function of the seed", "[gpt2][hvp]") {
+  GPT2Config c = preset("tiny");
+  c.vocab_size = 1001;  // padded to a multiple of 64 rows
+  const ParameterLayout layout(c);
+  const TensorSpec& wte = layout.find("transformer.wte.weight");
+  REQUIRE(wte.size() > wte.stored_size());
+  auto draw = [&](Probe kind, std::uint64_t seed) {
+    View1<float> v("probe", layout.size());
+    draw_probe(layout, kind, seed, v);
+    auto host = Kokkos::create_mirror(v);
+    Kokkos::deep_copy(host, v);
+    return host;
+  };
+  const auto g = draw(Probe::gaussian, 5), g_again = draw(Probe::gaussian, 5), g_other = draw(Probe::gaussian, 6);
+  const auto r = draw(Probe::rademacher, 5);
+  double sum = 0, squares = 0;
+  std::size_t n = 0, same = 0, differ = 0, signs = 0;
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    const bool padding = i >= wte.offset + wte.stored_size() && i < wte.offset + wte.size();
+    if (padding) {
+      REQUIRE(g(i) == 0.0f);
+      REQUIRE(r(i) == 0.0f);
+      continue;
+    }
+    sum += g(i);
+    squares += double(g(i)) * g(i);
+    ++n;
+    same += g(i) == g_again(i);
+    differ += g(i) != g_other(i);
+    signs += r(i) == 1.0f || r(i) == -1.0f;
+  }
+  CHECK(same == n);
+  CHECK(differ > n - n / 1000);
+  CHECK(signs == n);
+  CHECK(std::fabs(sum / n) < 5 / std::sqrt(double(n)));        // 5 standard errors
+  CHECK(std::fabs(squares / n - 1) < 5 * std::sqrt(2.0 / n));  // the variance's
 }
 
 TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {

@@ -61,10 +61,9 @@ struct Oracle {
     upload(model.params, p);
   }
   void refresh(std::uint64_t key) {
-    std::vector<double> u(h.size());
-    draw_probe(model.layout(), oc.probe, key, u.data());
-    View1<double> u_dev("u", u.size()), hu_dev("hu", u.size());
-    upload(u_dev, u);
+    View1<double> u_dev("u", h.size()), hu_dev("hu", h.size());
+    draw_probe(model.layout(), oc.probe, key, u_dev);
+    const auto u = host_copy(u_dev);
     model.hvp(batch.inputs, batch.targets, u_dev, hu_dev);
     const auto hu = host_copy(hu_dev);
     for (std::size_t i = 0; i < h.size(); ++i) h[i] = oc.beta2 * h[i] + (1 - oc.beta2) * u[i] * hu[i];
