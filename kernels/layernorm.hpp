@@ -61,6 +61,18 @@ void layernorm_param_sums(const char* label, Tensor1<T> dweight, Tensor1<T> dbia
   add_column_partials<T>((std::string(label) + "_sum").c_str(), dbias, db_part, space);
 }
 
+// The terms of layernorm_backward's parameter sums: dout * norm and dout.
+template <class T>
+struct LayerNormParamTerms {
+  ConstTensor2<T> dout, inp;
+  ConstTensor1<T> mean, rstd;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int c, T& dw, T& db) const {
+    const T d = dout(r, c);
+    dw += d * (inp(r, c) - mean(r)) * rstd(r);
+    db += d;
+  }
+};
+
 // dinp += d(out)/d(inp) . dout;  dweight += sum_r dout*norm;  dbias += sum_r dout
 // += on dinp because it is the residual stream's running gradient; on the
 // parameter gradients because they accumulate over micro-batches.
@@ -88,11 +100,7 @@ void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, C
   });
 
   layernorm_param_sums<T>("layernorm_backward_params", dweight, dbias, partials, N, C,
-                          KOKKOS_LAMBDA(const int r, const int c, T& dw, T& db) {
-    const T d = dout(r, c);
-    dw += d * (inp(r, c) - mean(r)) * rstd(r);
-    db += d;
-  }, space);
+                          LayerNormParamTerms<T>{dout, inp, mean, rstd}, space);
 }
 
 // Tangent of the forward (the R-operator, for Hessian-vector products), for
@@ -126,6 +134,19 @@ void layernorm_forward_tangent(Tensor2<T> out_dot, Tensor1<T> mean_dot, Tensor1<
     }
   });
 }
+
+// The terms of layernorm_backward_tangent's parameter sums: rdout * n +
+// dout * R{n} and rdout.
+template <class T>
+struct LayerNormTangentParamTerms {
+  ConstTensor2<T> dout, rdout, inp, inp_dot;
+  ConstTensor1<T> mean, rstd, mean_dot, rstd_dot;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int c, T& dw, T& db) const {
+    const T xm = inp(r, c) - mean(r), s = rstd(r);
+    dw += rdout(r, c) * xm * s + dout(r, c) * ((inp_dot(r, c) - mean_dot(r)) * s + xm * rstd_dot(r));
+    db += rdout(r, c);
+  }
+};
 
 // Tangent of the backward. With g = dout weight, the backward is
 //   dx = s (g - mean(g) - n mean(g n)),  dweight += sum_r dout n,  dbias += sum_r dout
@@ -161,11 +182,8 @@ void layernorm_backward_tangent(Tensor2<T> rdinp, Tensor1<T> rdweight, Tensor1<T
     });
   });
   layernorm_param_sums<T>("layernorm_backward_tangent_params", rdweight, rdbias, partials, N, C,
-                          KOKKOS_LAMBDA(const int r, const int c, T& dw, T& db) {
-    const T xm = inp(r, c) - mean(r), s = rstd(r);
-    dw += rdout(r, c) * xm * s + dout(r, c) * ((inp_dot(r, c) - mean_dot(r)) * s + xm * rstd_dot(r));
-    db += rdout(r, c);
-  }, space);
+                          LayerNormTangentParamTerms<T>{dout, rdout, inp, inp_dot, mean, rstd, mean_dot, rstd_dot},
+                          space);
 }
 
 }  // namespace sk

@@ -46,7 +46,7 @@ int cmd_hvp(int argc, char** argv, const MpiEnv& mpi) {
   const std::string d = opts.str("--direction");
   std::vector<FileArg> direction_file;
   if (!named<Probe>(d)) direction_file.push_back({"--direction", d});
-  OneBatch one = load_one_batch("hvp", opts, mpi, direction_file);
+  OneBatch one = load_one_batch("hvp", opts, mpi, direction_file, 2);  // v and H.v
   GPT2<float>& model = *one.model;
   const ParameterLayout& layout = model.layout();
   const std::vector<float> v = read_direction(opts, layout);

@@ -22,7 +22,7 @@ void add_one_batch_options(Options& opts) {
 }
 
 OneBatch load_one_batch(const std::string& command, const Options& opts, const MpiEnv& mpi,
-                        const std::vector<FileArg>& extra_inputs) {
+                        const std::vector<FileArg>& extra_inputs, int hvp_vectors) {
   const bool init = opts.flag("--init");
   if (init == opts.has("--weights")) throw UsageError(command + ": give exactly one of --weights FILE and --init");
   if (!init && opts.has("--save-weights")) throw UsageError(command + ": --save-weights goes with --init");
@@ -41,7 +41,8 @@ OneBatch load_one_batch(const std::string& command, const Options& opts, const M
   const auto tokens = read_tokens(data, std::size_t(B) * T + 1);
   check_token_range(tokens, config.vocab_size, data);
 
-  require_memory(command, forward_need(config, B / mpi.size(), T));
+  const MemoryNeed need = forward_need(config, B / mpi.size(), T);
+  require_memory(command, hvp_vectors > 0 ? with_hvp(need, config, B / mpi.size(), T, hvp_vectors) : need);
   OneBatch one{config, std::make_unique<GPT2<float>>(config), make_batch(tokens, T, B, T), out};
   if (init) {
     one.model->init_random(std::uint64_t(opts.integer("--seed", 0, LONG_MAX)));

@@ -24,7 +24,9 @@ struct OneBatch {
 // direction file, must not clobber each other), reads the first B*T+1 tokens
 // and loads or initialises the model: everything before the passes, so that a
 // bad input stops the command before any output is written.
+// vectors: the parameter-sized buffers of Hessian-vector products the
+// command holds (0: none, a plain forward and backward).
 OneBatch load_one_batch(const std::string& command, const Options& opts, const MpiEnv& mpi,
-                        const std::vector<FileArg>& extra_inputs);
+                        const std::vector<FileArg>& extra_inputs, int hvp_vectors = 0);
 
 }  // namespace sk

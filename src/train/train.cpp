@@ -259,8 +259,12 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   }
   // On every rank, so that a missing tokenizer stops them all.
   if (t.sample_interval > 0) tokenizer_ = std::make_unique<Gpt2Tokenizer>(tokenizer_dir());
-  require_memory("train", training_need(cfg.model, B_ / mpi.size(), t.seq_len,
-                                        cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0));
+  const MemoryNeed need =
+      training_need(cfg.model, B_ / mpi.size(), t.seq_len, cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0);
+  // Sophia-H's refresh: the probe, H u and their sum over micro-batches.
+  require_memory("train", cfg.optimizer.type == OptimizerType::sophiah
+                              ? with_hvp(need, cfg.model, B_ / mpi.size(), t.seq_len, 3)
+                              : need);
   if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
   if (!use_gemm_library(t.gemm))
     throw Error("deck: train.gemm = \"onednn\" needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
