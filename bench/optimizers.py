@@ -20,7 +20,7 @@ def run(exe, mode, extra):
     r = {"step": get(r"median ([0-9.]+) ms over"), "fraction": get(r"^fraction of gemm rate: ([0-9.]+)"),
          "rss": get(r"^peak resident memory: ([0-9.]+) GB")}
     if mode == "sophiag":
-        r["hessian"] = get(r"^hessian refresh: median ([0-9.]+) ms")
+        r["hessian"] = get(r"^hessian refresh \([^)]*\): median ([0-9.]+) ms")
         r["interval"] = get(r"every ([0-9]+) steps")
     return out, r
 

@@ -53,6 +53,20 @@ void write_tensors(hid_t file, const std::string& path, const char* group, const
   }
 }
 
+// Throws when group `g` holds a link that is no tensor of the layout (a
+// misspelt name would otherwise be ignored).
+void refuse_unknown_tensors(hid_t g, const std::string& where, const ParameterLayout& layout) {
+  H5G_info_t info;
+  if (H5Gget_info(g, &info) < 0) throw Error(where + " cannot be read (damaged file?)");
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) throw Error(where + " cannot be read (damaged file?)");
+    std::string name(std::size_t(n), '\0');
+    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), std::size_t(n) + 1, H5P_DEFAULT);
+    if (!layout.contains(name)) throw Error(where + "/" + name + " is not a parameter of this model");
+  }
+}
+
 }  // namespace
 
 void write_config_group(hid_t file, const GPT2Config& config) {
@@ -93,12 +107,13 @@ GPT2Config read_config(const std::string& path) {
 }
 
 template <class T>
-void read_weights(const std::string& path, const ParameterLayout& layout, T* host) {
+void read_tensors(const std::string& path, const std::string& group, const ParameterLayout& layout, T* host,
+                  bool only_these) {
   H5Handle f = open_file(path);
-  if (H5Lexists(f.get(), "model", H5P_DEFAULT) <= 0) throw Error(path + ": missing group /model");
-  H5Handle g = open_object(f.get(), "model", H5I_GROUP, path + ": /model");
+  if (H5Lexists(f.get(), group.c_str(), H5P_DEFAULT) <= 0) throw Error(path + ": missing group /" + group);
+  H5Handle g = open_object(f.get(), group, H5I_GROUP, path + ": /" + group);
   for (const auto& t : layout.tensors()) {
-    const std::string where = path + ": tensor /model/" + t.name;
+    const std::string where = path + ": tensor /" + group + "/" + t.name;
     if (H5Lexists(g.get(), t.name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + " is missing");
     H5Handle d = open_object(g.get(), t.name, H5I_DATASET, where);
     H5Handle type(H5Dget_type(d.get()), H5Tclose);
@@ -116,6 +131,12 @@ void read_weights(const std::string& path, const ParameterLayout& layout, T* hos
       throw Error(where + " cannot be read (damaged file?)");
     require_finite(where, host + t.offset, t.size());
   }
+  if (only_these) refuse_unknown_tensors(g.get(), path + ": /" + group, layout);
+}
+
+template <class T>
+void read_weights(const std::string& path, const ParameterLayout& layout, T* host) {
+  read_tensors(path, "model", layout, host, false);
 }
 
 template <class T>
@@ -128,22 +149,31 @@ void write_weights(const std::string& path, const GPT2Config& config, const Para
 }
 
 template <class T>
-void write_gradients(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
-                     const T* host, double loss) {
+void write_tensor_groups(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
+                         double loss, const std::vector<std::pair<std::string, const T*>>& groups) {
   write_file_atomically(path, [&](hid_t f) {
     write_config_group(f, config);
     H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     H5Handle d(H5Dcreate2(f, "loss", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
     if (!d.valid() || H5Dwrite(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &loss) < 0)
       throw Error("cannot write /loss to " + path);
-    write_tensors(f, path, "grad", layout, host);
+    for (const auto& [group, host] : groups) write_tensors(f, path, group.c_str(), layout, host);
   });
+}
+
+template <class T>
+void write_gradients(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
+                     const T* host, double loss) {
+  write_tensor_groups<T>(path, config, layout, loss, {{"grad", host}});
 }
 
 #define SK_INSTANTIATE(T)                                                                                   \
   template void read_weights<T>(const std::string&, const ParameterLayout&, T*);                           \
   template void write_weights<T>(const std::string&, const GPT2Config&, const ParameterLayout&, const T*); \
-  template void write_gradients<T>(const std::string&, const GPT2Config&, const ParameterLayout&, const T*, double);
+  template void write_gradients<T>(const std::string&, const GPT2Config&, const ParameterLayout&, const T*, double); \
+  template void read_tensors<T>(const std::string&, const std::string&, const ParameterLayout&, T*, bool);      \
+  template void write_tensor_groups<T>(const std::string&, const GPT2Config&, const ParameterLayout&, double,    \
+                                       const std::vector<std::pair<std::string, const T*>>&);
 SK_INSTANTIATE(float)
 SK_INSTANTIATE(double)
 #undef SK_INSTANTIATE

@@ -6,6 +6,8 @@
 #include <hdf5.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config.hpp"
 #include "parameters.hpp"
@@ -20,6 +22,12 @@ GPT2Config read_config(const std::string& path);
 template <class T>
 void read_weights(const std::string& path, const ParameterLayout& layout, T* host);
 
+// The same for the tensors of any group (a gradient file's "grad", ...);
+// with only_these, a tensor in the group that the layout lacks is refused too.
+template <class T>
+void read_tensors(const std::string& path, const std::string& group, const ParameterLayout& layout, T* host,
+                  bool only_these);
+
 // Writes the /config group into an open file: weights files and checkpoints
 // both hold one (one process writes each file's metadata).
 void write_config_group(hid_t file, const GPT2Config& config);
@@ -28,6 +36,11 @@ void write_config_group(hid_t file, const GPT2Config& config);
 template <class T>
 void write_weights(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
                    const T* host);
+
+// Writes /config, /loss and a group of tensors per (name, host buffer) pair.
+template <class T>
+void write_tensor_groups(const std::string& path, const GPT2Config& config, const ParameterLayout& layout,
+                         double loss, const std::vector<std::pair<std::string, const T*>>& groups);
 
 // Writes /config, /loss and /grad from a host gradient buffer.
 template <class T>

@@ -23,6 +23,7 @@
 #include "attention_batched.hpp"
 #include "attention_blocked.hpp"
 #include "attention_tiled.hpp"
+#include "attention_tangent.hpp"  // their tangents, one for every backend
 
 namespace sk {
 

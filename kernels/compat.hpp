@@ -18,6 +18,8 @@ using Kokkos::log;
 using Kokkos::sqrt;
 using Kokkos::tanh;
 using Kokkos::cosh;
+using Kokkos::cos;
+using Kokkos::sin;
 using Kokkos::fabs;
 using Kokkos::isfinite;
 #else
@@ -27,6 +29,8 @@ using Kokkos::Experimental::log;
 using Kokkos::Experimental::sqrt;
 using Kokkos::Experimental::tanh;
 using Kokkos::Experimental::cosh;
+using Kokkos::Experimental::cos;
+using Kokkos::Experimental::sin;
 using Kokkos::Experimental::fabs;
 using Kokkos::Experimental::isfinite;
 #endif

@@ -43,6 +43,28 @@ void crossentropy_forward(Tensor1<T> losses, Tensor2<T> logits, RowTokens target
   });
 }
 
+// Tangent of the softmax (the R-operator), for a logits tangent z_dot: with
+// p = softmax(z) over the first V columns, the Jacobian is diag(p) - p p^T, so
+//   R{p} = p * (z_dot - sum_v p_v z_dot_v)
+// and R{dlogits} = dloss R{p}: the labels' one-hot does not move.
+// z_dot [N, Vp] becomes R{dlogits} in place (0 in the padded columns);
+// scaled_probs [N, Vp] is dloss * p from crossentropy_forward (before the
+// labels' entries change).
+template <class T>
+void crossentropy_forward_tangent(Tensor2<T> z_dot, ConstTensor2<T> scaled_probs, int V, T dloss,
+                                  const ExecSpace& space = ExecSpace()) {
+  const int Vp = z_dot.extent(1);
+  Kokkos::parallel_for("crossentropy_forward_tangent", TeamPolicy(space, z_dot.extent(0), Kokkos::AUTO),
+                       KOKKOS_LAMBDA(const Member& team) {
+    const int r = team.league_rank();
+    const T* p = &scaled_probs(r, 0);
+    T* zd = &z_dot(r, 0);
+    const T mean_zd = team_lane_sum<T>(team, V, [&](int v) { return p[v] * zd[v]; }) / dloss;
+    team.team_barrier();  // every thread has read zd before it is overwritten
+    for_lane_groups(team, Vp, [&](int v, int) { zd[v] = v < V ? p[v] * (zd[v] - mean_zd) : T(0); });
+  });
+}
+
 // probs[r, v] becomes the logits' gradient (probs[r, v] - [v == labels[r]]) * dloss,
 // with dloss the derivative of the loss by losses[r] (1/N for the mean over N rows).
 // probs [N, Vp] from crossentropy_forward; labels [N].

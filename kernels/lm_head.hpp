@@ -78,4 +78,31 @@ void lm_head_forward_backward(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte,
                     }, space);
 }
 
+// The forward and backward of lm_head_forward_backward with their tangents
+// (the R-operator) for tangents x_dot [N, C] and wte_dot [Vp, C]: per chunk,
+//   z_dot = x_dot . wte^T + x . wte_dot^T,  R{dz} = crossentropy_forward_tangent(z_dot)
+//   rdx[rows] = R{dz} . wte + dz . wte_dot           (overwritten)
+//   rdwte    += R{dz}^T . x + dz^T . x_dot
+// dx, dwte as lm_head_forward_backward; z_dot [R, Vp] is scratch beside logits.
+template <class T>
+void lm_head_forward_backward_tangent(Tensor1<T> losses, Tensor2<T> dx, Tensor2<T> dwte, Tensor2<T> rdx,
+                                      Tensor2<T> rdwte, Tensor2<T> logits, Tensor2<T> z_dot, ConstTensor2<T> x,
+                                      ConstTensor2<T> x_dot, ConstTensor2<T> wte, ConstTensor2<T> wte_dot,
+                                      RowTokens targets, int V, T dloss, const ExecSpace& space = ExecSpace()) {
+  const int C = x.extent(1), Vp = logits.extent(1);
+  lm_head_chunks<T>(losses, logits, x, wte, targets, V, dloss,
+                    [&](int n0, int n, Tensor2<T> chunk, ConstTensor2<T> x_rows) {
+                      const ConstTensor2<T> xd_rows(x_dot.data() + std::size_t(n0) * C, n, C);
+                      const Tensor2<T> zd(z_dot.data(), n, Vp);
+                      kblas::gemm(space, "N", "T", T(1), xd_rows, wte, T(0), zd);
+                      kblas::gemm(space, "N", "T", T(1), x_rows, wte_dot, T(1), zd);
+                      crossentropy_forward_tangent<T>(zd, chunk, V, dloss, space);
+                      crossentropy_backward_scaled<T>(chunk, RowTokens(targets.data() + n0, n), dloss, space);
+                      lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0, space);
+                      lm_head_chunk_backward<T>(rdx, rdwte, zd, x_rows, wte, n0, space);
+                      kblas::gemm(space, "N", "N", T(1), chunk, wte_dot, T(1), Tensor2<T>(rdx.data() + std::size_t(n0) * C, n, C));
+                      kblas::gemm(space, "T", "N", T(1), chunk, xd_rows, T(1), rdwte);
+                    }, space);
+}
+
 }  // namespace sk

@@ -44,4 +44,28 @@ void matmul_backward(Tensor2<T> dinp, Tensor2<T> dweight, Tensor1<T> dbias, Cons
   }
 }
 
+// Tangent of the forward (the R-operator), for tangents inp_dot, weight_dot, bias_dot:
+// out_dot[N, OC] = inp_dot . weight^T + inp . weight_dot^T + bias_dot
+template <class T>
+void matmul_forward_tangent(Tensor2<T> out_dot, ConstTensor2<T> inp, ConstTensor2<T> inp_dot, ConstTensor2<T> weight,
+                            ConstTensor2<T> weight_dot, ConstTensor1<T> bias_dot, const ExecSpace& space = ExecSpace()) {
+  matmul_forward<T>(out_dot, inp_dot, weight, bias_dot, space);
+  kblas::gemm(space, "N", "T", T(1), inp, weight_dot, T(1), out_dot);
+}
+
+// Tangent of the backward, for the upstream gradient's tangent rdout [N, OC]:
+//   rdinp     = rdout . weight + dout . weight_dot          (overwritten)
+//   rdweight += rdout^T . inp + dout^T . inp_dot
+//   rdbias   += ones . rdout
+// The rdout terms are matmul_backward itself (it is linear in dout).
+template <class T>
+void matmul_backward_tangent(Tensor2<T> rdinp, Tensor2<T> rdweight, Tensor1<T> rdbias, ConstTensor2<T> dout,
+                             ConstTensor2<T> rdout, ConstTensor2<T> inp, ConstTensor2<T> inp_dot,
+                             ConstTensor2<T> weight, ConstTensor2<T> weight_dot, ConstTensor1<T> ones,
+                             const ExecSpace& space = ExecSpace()) {
+  matmul_backward<T>(rdinp, rdweight, rdbias, rdout, inp, weight, ones, space);
+  kblas::gemm(space, "N", "N", T(1), dout, weight_dot, T(1), rdinp);
+  kblas::gemm(space, "T", "N", T(1), dout, inp_dot, T(1), rdweight);
+}
+
 }  // namespace sk

@@ -43,7 +43,9 @@ void adamw_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, Tensor1<
   });
 }
 
-// Sophia-G (Liu et al. 2023): a clipped, Hessian-preconditioned sign-momentum step.
+// Sophia (Liu et al. 2023): a clipped, Hessian-preconditioned sign-momentum
+// step; Sophia-G's h estimates the Hessian's diagonal times 1/N, Sophia-H's
+// the diagonal itself (tokens = 1).
 template <class T>
 struct SophiaStep {
   T lr, beta1, rho, weight_decay;
@@ -52,7 +54,9 @@ struct SophiaStep {
 };
 
 // g = grad * grad_scale;  m = b1 m + (1-b1) g;  p = p (1 - lr wd);
-// p = p - lr sign(m) min(|m| / (rho N h + eps), 1)
+// p = p - lr sign(m) min(|m| / (max(rho N h, 0) + eps), 1)
+// Hutchinson's h may be negative (negative curvature along a coordinate):
+// that coordinate takes the clipped step lr sign(m), as where h is 0.
 // clipped() = how many coordinates were clipped (their ratio reached 1).
 template <class T>
 void sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTensor1<T> h, SophiaStep<T> s,
@@ -60,7 +64,8 @@ void sophia_update(Tensor1<T> param, ConstTensor1<T> grad, Tensor1<T> m, ConstTe
   Kokkos::parallel_reduce("sophia_update", RangePolicy(space, 0, param.extent(0)), KOKKOS_LAMBDA(const int i, long& n) {
     const T mi = s.beta1 * m(i) + (T(1) - s.beta1) * grad(i) * T(grad_scale());
     m(i) = mi;
-    const T ratio = kmath::fabs(mi) / (s.rho * s.tokens * h(i) + s.eps);
+    const T curvature = s.rho * s.tokens * h(i);
+    const T ratio = kmath::fabs(mi) / ((curvature > T(0) ? curvature : T(0)) + s.eps);
     // Branch-free on purpose: signs and clipping are random per coordinate,
     // and mispredicted branches made this kernel five times slower on CPUs.
     const T step = ratio < T(1) ? ratio : T(1);  // a min instruction, not a branch
@@ -88,6 +93,17 @@ void sophia_hessian_update(Tensor1<T> h, ConstTensor1<T> ghat, T beta2, Scalar<c
   Kokkos::parallel_for("sophia_hessian_update", RangePolicy(space, 0, h.extent(0)), KOKKOS_LAMBDA(const int i) {
     const T g = ghat(i) * T(ghat_scale());
     h(i) = beta2 * h(i) + (T(1) - beta2) * g * g;
+  });
+}
+
+// Hutchinson's refresh of Sophia-H's diagonal Hessian estimate:
+// h = b2 h + (1-b2) u * (hu * hu_scale), with u the probe and hu the sum of
+// H u over micro-batches and ranks (hu_scale turns it into the mean).
+template <class T>
+void sophia_hutchinson_update(Tensor1<T> h, ConstTensor1<T> u, ConstTensor1<T> hu, T beta2,
+                              Scalar<const double> hu_scale, const ExecSpace& space = ExecSpace()) {
+  Kokkos::parallel_for("sophia_hutchinson_update", RangePolicy(space, 0, h.extent(0)), KOKKOS_LAMBDA(const int i) {
+    h(i) = beta2 * h(i) + (T(1) - beta2) * u(i) * (hu(i) * T(hu_scale()));
   });
 }
 

@@ -20,6 +20,7 @@
 #include "flops.hpp"
 #include "gemm_rate.hpp"
 #include "gpt2.hpp"
+#include "probe.hpp"
 #include "kernel_timer.hpp"
 #include "memory.hpp"
 #include "step.hpp"
@@ -155,6 +156,7 @@ std::string bench_checkpoint(const std::string& dir, int iters, const Checkpoint
 
 struct Timings {
   std::vector<double> step, gemm, hessian, comm_wait;
+  std::vector<double> hvp_ratio;  // each iteration's HVP time over its forward+backward time
   double resident = 0;  // peak resident bytes after the warm-up
 };
 
@@ -162,17 +164,18 @@ Options bench_options() {
   Options opts("bench",
                "Times GPT-2 forward+backward on random tokens and compares its FLOP rate with the rate of\n"
                "the same gemm calls (same shapes and transposes) measured in the same run. With --optimizer,\n"
-               "times full training steps (forward, backward, clipping, update) and, for sophiag, the\n"
+               "times full training steps (forward, backward, clipping, update) and, for sophiag and sophiah, the\n"
                "Hessian refresh, and reports the peak resident memory of training.");
   add_model_options(opts, "gpt2");
   opts.add("--batch", "B", "batch size", "4");
   opts.add("--seq", "T", "sequence length", "64");
   opts.add("--warmup", "N", "untimed iterations first", "2");
   opts.add("--iters", "N", "timed iterations (the median is reported)", "5");
-  opts.add("--optimizer", "NAME", "time full training steps with adamw or sophiag (default: forward+backward only)");
+  opts.add("--optimizer", "NAME", "time full training steps with adamw, sophiag or sophiah (default: forward+backward only)");
   opts.add("--reduction", "MODE", "under mpiexec: gradient sums over ranks, overlap, blocking or zero1", "overlap");
   opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
+  opts.add_flag("--hvp", "also time an exact Hessian-vector product (forward-over-reverse) after each forward+backward");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   opts.add("--gemm", "LIBRARY", "library of the float gemms (the gemm rate too): auto, blas or onednn, as train.gemm", "auto");
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
@@ -181,11 +184,24 @@ Options bench_options() {
   return opts;
 }
 
+// Seconds of one Hessian-vector product of the batch's loss along a Gaussian
+// probe (the probe's draw not timed).
+double time_hvp(GPT2<float>& model, const Batch& batch) {
+  const ParameterLayout& layout = model.layout();
+  View1<float> v("probe", layout.size()), hv("hvp", layout.size());
+  draw_probe(layout, Probe::gaussian, 0, v);
+  const auto t0 = Clock::now();
+  model.hvp(batch.inputs, batch.targets, v, hv);
+  Kokkos::fence();
+  return seconds_since(t0);
+}
+
 // What a bench run measures, from its options (checked).
 struct BenchSettings {
   GPT2Config config;
   int B, T, warmup, iters;
   bool full, tf32;  // full: training steps with oc, not forward+backward alone
+  bool hvp;         // time GPT2::hvp beside forward+backward
   OptimizerConfig oc;
   Reduction reduction;
   double bucket_mb;
@@ -205,6 +221,8 @@ BenchSettings bench_settings(const Options& opts) {
   s.reduction = opts.choice<Reduction>("--reduction");
   s.bucket_mb = opts.number("--bucket-mb", 0.001, 65536);
   s.tf32 = opts.flag("--tf32");
+  s.hvp = opts.flag("--hvp");
+  if (s.hvp && s.full) throw UsageError("bench: --hvp times forward+backward against the HVP: leave out --optimizer");
   if (!set_gemm_tf32(s.tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
   if (!use_gemm_library(opts.choice<GemmChoice>("--gemm")))
     throw UsageError("bench: --gemm onednn needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
@@ -235,9 +253,13 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
   }
   if (!t.hessian.empty()) {
     const double h = median(t.hessian);
-    std::printf("hessian refresh: median %.1f ms; every %d steps: %.1f ms per step amortised\n", h * 1e3,
-                s.oc.hessian_interval, (step_s + h / s.oc.hessian_interval) * 1e3);
+    std::printf("hessian refresh (%s): median %.1f ms, %.2f times the training step; every %d steps: %.1f ms per step "
+                "amortised\n", s.oc.type == OptimizerType::sophiah ? "exact HVP" : "sampled-label gradient", h * 1e3,
+                h / step_s, s.oc.hessian_interval, (step_s + h / s.oc.hessian_interval) * 1e3);
   }
+  if (!t.hvp_ratio.empty())
+    std::printf("hvp (forward-over-reverse): median %.2f times forward+backward (ratios of the same iterations)\n",
+                median(t.hvp_ratio));
   std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
               att / 1e9);
   std::printf("achieved: %.1f GFLOP/s\n", (lin + att) / step_s / 1e9);
@@ -272,7 +294,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const OptimizerConfig& oc = s.oc;
   const auto optimizer =
       s.full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.partition()) : nullptr;
-  const bool sophia = s.full && oc.type == OptimizerType::sophiag;
+  const bool sophia = s.full && is_sophia(oc.type);
   Timings t;
 
   // One step of what is measured: forward+backward, or a full training step.
@@ -294,6 +316,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
     step(s.warmup + i);
     t.step.push_back(seconds_since(t0));
     t.gemm.push_back(time_step_gemms(shapes));
+    if (s.hvp) t.hvp_ratio.push_back(time_hvp(model, micro[0].batch) / t.step.back());
     if (sophia) {
       t0 = Clock::now();
       hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, i + 1);

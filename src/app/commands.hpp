@@ -10,6 +10,7 @@
 namespace sk {
 
 int cmd_grad(int argc, char** argv, const MpiEnv& mpi);
+int cmd_hvp(int argc, char** argv, const MpiEnv& mpi);
 int cmd_bench(int argc, char** argv, const MpiEnv& mpi);
 int cmd_train(int argc, char** argv, const MpiEnv& mpi);
 int cmd_inspect(int argc, char** argv, const MpiEnv& mpi);

@@ -28,6 +28,7 @@ const Subcommand subcommands[] = {
     {"train", sk::cmd_train, "pretrain GPT-2 with Sophia-G or AdamW as an input deck (TOML) says"},
     {"inspect", sk::cmd_inspect, "print a checkpoint's contents and verify every checksum"},
     {"grad", sk::cmd_grad, "loss and gradients of one batch, written to HDF5 (for checking against PyTorch)"},
+    {"hvp", sk::cmd_hvp, "an exact Hessian-vector product of one batch's loss, written to HDF5"},
     {"bench", sk::cmd_bench, "time forward+backward against the machine's gemm rate on the same shapes"},
     {"prepare", sk::cmd_prepare, "tokenize text files into token shards for training and validation"},
     {"sample", sk::cmd_sample, "continue a prompt with a model (temperature, top-k, top-p)"},

@@ -7,7 +7,9 @@
 
 namespace sk {
 
-enum class OptimizerType { sophiag, adamw };
+// sophiah: Sophia with Hutchinson's estimator u * (H u) of the Hessian's
+// diagonal, from exact Hessian-vector products (GPT2::hvp).
+enum class OptimizerType { sophiag, adamw, sophiah };
 enum class ScheduleKind { cosine, linear, constant };
 enum class WindowOrder { sequential, shuffled };
 // How gradients are summed over ranks: one call after the backward pass,
@@ -16,13 +18,16 @@ enum class Reduction { blocking, overlap, zero1 };
 // The library float gemms run in: auto (the build's default: oneDNN where
 // built), KokkosKernels' BLAS, or oneDNN (host builds that found it).
 enum class GemmChoice { automatic, blas, onednn };
+// The distribution of a Hessian probe (Hutchinson's estimator): standard
+// normal entries or random signs.
+enum class Probe { gaussian, rademacher };
 
 // Each enum's names, in the order of its values.
 template <class E>
 struct Names;
 template <>
 struct Names<OptimizerType> {
-  static constexpr const char* list[] = {"sophiag", "adamw"};
+  static constexpr const char* list[] = {"sophiag", "adamw", "sophiah"};
 };
 template <>
 struct Names<ScheduleKind> {
@@ -40,6 +45,14 @@ template <>
 struct Names<GemmChoice> {
   static constexpr const char* list[] = {"auto", "blas", "onednn"};
 };
+
+template <>
+struct Names<Probe> {
+  static constexpr const char* list[] = {"gaussian", "rademacher"};
+};
+
+// Whether the optimizer keeps a diagonal Hessian estimate (Sophia-G, Sophia-H).
+inline bool is_sophia(OptimizerType t) { return t != OptimizerType::adamw; }
 
 template <class E>
 const char* name_of(E value) {

@@ -131,18 +131,21 @@ std::vector<Key> optimizer_keys() {
       choice("optimizer.type", OptimizerType::sophiag, "optimizer", field(o, &O::type)),
       number("optimizer.lr", 3e-4, 0, 10, "peak learning rate", field(o, &O::lr)).with_adamw(6e-4),
       number("optimizer.beta1", 0.965, 0, 0.999999, "momentum", field(o, &O::beta1)).with_adamw(0.9),
-      number("optimizer.beta2", 0.99, 0, 0.999999, "Hessian (sophiag) or second-moment (adamw) average",
+      number("optimizer.beta2", 0.99, 0, 0.999999, "Hessian (sophiag, sophiah) or second-moment (adamw) average",
              field(o, &O::beta2))
           .with_adamw(0.95),
-      number("optimizer.eps", 1e-8, 0, 1, "adamw's epsilon (sophiag uses 1e-15)", field(o, &O::eps)).excluding_min(),
-      number("optimizer.rho", 0.04, 1e-6, 10, "sophiag's clipping scale (0.03-0.05 work well)", field(o, &O::rho)),
+      number("optimizer.eps", 1e-8, 0, 1, "adamw's epsilon (sophiag and sophiah use 1e-15)", field(o, &O::eps)).excluding_min(),
+      number("optimizer.rho", 0.04, 1e-6, 10, "sophiag's and sophiah's clipping scale (0.03-0.05 work well)",
+             field(o, &O::rho)),
       number("optimizer.weight_decay", 0.2, 0, 10, "decoupled weight decay", field(o, &O::weight_decay))
           .with_adamw(0.1),
       number("optimizer.grad_clip", 1.0, 0, inf, "gradient-norm clipping threshold, 0: off", field(o, &O::grad_clip)),
-      integer("optimizer.hessian_interval", 10, 1, 1e6, "sophiag: steps between Hessian refreshes",
+      integer("optimizer.hessian_interval", 10, 1, 1e6, "sophiag, sophiah: steps between Hessian refreshes",
               field(o, &O::hessian_interval)),
-      integer("optimizer.hessian_batch", 0, 0, 1e9, "sophiag: sequences in the Hessian batch, 0: the whole batch",
-              field(o, &O::hessian_batch)),
+      integer("optimizer.hessian_batch", 0, 0, 1e9,
+              "sophiag, sophiah: sequences in the Hessian batch, 0: the whole batch", field(o, &O::hessian_batch)),
+      choice("optimizer.probe", Probe::rademacher, "sophiah: Hutchinson probe entries, random signs or N(0, 1)",
+             field(o, &O::probe)),
   };
 }
 

@@ -59,6 +59,7 @@ struct OptimizerConfig {
   OptimizerType type;
   double lr, beta1, beta2, eps, rho, weight_decay, grad_clip;
   int hessian_interval, hessian_batch;  // hessian_batch: sequences, 0 = the whole batch
+  Probe probe;                          // sophiah's Hutchinson probe distribution
 };
 
 // The [optimizer] section alone, and its defaults for one optimizer (what

@@ -68,4 +68,10 @@ const TensorSpec& ParameterLayout::find(const std::string& name) const {
   throw Error("no parameter named " + name);
 }
 
+bool ParameterLayout::contains(const std::string& name) const {
+  for (const auto& t : tensors_)
+    if (t.name == name) return true;
+  return false;
+}
+
 }  // namespace sk

@@ -36,6 +36,7 @@ class ParameterLayout {
   std::size_t size() const { return size_; }  // elements in the flat buffer
   std::size_t stored_count() const;           // parameters as a user counts them (no padding)
   const TensorSpec& find(const std::string& name) const;
+  bool contains(const std::string& name) const;
 
  private:
   std::vector<TensorSpec> tensors_;

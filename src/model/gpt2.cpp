@@ -10,6 +10,7 @@
 #include "gelu.hpp"
 #include "layernorm.hpp"
 #include "lm_head.hpp"
+#include "probe.hpp"
 #include "matmul.hpp"
 #include "reduction.hpp"
 #include "residual.hpp"
@@ -70,10 +71,7 @@ void GPT2<T>::init_random(std::uint64_t seed) {
   // Drawn on the host from a fixed generator and Box-Muller, so the same seed
   // gives the same weights with every compiler, library and backend.
   std::mt19937_64 rng(seed);
-  auto normal = [&rng]() {
-    const double u1 = (rng() >> 11) * 0x1.0p-53, u2 = (rng() >> 11) * 0x1.0p-53;
-    return std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * M_PI * u2);
-  };
+  auto normal = [&rng]() { return standard_normal(rng); };
   auto host = Kokkos::create_mirror_view(params);
   Kokkos::deep_copy(host, T(0));
   const double proj_std = 0.02 / std::sqrt(2.0 * config_.n_layer);
@@ -119,16 +117,15 @@ std::size_t GPT2<T>::lm_head_bytes(int B, int seq) const {
 }
 
 template <class T>
-void GPT2<T>::ensure_activations(int B, int seq) {
-  if (acts_.batch == B && acts_.seq == seq) return;
-  const std::size_t BT = std::size_t(B) * seq, C = config_.n_embd, NH = config_.n_head;
-  const std::size_t Vp = config_.padded_vocab(), L = config_.n_layer, R = head_chunk_rows(BT);
-  const std::size_t total = activation_buffer_elements(config_, B, seq);
-  acts_ = Activations<T>();
-  acts_.batch = B;
-  acts_.seq = seq;
-  acts_.buffer = View1<T>(Kokkos::view_alloc("activations", Kokkos::WithoutInitializing), total);
-  T* next = acts_.buffer.data();
+void allocate_activations(Activations<T>& acts, const GPT2Config& config, int B, int seq) {
+  const std::size_t BT = std::size_t(B) * seq, C = config.n_embd, NH = config.n_head;
+  const std::size_t Vp = config.padded_vocab(), L = config.n_layer, R = head_chunk_rows(BT);
+  const std::size_t total = activation_buffer_elements(config, B, seq);
+  acts = Activations<T>();
+  acts.batch = B;
+  acts.seq = seq;
+  acts.buffer = View1<T>(Kokkos::view_alloc("activations", Kokkos::WithoutInitializing), total);
+  T* next = acts.buffer.data();
   auto take2 = [&next](std::size_t rows, std::size_t cols) {
     Tensor2<T> t(next, rows, cols);
     next += rows * cols;
@@ -139,14 +136,14 @@ void GPT2<T>::ensure_activations(int B, int seq) {
     next += n;
     return t;
   };
-  acts_.encoded = take2(BT, C);
-  acts_.proj = take2(BT, C);
-  acts_.ln_f = take2(BT, C);
-  acts_.dresidual = take2(BT, C);
-  acts_.head_logits = take2(R, Vp);
-  acts_.ln_f_mean = take1(BT);
-  acts_.ln_f_rstd = take1(BT);
-  acts_.losses = take1(BT);
+  acts.encoded = take2(BT, C);
+  acts.proj = take2(BT, C);
+  acts.ln_f = take2(BT, C);
+  acts.dresidual = take2(BT, C);
+  acts.head_logits = take2(R, Vp);
+  acts.ln_f_mean = take1(BT);
+  acts.ln_f_rstd = take1(BT);
+  acts.losses = take1(BT);
   for (std::size_t l = 0; l < L; ++l) {
     typename Activations<T>::Block b;
     b.ln_1 = take2(BT, C);
@@ -162,22 +159,28 @@ void GPT2<T>::ensure_activations(int B, int seq) {
     b.ln_1_rstd = take1(BT);
     b.ln_2_mean = take1(BT);
     b.ln_2_rstd = take1(BT);
-    acts_.h.push_back(b);
+    acts.h.push_back(b);
   }
-  acts_.dln = take2(BT, C);
-  acts_.datty = take2(BT, C);
-  acts_.dqkv = take2(BT, 3 * C);
-  acts_.dfch = take2(BT, 4 * C);
-  acts_.ones = take1(BT);
-  if (next != acts_.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
-  Kokkos::deep_copy(acts_.ones, T(1));
-  acts_.column_partials = View1<T>(Kokkos::view_alloc("column_partials", Kokkos::WithoutInitializing),
+  acts.dln = take2(BT, C);
+  acts.datty = take2(BT, C);
+  acts.dqkv = take2(BT, 3 * C);
+  acts.dfch = take2(BT, 4 * C);
+  acts.ones = take1(BT);
+  if (next != acts.buffer.data() + total) throw std::logic_error("activation buffer size does not match its layout");
+  Kokkos::deep_copy(acts.ones, T(1));
+  acts.column_partials = View1<T>(Kokkos::view_alloc("column_partials", Kokkos::WithoutInitializing),
                                  column_partials_size(int(BT), int(C), 2));
-  acts_.token_scratch = Kokkos::View<int*, MemSpace>(Kokkos::view_alloc("token_scratch", Kokkos::WithoutInitializing),
+  acts.token_scratch = Kokkos::View<int*, MemSpace>(Kokkos::view_alloc("token_scratch", Kokkos::WithoutInitializing),
                                                   encoder_backward_scratch_size(int(Vp), int(BT)));
   const AttentionShape shape{B, seq, int(NH), int(C / NH)};
-  acts_.attention_scratch =
+  acts.attention_scratch =
       View1<T>(Kokkos::view_alloc("attention_scratch", Kokkos::WithoutInitializing), attention_scratch_size(shape));
+}
+
+template <class T>
+void GPT2<T>::ensure_activations(int B, int seq) {
+  if (acts_.batch == B && acts_.seq == seq) return;
+  allocate_activations(acts_, config_, B, seq);
 }
 
 template <class T>
@@ -322,6 +325,8 @@ std::string GPT2<T>::nonfinite_origin() const {
   return "";
 }
 
+template void allocate_activations<float>(Activations<float>&, const GPT2Config&, int, int);
+template void allocate_activations<double>(Activations<double>&, const GPT2Config&, int, int);
 template class GPT2<float>;
 template class GPT2<double>;
 template struct ModelTensors<float>;

@@ -74,6 +74,11 @@ struct Activations {
   Kokkos::View<double**, Kokkos::LayoutRight, MemSpace> sample_sums;
 };
 
+// Sizes acts for a forward over B x seq tokens (the tangents of an HVP have
+// the same layout).
+template <class T>
+void allocate_activations(Activations<T>& acts, const GPT2Config& config, int B, int seq);
+
 template <class T>
 class GPT2 {
   // Declared first: the buffers below are sized from them.
@@ -136,6 +141,16 @@ class GPT2 {
   void backward(const GradientsReady& ready = {});
   void zero_grad();
 
+  // Hessian-vector product of the mean loss, exact up to float rounding:
+  // out = (d^2 loss / d params^2) . v for a direction v over the flat
+  // parameter buffer (both layout().size() elements; padding rows of v must
+  // be zero). Forward-over-reverse (Pearlmutter's R-operator): the forward,
+  // its tangent in direction v, the backward and the backward's tangent,
+  // kernel by kernel. grads receives the gradient as a by-product; returns the
+  // mean loss. The tangent buffers (as large as the activations) are
+  // allocated by the first call and kept; models that never call it hold none.
+  T hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out);
+
   // Where NaN or inf begin: the first parameter tensor holding one, else the
   // first activation of the last forward that does, in the order the forward
   // computes them (e.g. "the output of h.3.mlp.c_fc"); "" when every one is
@@ -149,12 +164,22 @@ class GPT2 {
  private:
   void ensure_activations(int B, int seq);
   void trunk_forward(TokenView inputs);  // up to ln_f
+  // The HVP's passes (src/model/gpt2_hvp.cpp), with dir the direction's
+  // tensors and hv the output's.
+  void trunk_forward_tangent(const ModelTensors<T>& dir);
+  T head_forward_backward_tangent(TokenView targets, const ModelTensors<T>& dir, ModelTensors<T>& hv);
+  void block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, const ModelTensors<T>& dir, ModelTensors<T>& hv);
+  void backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv);
 
   ModelTensors<T> weights_;
   std::optional<ModelTensors<T>> grad_tensors_;  // views into grads, when kept
   ModelTensors<T>& grad_tensors();
   Activations<T> acts_;
   TokenView inputs_;
+  // The HVP's tangents of the activations (R{activation}; the gradient
+  // scratch holds R{gradient}), and attention's delta and R{delta}.
+  Activations<T> tangents_;
+  View1<T> attention_deltas_;
 };
 
 }  // namespace sk

@@ -57,6 +57,12 @@ MemoryNeed inference_need(const GPT2Config& config, int B, int T) {
       .add("activations of " + std::to_string(B) + "x" + std::to_string(T) + " tokens", activation_bytes(config, B, T));
 }
 
+MemoryNeed with_hvp(MemoryNeed need, const GPT2Config& config, int B, int T, int vectors) {
+  const double deltas = double(attention_tangent_scratch_size({B, T, config.n_head, config.n_embd / config.n_head}));
+  return need.add("activation tangents", activation_bytes(config, B, T) + deltas * sizeof(float))
+      .add("directions and products", vectors * model_bytes(config, false));
+}
+
 MemoryNeed training_need(const GPT2Config& config, int B, int T, double state_share) {
   return forward_need(config, B, T).add("optimizer state", model_bytes(config) * state_share);
 }

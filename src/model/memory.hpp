@@ -37,6 +37,11 @@ MemoryNeed inference_need(const GPT2Config& config, int B, int T);
 // `state_share` (1, or 1/ranks under ZeRO-1).
 MemoryNeed training_need(const GPT2Config& config, int B, int T, double state_share);
 
+// need plus what Hessian-vector products (GPT2::hvp) add: the activations'
+// tangents, attention's delta and R{delta}, and `vectors` parameter-sized
+// buffers (the direction, H v, ...).
+MemoryNeed with_hvp(MemoryNeed need, const GPT2Config& config, int B, int T, int vectors);
+
 // Bytes the default memory space can still allocate: a GPU's free memory; on
 // CPUs the kernel's MemAvailable, within the process's cgroup limit if lower.
 double available_memory();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "optimizer_update.hpp"
+#include "probe.hpp"
 
 namespace sk {
 namespace {
@@ -93,7 +94,8 @@ class AdamW final : public Optimizer {
   View1<float> m_, v_;
 };
 
-class SophiaG final : public Optimizer {
+// Sophia-G (tokens = N of the step) and, as the base of SophiaH, Sophia-H (tokens = 1).
+class SophiaG : public Optimizer {
  public:
   SophiaG(const OptimizerConfig& c, const ParameterLayout& layout, double tokens, Partition partition)
       : Optimizer(partition), c_(c), tokens_(tokens), segments_(decay_segments(layout, partition)),
@@ -118,13 +120,18 @@ class SophiaG final : public Optimizer {
   void update_hessian(View1<float> ghat) override {
     const Tensor1<float> g(ghat.data() + partition_.begin, partition_.size());
     sophia_hessian_update<float>(h_, g, float(c_.beta2), scalar(kScale));
-    blocked_sum<float>("sum_of_abs", h_, Magnitude(), partials_, scalar(kHL1));
-    sum_of_squares(h_, kHL2);
+    hessian_norms();
   }
 
   std::vector<std::pair<std::string, View1<float>>> state() override { return {{"exp_avg", m_}, {"hessian", h_}}; }
 
- private:
+ protected:
+  // sum |h| and sum h^2 for stats().
+  void hessian_norms() {
+    blocked_sum<float>("sum_of_abs", h_, Magnitude(), partials_, scalar(kHL1));
+    sum_of_squares(h_, kHL2);
+  }
+
   OptimizerConfig c_;
   double tokens_;
   std::vector<Segment> segments_;
@@ -132,11 +139,35 @@ class SophiaG final : public Optimizer {
   Kokkos::View<long*, MemSpace> clipped_;  // per segment
 };
 
+class SophiaH final : public SophiaG {
+ public:
+  SophiaH(const OptimizerConfig& c, const ParameterLayout& layout, Partition partition)
+      : SophiaG(c, layout, 1, partition), layout_(layout),
+        buffers_{View1<float>("probe", layout.size()), View1<float>("hessian_probe_product", layout.size()), {}} {}
+
+  Hutchinson* hutchinson(std::uint64_t key) override {
+    draw_probe(layout_, c_.probe, key, buffers_.probe);
+    return &buffers_;
+  }
+
+  void update_hessian(View1<float> hu) override {
+    const ConstTensor1<float> u(buffers_.probe.data() + partition_.begin, partition_.size());
+    const ConstTensor1<float> hu_part(hu.data() + partition_.begin, partition_.size());
+    sophia_hutchinson_update<float>(h_, u, hu_part, float(c_.beta2), scalar(kScale));
+    hessian_norms();
+  }
+
+ private:
+  ParameterLayout layout_;
+  Hutchinson buffers_;
+};
+
 }  // namespace
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const ParameterLayout& layout,
                                           double tokens_per_step, Partition partition) {
   if (config.type == OptimizerType::adamw) return std::make_unique<AdamW>(config, layout, partition);
+  if (config.type == OptimizerType::sophiah) return std::make_unique<SophiaH>(config, layout, partition);
   return std::make_unique<SophiaG>(config, layout, tokens_per_step, partition);
 }
 

@@ -1,9 +1,10 @@
-// Optimizers over the flat parameter buffer: AdamW and Sophia-G. Each updates,
+// Optimizers over the flat parameter buffer: AdamW, Sophia-G and Sophia-H. Each updates,
 // and keeps state (m, and v or h) for, one contiguous range of the buffer: all
 // of it, or one rank's partition when the optimizer state is partitioned (ZeRO-1).
 // Weight decay applies to the 2-D tensors (matmul weights, token and position
 // embeddings) and not to biases or LayerNorm parameters.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,11 +43,20 @@ class Optimizer {
   // from 0. Enqueues only.
   virtual void step(View1<float> params, View1<float> grads, double lr, long step) = 0;
 
-  // Sophia-G refreshes its Hessian estimate after the update of some steps.
+  // Sophia-G and Sophia-H refresh their Hessian estimate after the update of some steps.
   virtual bool wants_hessian(long /*step*/) const { return false; }
   // h <- beta2 h + (1 - beta2) (ghat * scale)^2 over the partition, with the
   // scale of the last clip(); then sum |h| and sum h^2 for stats().
   virtual void update_hessian(View1<float> /*ghat*/) {}
+
+  // Sophia-H's refresh is Hutchinson's: the probe u over the whole flat
+  // buffer, drawn from `key` (the same on every rank), and room for H u.
+  // Its update_hessian(hu) then takes the sum of H u over micro-batches and
+  // ranks: h <- beta2 h + (1 - beta2) u * (hu * scale) over the partition.
+  struct Hutchinson {
+    View1<float> probe, hu, hu_sum;  // hu_sum: allocated by the first refresh of several micro-batches
+  };
+  virtual Hutchinson* hutchinson(std::uint64_t /*key*/) { return nullptr; }
 
   // The scalars of the last step, clip and Hessian refresh: one copy to the host.
   StepStats stats();

@@ -64,19 +64,14 @@ StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientRedu
   return r;
 }
 
-HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
-                              const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key) {
-  HessianResult r{};
-  // The step buffer's room for labels (StepBatches), not an allocation per refresh.
-  auto labels = micro[0].labels;
-  if (labels.extent(0) == 0)
-    labels = decltype(labels)("sampled_labels", micro[0].batch.inputs.extent(0), micro[0].batch.inputs.extent(1));
-  const auto sampled = [&](GPT2<float>& model, const SequenceBatch& b) {
-    return model.forward(b.batch.inputs, b.batch.targets, {labels, b.sequences, key});
-  };
-  accumulate_gradients(model, reducer, micro, sampled, r.times);
+namespace {
+
+// The end of a refresh: the optimizer's Hessian update from grads (ghat, or
+// the sum of H u), and its norms over every rank.
+void refresh_estimate(Optimizer& optimizer, GPT2<float>& model, const GradientReducer& reducer,
+                      std::size_t micro_batches, double clip, HessianResult& r) {
   const auto t0 = Clock::now();
-  clip_gradients(optimizer, model.grads, reducer, micro.size(), clip);
+  clip_gradients(optimizer, model.grads, reducer, micro_batches, clip);
   optimizer.update_hessian(model.grads);
   const StepStats stats = optimizer.stats();
   double l1 = stats.h_l1, squares = stats.h_l2sq;
@@ -88,6 +83,48 @@ HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, Gradient
   r.h_l1 = l1;
   r.h_l2 = std::sqrt(squares);
   r.times.optimizer = seconds_since(t0);
+}
+
+// Sophia-H: H u on each micro-batch (GPT2::hvp), summed over them in grads,
+// then over the ranks like a gradient; the mean of H u is not clipped.
+HessianResult hutchinson_refresh(GPT2<float>& model, Optimizer& optimizer, Optimizer::Hutchinson& h,
+                                 GradientReducer& reducer, const std::vector<SequenceBatch>& micro) {
+  HessianResult r{};
+  if (micro.size() > 1 && h.hu_sum.extent(0) == 0) h.hu_sum = View1<float>("hessian_probe_sum", h.hu.extent(0));
+  for (std::size_t m = 0; m < micro.size(); ++m) {
+    const auto t0 = Clock::now();
+    model.hvp(micro[m].batch.inputs, micro[m].batch.targets, h.probe, h.hu);
+    if (micro.size() > 1) {
+      const auto hu = h.hu, sum = h.hu_sum;
+      const bool first = m == 0;
+      Kokkos::parallel_for("hessian_probe_sum", RangePolicy(0, int(hu.extent(0))),
+                           KOKKOS_LAMBDA(const int i) { sum(i) = first ? hu(i) : sum(i) + hu(i); });
+    }
+    r.times.forward += seconds_since(t0);  // the HVP's forward and backward passes together
+  }
+  // hvp wrote the gradient to grads as a by-product; the sum of H u replaces it.
+  Kokkos::deep_copy(model.grads, micro.size() > 1 ? h.hu_sum : h.hu);
+  reducer.ready(0);
+  r.times.comm_wait += reducer.finish();
+  refresh_estimate(optimizer, model, reducer, micro.size(), 0, r);
+  return r;
+}
+
+}  // namespace
+
+HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                              const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key) {
+  if (Optimizer::Hutchinson* h = optimizer.hutchinson(key)) return hutchinson_refresh(model, optimizer, *h, reducer, micro);
+  HessianResult r{};
+  // The step buffer's room for labels (StepBatches), not an allocation per refresh.
+  auto labels = micro[0].labels;
+  if (labels.extent(0) == 0)
+    labels = decltype(labels)("sampled_labels", micro[0].batch.inputs.extent(0), micro[0].batch.inputs.extent(1));
+  const auto sampled = [&](GPT2<float>& model, const SequenceBatch& b) {
+    return model.forward(b.batch.inputs, b.batch.targets, {labels, b.sequences, key});
+  };
+  accumulate_gradients(model, reducer, micro, sampled, r.times);
+  refresh_estimate(optimizer, model, reducer, micro.size(), clip, r);
   return r;
 }
 

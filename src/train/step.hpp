@@ -35,10 +35,13 @@ struct HessianResult {
   StepTimes times;
 };
 
-// Backpropagates labels drawn from the model's own softmax (keyed on `key` and
-// each row's global sequence number), averages that gradient over ranks before
-// it is squared, clips it like the training gradient, and refreshes the
-// optimizer's Hessian estimate.
+// Sophia-G: backpropagates labels drawn from the model's own softmax (keyed on
+// `key` and each row's global sequence number), averages that gradient over
+// ranks before it is squared, clips it like the training gradient, and
+// refreshes the optimizer's Hessian estimate. Sophia-H: draws the probe u from
+// `key`, takes exact Hessian-vector products H u on the micro-batches,
+// averages them over micro-batches and ranks, and refreshes h from u * (H u)
+// (ghat_norm is then the norm of the mean H u).
 HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
                               const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key);
 

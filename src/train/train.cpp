@@ -146,7 +146,7 @@ void print_run(const TrainConfig& cfg, const TokenShards& data, const GradientRe
                 "%.1f parameters%s\n",
                 ranks, cfg.train.batch_size / ranks, cfg.parallel.zero1 ? "ZeRO-1 (bucketed reduces)" : name_of(cfg.parallel.reduction),
                 reducer.bytes_sent_per_reduction() / 1e6, reducer.bytes_sent_per_gather() / 1e6,
-                cfg.optimizer.type == OptimizerType::sophiag ? " (and the gradients again on Hessian steps)" : "");
+                is_sophia(cfg.optimizer.type) ? " (and the gradients again on Hessian steps)" : "");
 }
 
 // Rank 0's progress line after `step`; clip_rate < 0: not Sophia.
@@ -259,8 +259,12 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   }
   // On every rank, so that a missing tokenizer stops them all.
   if (t.sample_interval > 0) tokenizer_ = std::make_unique<Gpt2Tokenizer>(tokenizer_dir());
-  require_memory("train", training_need(cfg.model, B_ / mpi.size(), t.seq_len,
-                                        cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0));
+  const MemoryNeed need =
+      training_need(cfg.model, B_ / mpi.size(), t.seq_len, cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0);
+  // Sophia-H's refresh: the probe, H u and their sum over micro-batches.
+  require_memory("train", cfg.optimizer.type == OptimizerType::sophiah
+                              ? with_hvp(need, cfg.model, B_ / mpi.size(), t.seq_len, 3)
+                              : need);
   if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
   if (!use_gemm_library(t.gemm))
     throw Error("deck: train.gemm = \"onednn\" needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
@@ -360,7 +364,7 @@ JsonLine Trainer::step(long step) {
   JsonLine line;
   // Numbered as the console, evaluations and checkpoints number it: the steps done after this update.
   line.add("type", std::string("step")).add("step", step + 1).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
-  if (o.type == OptimizerType::sophiag) line.add("clip_rate", r.clipped / coordinates_);
+  if (is_sophia(o.type)) line.add("clip_rate", r.clipped / coordinates_);
   double t_hessian = 0;
   if (optimizer_->wants_hessian(step)) {
     const auto th = Clock::now();
@@ -381,7 +385,7 @@ JsonLine Trainer::step(long step) {
 void Trainer::report(long step, const StepResult& r, double lr, double seconds) {
   const auto& t = cfg_.train;
   if (!root_ || (step % t.log_interval != 0 && step != t.steps - 1)) return;
-  const double clip_rate = cfg_.optimizer.type == OptimizerType::sophiag ? r.clipped / coordinates_ : -1;
+  const double clip_rate = is_sophia(cfg_.optimizer.type) ? r.clipped / coordinates_ : -1;
   print_step(step, first_step_, t.steps, r, lr, clip_rate, tokens_per_step_ / seconds,
              util_.step_flops / seconds / util_.peak, seconds_since(start_));
 }

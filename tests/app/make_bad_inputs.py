@@ -129,3 +129,33 @@ shutil.copy(os.path.join(ref, "weights.h5"), os.path.join(out, "init_in_output",
 with open(os.path.join(out, "not_utf8.txt"), "wb") as f:
     f.write(b"caf\xe9 au lait\n")
 open(os.path.join(out, "empty.txt"), "w").close()
+
+
+# hvp directions: the reference gradients (/grad of expected.h5, the gradient
+# file layout), each damaged in one way.
+def direction_copy(name, edit):
+    path = os.path.join(out, name)
+    shutil.copy(os.path.join(ref, "expected.h5"), path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+
+
+def rename_tensor(f):
+    f.move("grad/transformer.wpe.weight", "grad/transformer.wpe.weights")
+
+
+def extra_tensor(f):
+    f["grad/transformer.h.2.ln_1.weight"] = np.ones(30)
+
+
+def transpose_tensor(f):
+    a = f["grad/transformer.h.1.mlp.c_fc.weight"][...]
+    del f["grad/transformer.h.1.mlp.c_fc.weight"]
+    f["grad/transformer.h.1.mlp.c_fc.weight"] = a.T
+
+
+direction_copy("direction_renamed.h5", rename_tensor)
+direction_copy("direction_extra.h5", extra_tensor)
+direction_copy("direction_shape.h5", transpose_tensor)
+direction_copy("direction_nan.h5", lambda f: f["grad/transformer.h.0.attn.c_attn.bias"].__setitem__(5, np.nan))
+direction_copy("direction_inf.h5", lambda f: f["grad/transformer.wte.weight"].__setitem__((2, 3), -np.inf))

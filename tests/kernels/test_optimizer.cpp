@@ -129,6 +129,36 @@ TEST_CASE("sophia_hessian_update keeps an exponential average of ghat squared", 
   check_close(h.values(), he);
 }
 
+TEST_CASE("sophia_update with negative h (Hutchinson) takes the clipped step lr*sign(m)", "[optimizer]") {
+  const std::size_t n = 300;
+  auto p0 = normal(n, 1.0, 14), g = normal(n, 0.1, 15), m0 = normal(n, 0.05, 16), h0 = positive(n, 3e-3, 17);
+  for (std::size_t i = 0; i < n; i += 2) h0[i] = -h0[i];  // every other coordinate negatively curved
+  const double lr = 1e-3, rho = 0.04;
+  Vec p(p0), grad(g), m(m0), h(h0);
+  Scalar<long> counted("clipped");
+  sophia_update<double>(p.t1(), grad.t1(), m.t1(), h.t1(), {lr, 0.965, rho, 0.0, 1}, scalar(1), counted);
+  const auto p1 = p.values(), m1 = m.values();
+  std::size_t negative_moved = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double sign = m1[i] > 0 ? 1 : -1;
+    const double ratio = h0[i] < 0 ? 1.0 : std::min(std::fabs(m1[i]) / (rho * h0[i] + 1e-15), 1.0);
+    INFO("coordinate " << i << ", h " << h0[i]);
+    REQUIRE(p1[i] == Approx(p0[i] - lr * sign * ratio).epsilon(1e-12));
+    negative_moved += h0[i] < 0 && p1[i] == p0[i] - lr * sign;
+  }
+  CHECK(negative_moved == n / 2);
+}
+
+TEST_CASE("sophia_hutchinson_update keeps an exponential average of u * (H u)", "[optimizer]") {
+  const std::size_t n = 129;
+  auto h0 = normal(n, 1e-4, 18), u = normal(n, 1.0, 19), hu = normal(n, 0.01, 20);
+  Vec h(h0), uv(u), huv(hu);
+  sophia_hutchinson_update<double>(h.t1(), uv.t1(), huv.t1(), 0.99, scalar(0.25));
+  std::vector<double> he(n);
+  for (std::size_t i = 0; i < n; ++i) he[i] = 0.99 * h0[i] + 0.01 * u[i] * (0.25 * hu[i]);
+  check_close(h.values(), he);
+}
+
 TEST_CASE("clip_scale turns a sum of squares into the norm of the mean and a clipped scale", "[optimizer]") {
   Scalar<double> norm("norm"), scale("scale");
   // Gradients summed over 4 micro-batches with |sum| = 20: the mean's norm is 5.

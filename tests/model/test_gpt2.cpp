@@ -9,6 +9,7 @@
 #include "reference_data.hpp"
 #include "batch.hpp"
 #include "gpt2.hpp"
+#include "probe.hpp"
 
 using namespace sk;
 using sk::test::reference;
@@ -79,6 +80,98 @@ TEST_CASE("fp64 loss and gradients match PyTorch to rounding", "[gpt2][reference
   // The reference computes in float64 too, so only summation order differs;
   // the exp-based tanh in GELU costs a few ulps near zero.
   check_against_reference<double>(1e-12, 1e-9);
+}
+
+// H.v by central differences of the gradient, (g(p + h v) - g(p - h v)) / 2h:
+// a test aid for GPT2::hvp only (the training path never differentiates numerically).
+std::vector<double> central_difference_hvp(ReferenceRun<double>& run, const std::vector<double>& v, double h) {
+  auto params = Kokkos::create_mirror(run.model.params);
+  Kokkos::deep_copy(params, run.model.params);
+  const auto p0 = params;
+  auto gradient_at = [&](double step) {
+    auto moved = Kokkos::create_mirror(run.model.params);
+    for (std::size_t i = 0; i < v.size(); ++i) moved(i) = p0(i) + step * v[i];
+    Kokkos::deep_copy(run.model.params, moved);
+    run.loss_and_grad();
+    auto g = Kokkos::create_mirror(run.model.grads);
+    Kokkos::deep_copy(g, run.model.grads);
+    return g;
+  };
+  const auto plus = gradient_at(h), minus = gradient_at(-h);
+  Kokkos::deep_copy(run.model.params, p0);
+  std::vector<double> hv(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) hv[i] = (plus(i) - minus(i)) / (2 * h);
+  return hv;
+}
+
+TEST_CASE("fp64 Hessian-vector product matches central differences of the gradient", "[gpt2][hvp]") {
+  ReferenceRun<double> run;
+  const auto& layout = run.model.layout();
+  std::vector<double> v(layout.size());
+  View1<double> v_dev("v", v.size()), hv_dev("hv", v.size());
+  draw_probe(layout, Probe::gaussian, 3, v_dev);
+  Kokkos::deep_copy(Kokkos::View<double*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()), v_dev);
+  const double loss = run.model.hvp(run.batch.inputs, run.batch.targets, v_dev, hv_dev);
+  auto hv = Kokkos::create_mirror(hv_dev);
+  Kokkos::deep_copy(hv, hv_dev);
+  // The gradient, a by-product, has the bits of forward + backward.
+  auto grad_hvp = Kokkos::create_mirror(run.model.grads);
+  Kokkos::deep_copy(grad_hvp, run.model.grads);
+  CHECK(run.loss_and_grad() == loss);
+  auto grad = Kokkos::create_mirror_view(run.model.grads);
+  Kokkos::deep_copy(grad, run.model.grads);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) differ += grad(i) != grad_hvp(i);
+  CHECK(differ == 0);
+
+  const auto fd = central_difference_hvp(run, v, 1e-5);
+  for (const auto& t : layout.tensors()) {
+    double err = 0, scale = 0;
+    for (std::size_t i = t.offset; i < t.offset + t.size(); ++i) {
+      err = std::max(err, std::fabs(hv(i) - fd[i]));
+      scale = std::max(scale, std::fabs(fd[i]));
+    }
+    INFO(t.name << ": max |hvp - fd| " << err << ", max |fd| " << scale);
+    CHECK(err <= 1e-6 * scale);
+  }
+}
+
+TEST_CASE("Hutchinson probes: N(0, 1) or signs, zero in wte's padding, a function of the seed", "[gpt2][hvp]") {
+  GPT2Config c = preset("tiny");
+  c.vocab_size = 1001;  // padded to a multiple of 64 rows
+  const ParameterLayout layout(c);
+  const TensorSpec& wte = layout.find("transformer.wte.weight");
+  REQUIRE(wte.size() > wte.stored_size());
+  auto draw = [&](Probe kind, std::uint64_t seed) {
+    View1<float> v("probe", layout.size());
+    draw_probe(layout, kind, seed, v);
+    auto host = Kokkos::create_mirror(v);
+    Kokkos::deep_copy(host, v);
+    return host;
+  };
+  const auto g = draw(Probe::gaussian, 5), g_again = draw(Probe::gaussian, 5), g_other = draw(Probe::gaussian, 6);
+  const auto r = draw(Probe::rademacher, 5);
+  double sum = 0, squares = 0;
+  std::size_t n = 0, same = 0, differ = 0, signs = 0;
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    const bool padding = i >= wte.offset + wte.stored_size() && i < wte.offset + wte.size();
+    if (padding) {
+      REQUIRE(g(i) == 0.0f);
+      REQUIRE(r(i) == 0.0f);
+      continue;
+    }
+    sum += g(i);
+    squares += double(g(i)) * g(i);
+    ++n;
+    same += g(i) == g_again(i);
+    differ += g(i) != g_other(i);
+    signs += r(i) == 1.0f || r(i) == -1.0f;
+  }
+  CHECK(same == n);
+  CHECK(differ > n - n / 1000);
+  CHECK(signs == n);
+  CHECK(std::fabs(sum / n) < 5 / std::sqrt(double(n)));        // 5 standard errors
+  CHECK(std::fabs(squares / n - 1) < 5 * std::sqrt(2.0 / n));  // the variance's
 }
 
 TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Checkpoints and restarts: a run of 20 steps and the same run resumed from its
 checkpoint at step K end bit-identical (parameters, optimizer state, loss
-history), for Sophia-G with K just before and just after a Hessian refresh, for
-AdamW, and on 2 ranks with ZeRO-1; a 2-rank checkpoint resumes on 1 rank
+history), for Sophia-G and Sophia-H with K just before and just after a
+Hessian refresh, for AdamW, and on 2 ranks with ZeRO-1; a 2-rank checkpoint resumes on 1 rank
 (elastic) within rounding; SIGUSR1 stops a run with exit code 75 after a
 checkpoint, and the resumed run ends identical; `--resume auto` skips a damaged
 newest checkpoint, and with ZeRO-1 a checkpoint damaged in one rank's shard
@@ -85,6 +85,14 @@ adamw = os.path.join(work, "adamw_full")
 train(adamw, 1, "optimizer.type=adamw")
 assert_identical(adamw, resumed_from(adamw, 7, "adamw_k7", 1, "optimizer.type=adamw"), "adamw resumed at step 7")
 shutil.rmtree(adamw)
+
+# Sophia-H: the probes are drawn from the seed and the step, h is checkpointed.
+sophiah_sets = ("optimizer.type=sophiah", "optimizer.probe=rademacher")
+sophiah = os.path.join(work, "sophiah_full")
+train(sophiah, 1, *sophiah_sets)
+assert_identical(sophiah, resumed_from(sophiah, 4, "sophiah_k4", 1, *sophiah_sets), "sophiah resumed at step 4 (before a refresh)")
+assert_identical(sophiah, resumed_from(sophiah, 5, "sophiah_k5", 1, *sophiah_sets), "sophiah resumed at step 5 (just after a refresh)")
+shutil.rmtree(sophiah)
 
 zero = os.path.join(work, "zero1_2ranks_full")
 train(zero, 2, "parallel.zero1=true")
