@@ -25,7 +25,9 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--batch", "B", "batch size", "4");
   opts.add("--seq", "T", "sequence length (at most the model's block_size)", "64");
   opts.add("--out", "FILE.h5", "where to write the loss and gradients");
+  add_precision_option(opts);
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
+  use_precision_option(opts, "grad");
   const bool init = opts.flag("--init");
   if (init == opts.has("--weights")) throw UsageError("grad: give exactly one of --weights FILE and --init");
   if (!init && opts.has("--save-weights")) throw UsageError("grad: --save-weights goes with --init");

@@ -16,6 +16,9 @@ enum class Reduction { blocking, overlap, zero1 };
 // The library float gemms run in: auto (the build's default: oneDNN where
 // built), KokkosKernels' BLAS, or oneDNN (host builds that found it).
 enum class GemmChoice { automatic, blas, onednn };
+// The precision of the gemms' inputs: fp32, or bf16 with f32 accumulation
+// (weights, optimizer state and everything else stay fp32).
+enum class Precision { fp32, bf16 };
 
 // Each enum's names, in the order of its values.
 template <class E>
@@ -39,6 +42,10 @@ struct Names<Reduction> {
 template <>
 struct Names<GemmChoice> {
   static constexpr const char* list[] = {"auto", "blas", "onednn"};
+};
+template <>
+struct Names<Precision> {
+  static constexpr const char* list[] = {"fp32", "bf16"};
 };
 
 template <class E>

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -136,6 +137,16 @@ class GPT2 {
   void backward(const GradientsReady& ready = {});
   void zero_grad();
 
+  // Where the gemms run in bf16 (kblas::gemm_precision() when the model is
+  // built), they read a bf16 copy of params (half its bytes), refreshed by the
+  // first forward after params change. Whoever writes params after a forward
+  // (the optimizer step) says so here.
+  void weights_changed() { gemm_weights_stale_ = true; }
+  // Bytes of that copy; 0 in fp32.
+  std::size_t gemm_weights_bytes() const;
+  // Refreshes the copy if params changed since (the decoder, before decoding).
+  void sync_gemm_weights();
+
   // Where NaN or inf begin: the first parameter tensor holding one, else the
   // first activation of the last forward that does, in the order the forward
   // computes them (e.g. "the output of h.3.mlp.c_fc"); "" when every one is
@@ -155,6 +166,8 @@ class GPT2 {
   ModelTensors<T>& grad_tensors();
   Activations<T> acts_;
   TokenView inputs_;
+  std::shared_ptr<void> gemm_weights_;  // onednn::Bf16Copy of params, in bf16 only
+  bool gemm_weights_stale_ = true;
 };
 
 }  // namespace sk
