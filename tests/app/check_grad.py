@@ -2,7 +2,7 @@
 """Runs `sophia-kokkos grad` on the reference weights and tokens (optionally
 under a launcher such as mpiexec) and compares its HDF5 output with PyTorch's.
 With --bf16, grad runs with bf16 gemm inputs and is held to the bf16 bound
-of docs/training.md ("bf16 gemms: how far from float64"), and must also be
+of docs/training.md ("How far bf16 is from float64"), and must also be
 farther from the reference than fp32 rounding reaches (else it ran in fp32).
 Usage: check_grad.py REFERENCE_DIR OUT.h5 [--bf16] -- [LAUNCHER...] SOPHIA_KOKKOS"""
 import math
