@@ -138,9 +138,12 @@ inline std::uint16_t to_bf16(float f) {
   return std::uint16_t(u >> 16);
 }
 
-// Elements from which a conversion runs on oneDNN's threads: below, waking
-// them costs more than the conversion (as kOneThreadMacs for products).
-constexpr long kThreadedElements = 1 << 16;
+// Elements from which a conversion runs on oneDNN's (OpenMP) threads. A
+// conversion is bound by memory bandwidth and one core converts a layer's
+// activations in well under a millisecond, while on a busy machine each
+// parallel region may wait milliseconds for a second core; only the LM
+// head's gradients and the weights' copy are worth the wait.
+constexpr long kThreadedElements = 1 << 22;
 
 // dst (plain row-major) = bf16(m). Rows are shared among oneDNN's threads.
 void convert(const Strided<const float>& m, std::uint16_t* dst) {
@@ -149,6 +152,13 @@ void convert(const Strided<const float>& m, std::uint16_t* dst) {
 #pragma omp parallel for schedule(static) if (rows * cols >= kThreadedElements)
   for (long i = 0; i < rows; ++i)
     for (long j = 0; j < cols; ++j) dst[i * cols + j] = to_bf16(src[i * rs + j * cs]);
+}
+
+// dst[0, n) = bf16(src[0, n)), shared among the threads by elements (a
+// buffer's one long row would otherwise go to one thread).
+void convert_flat(const float* src, long n, std::uint16_t* dst) {
+#pragma omp parallel for schedule(static) if (n >= kThreadedElements)
+  for (long i = 0; i < n; ++i) dst[i] = to_bf16(src[i]);
 }
 
 // The registered copies, by the float buffer they mirror.
@@ -218,8 +228,7 @@ Bf16Copy::~Bf16Copy() {
 }
 
 void Bf16Copy::refresh() {
-  const long n = long(copy_.size());
-  convert({base_, 1, n, n, 1}, copy_.data());
+  convert_flat(base_, long(copy_.size()), copy_.data());
 }
 
 void gemm_bf16(bool ta, bool tb, float alpha, Strided<const float> a, Strided<const float> b, float beta,

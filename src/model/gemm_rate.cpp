@@ -20,14 +20,16 @@ bool use_gemm_library(GemmChoice choice) {
 namespace {
 // What a bf16 gemm lacks here: "" when the build, library and CPU have one.
 std::string bf16_missing() {
-  if (!kblas::onednn_built)
-    return "bf16 gemms need a host build with oneDNN (libdnnl-dev, SK_ONEDNN), and this build has none";
+#if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
+  // Device builds have no bf16 gemm yet (CUDA's would be cublasGemmEx on CUDA_R_16BF).
+  return std::string("bf16 gemms run on host backends with oneDNN; this build runs on ") + ExecSpace::name() +
+         ", whose bf16 gemm is not built";
+#elif defined(SK_HAVE_ONEDNN)
   if (kblas::gemm_library() != kblas::GemmLibrary::onednn)
     return "bf16 gemms run in oneDNN, and the gemm library chosen is blas (KokkosKernels' BLAS has no bf16 gemm)";
-#if defined(SK_HAVE_ONEDNN)
   return onednn::bf16_missing();
 #else
-  return "";
+  return "bf16 gemms need a host build with oneDNN (libdnnl-dev, SK_ONEDNN), and this build has none";
 #endif
 }
 }  // namespace
