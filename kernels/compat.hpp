@@ -69,6 +69,16 @@ inline bool set_gemm_library(GemmLibrary library) {
   return true;
 }
 
+// The precision of the gemms' inputs, one for the whole process
+// (train.precision, --precision). bf16: inputs rounded to bf16, products
+// accumulated and written in f32, by oneDNN on host backends; only set where
+// such a gemm exists (use_gemm_precision in src/model/gemm_rate.hpp checks).
+enum class GemmPrecision { fp32, bf16 };
+inline GemmPrecision& gemm_precision() {
+  static GemmPrecision precision = GemmPrecision::fp32;
+  return precision;
+}
+
 #if defined(SK_HAVE_ONEDNN)
 // A 2-D view as the strided matrix oneDNN takes (T: const or not).
 template <class T, class View>
@@ -95,9 +105,10 @@ void gemm(const Space& space, const char* ta, const char* tb, typename A::const_
       space.fence();
       // A region, so that profiling tools (bench --breakdown) see the call
       // as they see KokkosBlas' gemms.
-      Kokkos::Profiling::pushRegion("onednn_gemm");
-      onednn::gemm(*ta == 'T', *tb == 'T', alpha, strided<const float>(a), strided<const float>(b), beta,
-                   strided<float>(c));
+      const bool bf16 = gemm_precision() == GemmPrecision::bf16;
+      Kokkos::Profiling::pushRegion(bf16 ? "onednn_gemm_bf16" : "onednn_gemm");
+      (bf16 ? onednn::gemm_bf16 : onednn::gemm)(*ta == 'T', *tb == 'T', alpha, strided<const float>(a),
+                                                strided<const float>(b), beta, strided<float>(c));
       Kokkos::Profiling::popRegion();
       return;
     }

@@ -5,6 +5,10 @@
 // views into the strided matrices below, and this file compiles with the host
 // compiler in any build.
 #pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace sk::onednn {
 
@@ -23,5 +27,35 @@ struct Strided {
 // unread, as BLAS does.
 void gemm(bool ta, bool tb, float alpha, Strided<const float> a, Strided<const float> b, float beta,
           Strided<float> c);
+
+// What this machine lacks for bf16 gemms: "" where oneDNN finds a CPU with
+// bf16 instructions (AVX512-BF16 or AMX), else a sentence naming the ISA it
+// found. Without them oneDNN would emulate bf16 slower than f32 runs.
+std::string bf16_missing();
+
+// A bf16 copy of a float buffer (a model's weights): bf16 gemms whose operand
+// lies in the buffer read the copy at the same offset and strides instead of
+// converting the operand on every call. One allocation, half the buffer's
+// bytes; refresh() after the buffer changes. Registered while it lives.
+class Bf16Copy {
+ public:
+  Bf16Copy(const float* base, std::size_t n);
+  ~Bf16Copy();
+  Bf16Copy(const Bf16Copy&) = delete;
+  Bf16Copy& operator=(const Bf16Copy&) = delete;
+  void refresh();
+  std::size_t bytes() const { return copy_.size() * sizeof(std::uint16_t); }
+
+ private:
+  const float* base_;
+  std::vector<std::uint16_t> copy_;
+};
+
+// The gemm above with inputs rounded to bf16 (nearest even), products
+// accumulated and c written in f32: oneDNN's bf16 matmul. Operands inside a
+// Bf16Copy's buffer are read from the copy; others are converted into a
+// scratch kept for the next call (row-major, read through op()'s strides).
+void gemm_bf16(bool ta, bool tb, float alpha, Strided<const float> a, Strided<const float> b, float beta,
+               Strided<float> c);
 
 }  // namespace sk::onednn

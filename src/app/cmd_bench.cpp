@@ -178,6 +178,7 @@ Options bench_options() {
   opts.add_flag("--hvp", "also time an exact Hessian-vector product (forward-over-reverse) after each forward+backward");
   opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
   opts.add("--gemm", "LIBRARY", "library of the float gemms (the gemm rate too): auto, blas or onednn, as train.gemm", "auto");
+  add_precision_option(opts);
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
   opts.add_flag("--allreduce", "instead: time MPI_Allreduce of 4 KiB to 64 MiB over the ranks (bench/fit_alpha_beta.py)");
   opts.add_flag("--out-of-place", "with --allreduce: from a separate send buffer instead of MPI_IN_PLACE");
@@ -226,6 +227,7 @@ BenchSettings bench_settings(const Options& opts) {
   if (!set_gemm_tf32(s.tf32)) throw UsageError("bench: --tf32 needs a CUDA build (TF32 is a tensor-core format)");
   if (!use_gemm_library(opts.choice<GemmChoice>("--gemm")))
     throw UsageError("bench: --gemm onednn needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
+  use_precision_option(opts, "bench");
   return s;
 }
 
@@ -235,11 +237,13 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
   const int B = s.B, T = s.T;
   const double step_s = median(t.step), gemm_s = median(t.gemm);
   const double lin = linear_flops(s.config, B, T), att = attention_flops(s.config, B, T);
+  const bool bf16 = kblas::gemm_precision() == kblas::GemmPrecision::bf16;
   std::printf("bench: %s-shaped model, %.2fM parameters, B=%d T=%d, float32%s\n", model_name.c_str(),
-              model.layout().stored_count() / 1e6, B, T, s.tf32 ? " with TF32 gemms" : "");
+              model.layout().stored_count() / 1e6, B, T,
+              s.tf32 ? " with TF32 gemms" : bf16 ? " with bf16 gemm inputs (fp32 accumulation)" : "");
   std::printf("parallelism: Kokkos %s (concurrency %d), BLAS threads %s, %d MPI rank(s) each running this\n",
               ExecSpace::name(), int(ExecSpace().concurrency()), blas_threads().c_str(), ranks);
-  std::printf("gemm library: %s\n", gemm_library_name());
+  std::printf("gemm library: %s\ngemm precision: %s\n", gemm_library_name(), bf16 ? "bf16" : "fp32");
   std::printf("thread settings: %s\n", thread_settings().c_str());
   const std::string what = s.full ? "training step (" + std::string(name_of(s.oc.type)) + ")" : "forward+backward";
   std::printf("%s: median %.1f ms over %d iterations (min %.1f, max %.1f), %.0f tokens/s\n", what.c_str(),
@@ -263,7 +267,7 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
   std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
               att / 1e9);
   std::printf("achieved: %.1f GFLOP/s\n", (lin + att) / step_s / 1e9);
-  std::printf("gemm (%s) on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", gemm_library_name(),
+  std::printf("gemm (%s) on the same shapes: %.1f GFLOP/s (median %.1f ms per step's worth)\n", gemm_description().c_str(),
               lin / gemm_s / 1e9, gemm_s * 1e3);
   std::printf("fraction of gemm rate: %.3f\n", (lin + att) / step_s / (lin / gemm_s));
   std::printf("peak resident memory: %.2f GB\n", t.resident / 1e9);

@@ -46,8 +46,10 @@ int cmd_evaluate(int argc, char** argv, const MpiEnv& mpi) {
   opts.add("--batches", "N", "micro-batches to average over, or 'all': every whole one (default 10; --text: all)");
   opts.add("--batch", "B", "sequences per micro-batch, over all ranks", "8");
   add_tokenizer_option(opts);
+  add_precision_option(opts);
   opts.add("--seq", "T", "sequence length (default: the model's block_size)");
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
+  use_precision_option(opts, "evaluate");
   const std::string weights = opts.str("--weights");
   const int B = int(opts.integer("--batch", 1, 1 << 20));
   const GPT2Config config = weights_config(weights);

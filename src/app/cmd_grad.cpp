@@ -13,7 +13,9 @@ int cmd_grad(int argc, char** argv, const MpiEnv& mpi) {
                "writes the mean loss (/loss) and every parameter's gradient (/grad/<name>) to HDF5.");
   add_one_batch_options(opts);
   opts.add("--out", "FILE.h5", "where to write the loss and gradients");
+  add_precision_option(opts);
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
+  use_precision_option(opts, "grad");
   OneBatch one = load_one_batch("grad", opts, mpi, {});
   GPT2<float>& model = *one.model;
   model.zero_grad();

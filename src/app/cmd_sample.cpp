@@ -172,7 +172,9 @@ int cmd_sample(int argc, char** argv, const MpiEnv& mpi) {
   opts.add_flag("--ids", "print the new token ids of each sample, one line each, instead of text");
   opts.add_flag("--no-kv-cache", "a full forward over the whole prefix at every token (slow; for comparison)");
   add_tokenizer_option(opts);
+  add_precision_option(opts);
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
+  use_precision_option(opts, "sample");
   const std::string weights = opts.str("--weights");
   const SamplingSettings settings = sampling_settings(opts);
   GenerationRequest request;

@@ -49,6 +49,11 @@ bool parse_or_help(Options& opts, int argc, char** argv, const MpiEnv& mpi);
 
 // --model PRESET and per-field overrides (--n-layer, ...).
 void add_model_options(Options& opts, const std::string& default_preset);
+// --precision fp32|bf16, as train.precision; use_precision_option sets it
+// (after the gemm library) before any model is built, or throws an Error
+// naming what this build or CPU lacks for bf16.
+void add_precision_option(Options& opts);
+void use_precision_option(const Options& opts, const std::string& command);
 GPT2Config model_config(const Options& opts);
 
 }  // namespace sk

@@ -2,6 +2,8 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "error.hpp"
+#include "gemm_rate.hpp"
 #include "tokenizer.hpp"
 
 namespace sk {
@@ -36,6 +38,17 @@ void add_model_options(Options& opts, const std::string& default_preset) {
   opts.add("--model", "PRESET", "model shape: " + names, default_preset);
   for (const ModelField& f : model_fields)
     opts.add(option_name(f), "N", "override the preset's " + option_name(f).substr(2));
+}
+
+void add_precision_option(Options& opts) {
+  opts.add("--precision", "P", "precision of the gemms' inputs: fp32, or bf16 with fp32 accumulation, as train.precision",
+           "fp32");
+}
+
+void use_precision_option(const Options& opts, const std::string& command) {
+  const Precision p = opts.choice<Precision>("--precision");
+  if (const std::string missing = use_gemm_precision(p); !missing.empty())
+    throw Error(command + ": --precision " + name_of(p) + ": " + missing);
 }
 
 GPT2Config model_config(const Options& opts) {

@@ -21,6 +21,9 @@ enum class GemmChoice { automatic, blas, onednn };
 // The distribution of a Hessian probe (Hutchinson's estimator): standard
 // normal entries or random signs.
 enum class Probe { gaussian, rademacher };
+// The precision of the gemms' inputs: fp32, or bf16 with f32 accumulation
+// (weights, optimizer state and everything else stay fp32).
+enum class Precision { fp32, bf16 };
 
 // Each enum's names, in the order of its values.
 template <class E>
@@ -44,6 +47,10 @@ struct Names<Reduction> {
 template <>
 struct Names<GemmChoice> {
   static constexpr const char* list[] = {"auto", "blas", "onednn"};
+};
+template <>
+struct Names<Precision> {
+  static constexpr const char* list[] = {"fp32", "bf16"};
 };
 
 template <>

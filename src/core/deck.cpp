@@ -196,6 +196,10 @@ std::vector<Key> train_keys() {
              "library of the float gemms: blas (KokkosKernels' BLAS), onednn (host builds with oneDNN), auto (oneDNN "
              "where built)",
              field(t, &T::gemm)),
+      choice("train.precision", Precision::fp32,
+             "precision of the gemms' inputs: fp32, or bf16 (bf16 inputs, fp32 accumulation; weights, optimizer and "
+             "checkpoints stay fp32; needs oneDNN and a CPU with AVX512-BF16 or AMX; docs/training.md)",
+             field(t, &T::precision)),
       text("output.dir", "out", "folder for the resolved deck, metrics and weights", field(&TrainConfig::output_dir))
           .as_path(),
   };

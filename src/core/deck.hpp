@@ -85,6 +85,7 @@ struct TrainLoopConfig {
   double peak_flops;  // per rank, for MFU; 0: measure the gemm rate at start
   bool tf32;          // float gemms on TF32 tensor cores (CUDA)
   GemmChoice gemm;    // the gemm library
+  Precision precision;  // of the gemms' inputs
 };
 
 struct ParallelConfig {

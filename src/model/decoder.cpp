@@ -67,6 +67,7 @@ ConstTensor2<T> Decoder<T>::step(Kokkos::View<const int*, MemSpace> tokens, int 
     throw std::invalid_argument("Decoder::step: " + std::to_string(tokens.extent(0)) + " tokens at position " +
                                 std::to_string(pos) + " of " + std::to_string(max_positions_));
   Kokkos::deep_copy(Kokkos::subview(tokens_, Kokkos::ALL, 0), tokens);
+  model_.sync_gemm_weights();  // the bf16 gemms' copy, where they run in bf16
   encoder_forward<T>(x_, tokens_, weights_.wte, Kokkos::subview(weights_.wpe, std::make_pair(pos, pos + 1), Kokkos::ALL));
   for (int l = 0; l < config_.n_layer; ++l) {
     const auto& w = weights_.h[l];

@@ -1,6 +1,7 @@
 #include "gemm_rate.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include "views.hpp"
 #include "timer.hpp"
@@ -16,9 +17,56 @@ bool use_gemm_library(GemmChoice choice) {
   return false;
 }
 
+namespace {
+// What a bf16 gemm lacks here: "" when the build, library and CPU have one.
+std::string bf16_missing() {
+#if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
+  // Device builds have no bf16 gemm yet (CUDA's would be cublasGemmEx on CUDA_R_16BF).
+  return std::string("bf16 gemms run on host backends with oneDNN; this build runs on ") + ExecSpace::name() +
+         ", whose bf16 gemm is not built";
+#elif defined(SK_HAVE_ONEDNN)
+  if (kblas::gemm_library() != kblas::GemmLibrary::onednn)
+    return "bf16 gemms run in oneDNN, and the gemm library chosen is blas (KokkosKernels' BLAS has no bf16 gemm)";
+  return onednn::bf16_missing();
+#else
+  return "bf16 gemms need a host build with oneDNN (libdnnl-dev, SK_ONEDNN), and this build has none";
+#endif
+}
+}  // namespace
+
+std::string use_gemm_precision(Precision precision) {
+  if (precision == Precision::bf16) {
+    const std::string missing = bf16_missing();
+    if (!missing.empty()) return missing;
+  }
+  kblas::gemm_precision() = precision == Precision::bf16 ? kblas::GemmPrecision::bf16 : kblas::GemmPrecision::fp32;
+  return "";
+}
+
+std::string gemm_description() {
+  return std::string(gemm_library_name()) + ", " +
+         name_of(kblas::gemm_precision() == kblas::GemmPrecision::bf16 ? Precision::bf16 : Precision::fp32);
+}
+
 const char* gemm_library_name() {
   return name_of(kblas::gemm_library() == kblas::GemmLibrary::onednn ? GemmChoice::onednn : GemmChoice::blas);
 }
+
+namespace {
+// In bf16, the weights' bf16 copy, as the model keeps one (GPT2::sync_gemm_weights):
+// the timed gemms then convert activations, not weights, on each call.
+std::shared_ptr<void> weights_copy(const View2<float>& w) {
+#if defined(SK_HAVE_ONEDNN)
+  if (kblas::gemm_precision() == kblas::GemmPrecision::bf16) {
+    auto copy = std::make_shared<onednn::Bf16Copy>(w.data(), w.size());
+    copy->refresh();
+    return copy;
+  }
+#endif
+  (void)w;
+  return nullptr;
+}
+}  // namespace
 
 double time_step_gemms(const std::vector<LinearShape>& shapes) {
   double total = 0;
@@ -28,6 +76,7 @@ double time_step_gemms(const std::vector<LinearShape>& shapes) {
     Kokkos::deep_copy(x, 0.01f);
     Kokkos::deep_copy(w, 0.01f);
     Kokkos::deep_copy(y, 0.01f);
+    const auto copy = weights_copy(w);
     kblas::gemm(ExecSpace(), "N", "T", 1.0f, x, w, 0.0f, y);  // first touch outside the timing
     Kokkos::fence();  // before t0: seconds_since fences at the end
     const auto t0 = Clock::now();

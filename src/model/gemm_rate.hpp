@@ -3,6 +3,7 @@
 // buffers of their own. `bench` compares whole steps with it; training
 // reports model FLOP utilisation against it (or against a peak the deck gives).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "choices.hpp"
@@ -14,8 +15,14 @@ namespace sk {
 // Sets the library every float gemm runs in from here on (auto: the build's
 // default, kblas::default_gemm_library). False, changing nothing, for one this build lacks.
 bool use_gemm_library(GemmChoice choice);
+// Sets the precision of every gemm from here on, after the library is
+// chosen: "" on success, else what this build, library or CPU lacks for it
+// (and nothing changes). Never a quiet fp32 in place of bf16.
+std::string use_gemm_precision(Precision precision);
 // The library in use, by its GemmChoice name ("blas", "onednn").
 const char* gemm_library_name();
+// The library and precision in use, e.g. "onednn, bf16".
+std::string gemm_description();
 
 // Seconds of the three gemms of every linear layer (forward NT, input
 // gradient NN, weight gradient TN), as often as one forward+backward runs them.

@@ -58,6 +58,32 @@ GPT2<T>::GPT2(const GPT2Config& config, Gradients gradients)
       grads("grads", gradients == Gradients::kept ? layout_.size() : 0),
       weights_(layout_, params.data(), config.n_layer) {
   if (gradients == Gradients::kept) grad_tensors_.emplace(layout_, grads.data(), config.n_layer);
+#if defined(SK_HAVE_ONEDNN)
+  if constexpr (std::is_same<T, float>::value)
+    if (kblas::gemm_precision() == kblas::GemmPrecision::bf16)
+      gemm_weights_ = std::make_shared<onednn::Bf16Copy>(params.data(), params.extent(0));
+#endif
+}
+
+template <class T>
+std::size_t GPT2<T>::gemm_weights_bytes() const {
+#if defined(SK_HAVE_ONEDNN)
+  if (gemm_weights_) return static_cast<const onednn::Bf16Copy*>(gemm_weights_.get())->bytes();
+#endif
+  return 0;
+}
+
+// One conversion per change of the weights, not one per gemm.
+template <class T>
+void GPT2<T>::sync_gemm_weights() {
+  if (!gemm_weights_stale_) return;
+#if defined(SK_HAVE_ONEDNN)
+  if (gemm_weights_) {
+    Kokkos::fence();  // params written by kernels before the host reads them
+    static_cast<onednn::Bf16Copy*>(gemm_weights_.get())->refresh();
+  }
+#endif
+  gemm_weights_stale_ = false;
 }
 
 template <class T>
@@ -188,6 +214,7 @@ void GPT2<T>::trunk_forward(TokenView inputs) {
   const int B = inputs.extent(0), seq = inputs.extent(1);
   const int C = config_.n_embd, NH = config_.n_head;
   ensure_activations(B, seq);
+  sync_gemm_weights();
   inputs_ = inputs;
   const AttentionShape shape{B, seq, NH, C / NH};
   const Tensor1<T> att_scratch(acts_.attention_scratch.data(), acts_.attention_scratch.extent(0));

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -150,6 +151,15 @@ class GPT2 {
   // mean loss. The tangent buffers (as large as the activations) are
   // allocated by the first call and kept; models that never call it hold none.
   T hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out);
+  // Where the gemms run in bf16 (kblas::gemm_precision() when the model is
+  // built), they read a bf16 copy of params (half its bytes), refreshed by the
+  // first forward after params change. Whoever writes params after a forward
+  // (the optimizer step) says so here.
+  void weights_changed() { gemm_weights_stale_ = true; }
+  // Bytes of that copy; 0 in fp32.
+  std::size_t gemm_weights_bytes() const;
+  // Refreshes the copy if params changed since (the decoder, before decoding).
+  void sync_gemm_weights();
 
   // Where NaN or inf begin: the first parameter tensor holding one, else the
   // first activation of the last forward that does, in the order the forward
@@ -180,6 +190,8 @@ class GPT2 {
   // scratch holds R{gradient}), and attention's delta and R{delta}.
   Activations<T> tangents_;
   View1<T> attention_deltas_;
+  std::shared_ptr<void> gemm_weights_;  // onednn::Bf16Copy of params, in bf16 only
+  bool gemm_weights_stale_ = true;
 };
 
 }  // namespace sk

@@ -29,7 +29,9 @@ double MemoryNeed::total() const {
 }
 
 double model_bytes(const GPT2Config& config, bool gradients) {
-  return (gradients ? 2.0 : 1.0) * ParameterLayout(config).size() * sizeof(float);
+  // bf16 gemms read a bf16 copy of the weights (GPT2::gemm_weights_bytes).
+  const double copy = kblas::gemm_precision() == kblas::GemmPrecision::bf16 ? 0.5 : 0.0;
+  return ((gradients ? 2.0 : 1.0) + copy) * ParameterLayout(config).size() * sizeof(float);
 }
 
 double activation_bytes(const GPT2Config& c, int B, int T) {

@@ -56,6 +56,7 @@ StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientRedu
   clip_gradients(optimizer, model.grads, reducer, micro.size(), clip);
   optimizer.step(model.params, model.grads, lr, step);
   reducer.gather_parameters(model.params);
+  model.weights_changed();
   const StepStats stats = optimizer.stats();
   r.grad_norm = stats.grad_norm;
   r.clipped = long(stats.clipped);

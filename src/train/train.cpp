@@ -180,7 +180,7 @@ Utilisation utilisation(const TrainConfig& cfg, int ranks, bool root) {
   } else {  // every rank at once, as the ranks share the node while training
     const double own = measured_gemm_rate(cfg.model, B, T), square = square_gemm_rate();
     u.peak = std::max(own, square);
-    u.peak_source = std::string("the gemm rate (") + gemm_library_name() + ") of " +
+    u.peak_source = std::string("the gemm rate (") + gemm_description() + ") of " +
                     (own >= square ? "this run's shapes, measured at start"
                                    : "1024-square gemms, measured at start (above this run's shapes')");
   }
@@ -259,15 +259,18 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   }
   // On every rank, so that a missing tokenizer stops them all.
   if (t.sample_interval > 0) tokenizer_ = std::make_unique<Gpt2Tokenizer>(tokenizer_dir());
+  if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
+  if (!use_gemm_library(t.gemm))
+    throw Error("deck: train.gemm = \"onednn\" needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
+  if (const std::string missing = use_gemm_precision(t.precision); !missing.empty())
+    throw Error("deck: train.precision = \"" + std::string(name_of(t.precision)) + "\": " + missing);
+  // After the precision: bf16 adds the gemms' copy of the weights.
   const MemoryNeed need =
       training_need(cfg.model, B_ / mpi.size(), t.seq_len, cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0);
   // Sophia-H's refresh: the probe, H u and their sum over micro-batches.
   require_memory("train", cfg.optimizer.type == OptimizerType::sophiah
                               ? with_hvp(need, cfg.model, B_ / mpi.size(), t.seq_len, 3)
                               : need);
-  if (!set_gemm_tf32(t.tf32)) throw Error("deck: train.tf32 = true needs a CUDA build (TF32 is a tensor-core format)");
-  if (!use_gemm_library(t.gemm))
-    throw Error("deck: train.gemm = \"onednn\" needs a build with oneDNN (libdnnl-dev, SK_ONEDNN=ON), and this one has none");
   model_ = make_model(cfg.model, options.init_from, t.seed);
   reducer_ = std::make_unique<GradientReducer>(model_->grads, cfg.parallel.mode(),
                                                std::size_t(cfg.parallel.bucket_mb * 1e6));

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,14 +27,52 @@ auto random_block(const char* name, int rows, int cols, std::mt19937& rng, Host2
   return Kokkos::subview(whole, Kokkos::make_pair(1, rows + 1), Kokkos::make_pair(2, cols + 2));
 }
 
-template <class View>
-double at(const View& v, bool transposed, int i, int j) {
-  return transposed ? v(j, i) : v(i, j);
+// x rounded to the nearest bf16 (8 significant bits), ties to even: the
+// mantissa scaled to 8 bits and rounded in the default rounding mode.
+double bf16_rounded(float x) {
+  int e;
+  const double m = std::frexp(double(x), &e);
+  return std::ldexp(std::nearbyint(std::ldexp(m, 8)), e - 8);
 }
 
-// c = alpha op(a) op(b) + beta c in `library`, against the same in double:
-// the largest error relative to the sum of |terms| of its element.
-double gemm_error(sk::kblas::GemmLibrary library, bool ta, bool tb, int M, int K, int N, float alpha, float beta) {
+// How a gemm runs: its library, and in bf16 whether b lies in a buffer that
+// has a registered bf16 copy (as the model's weights do).
+struct Mode {
+  sk::kblas::GemmLibrary library;
+  bool bf16 = false, b_copied = false;
+  bool rounded_reference = true;  // bf16: compare with a product of rounded inputs
+};
+
+template <class View>
+double at(const View& v, bool transposed, int i, int j, bool bf16 = false) {
+  const float x = transposed ? v(j, i) : v(i, j);
+  return bf16 ? bf16_rounded(x) : x;
+}
+
+// Runs kblas::gemm as `mode` says.
+template <class A, class B, class C>
+void run_gemm(const Mode& mode, bool ta, bool tb, float alpha, const A& a, const B& b, float beta, const C& c,
+              const Host2& b_whole) {
+  REQUIRE(sk::kblas::set_gemm_library(mode.library));
+  if (mode.bf16) sk::kblas::gemm_precision() = sk::kblas::GemmPrecision::bf16;
+#if defined(SK_HAVE_ONEDNN)
+  std::unique_ptr<sk::onednn::Bf16Copy> copy;
+  if (mode.b_copied) {
+    copy = std::make_unique<sk::onednn::Bf16Copy>(b_whole.data(), b_whole.size());
+    copy->refresh();
+  }
+#else
+  (void)b_whole;
+#endif
+  sk::kblas::gemm(Kokkos::DefaultHostExecutionSpace(), ta ? "T" : "N", tb ? "T" : "N", alpha, a, b, beta, c);
+  sk::kblas::gemm_precision() = sk::kblas::GemmPrecision::fp32;
+  sk::kblas::set_gemm_library(sk::kblas::default_gemm_library);
+}
+
+// c = alpha op(a) op(b) + beta c as `mode` says, against the same in double
+// (of bf16-rounded inputs in bf16): the largest error relative to the sum of
+// |terms| of its element.
+double gemm_error(const Mode& mode, bool ta, bool tb, int M, int K, int N, float alpha, float beta) {
   std::mt19937 rng(M * 131 + K * 17 + N + ta * 2 + tb);
   Host2 a_whole, b_whole, c_whole;
   const auto a = random_block("a", ta ? K : M, ta ? M : K, rng, a_whole);
@@ -48,7 +87,8 @@ double gemm_error(sk::kblas::GemmLibrary library, bool ta, bool tb, int M, int K
     for (int j = 0; j < N; ++j) {
       double sum = 0, abs = 0;
       for (int k = 0; k < K; ++k) {
-        const double t = at(a, ta, i, k) * at(b, tb, k, j);
+        const bool round = mode.bf16 && mode.rounded_reference;
+        const double t = at(a, ta, i, k, round) * at(b, tb, k, j, round);
         sum += t;
         abs += std::fabs(t);
       }
@@ -58,9 +98,7 @@ double gemm_error(sk::kblas::GemmLibrary library, bool ta, bool tb, int M, int K
     }
   const Host2 c_before("c_before", c_whole.extent(0), c_whole.extent(1));
   Kokkos::deep_copy(c_before, c_whole);
-  REQUIRE(sk::kblas::set_gemm_library(library));
-  sk::kblas::gemm(Kokkos::DefaultHostExecutionSpace(), ta ? "T" : "N", tb ? "T" : "N", alpha, a, b, beta, c);
-  sk::kblas::set_gemm_library(sk::kblas::default_gemm_library);
+  run_gemm(mode, ta, tb, alpha, a, b, beta, c, b_whole);
   double err = 0;
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
@@ -90,7 +128,7 @@ TEST_CASE("gemm in each built library matches a double product (transposes, stri
               INFO("library " << int(library) << " ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta
                               << " M K N " << s[0] << " " << s[1] << " " << s[2]);
               // float rounding of sums of up to 300 terms, relative to their magnitude.
-              CHECK(gemm_error(library, ta, tb, s[0], s[1], s[2], alpha, beta) < 1e-5);
+              CHECK(gemm_error({library}, ta, tb, s[0], s[1], s[2], alpha, beta) < 1e-5);
             }
           }
 }
@@ -101,3 +139,29 @@ TEST_CASE("gemm library oneDNN can be chosen only in builds that have it", "[ker
   sk::kblas::set_gemm_library(sk::kblas::default_gemm_library);
   CHECK(sk::kblas::gemm_library() == sk::kblas::default_gemm_library);
 }
+
+#if defined(SK_HAVE_ONEDNN)
+TEST_CASE("bf16 gemms round their inputs to nearest even and accumulate in float", "[kernels][gemm][bf16]") {
+  if (!sk::onednn::bf16_missing().empty()) {
+    WARN("skipped: " << sk::onednn::bf16_missing());
+    return;
+  }
+  const auto onednn = sk::kblas::GemmLibrary::onednn;
+  for (bool b_copied : {false, true})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (float beta : {0.0f, 1.0f, 0.75f}) {
+          const int shapes[][3] = {{7, 13, 5}, {1, 33, 17}, {37, 300, 19}};
+          for (const auto& s : shapes) {
+            INFO("copied b " << b_copied << " ta " << ta << " tb " << tb << " beta " << beta << " M K N " << s[0]
+                             << " " << s[1] << " " << s[2]);
+            // Against rounded inputs: float accumulation only, as in fp32.
+            CHECK(gemm_error({onednn, true, b_copied}, ta, tb, s[0], s[1], s[2], -0.5f, beta) < 1e-5);
+            // Against the exact inputs: bf16's rounding shows (2u = 2^-7 at most per term).
+            const double exact = gemm_error({onednn, true, b_copied, false}, ta, tb, s[0], s[1], s[2], -0.5f, beta);
+            CHECK(exact > 1e-4);
+            CHECK(exact < 1.0 / 128);
+          }
+        }
+}
+#endif

@@ -81,6 +81,14 @@ assert_identical(full, resumed_from(full, 4, "sophiag_k4"), "sophiag resumed at 
 assert_identical(full, resumed_from(full, 5, "sophiag_k5"), "sophiag resumed at step 5 (just after a refresh)")
 keep_only(full, 10, 18, 19, 20)
 
+# bf16 gemms: the bf16 copy of the weights is not in the checkpoint but made
+# again from the fp32 weights on resume, so the resumed run is still exact.
+bf16 = os.path.join(work, "bf16_full")
+train(bf16, 1, "train.precision=bf16")
+assert losses(bf16) != losses(full), "train.precision = bf16 trained exactly as fp32 did"
+assert_identical(bf16, resumed_from(bf16, 7, "bf16_k7", 1, "train.precision=bf16"), "bf16 gemms, resumed at step 7")
+shutil.rmtree(bf16)
+
 adamw = os.path.join(work, "adamw_full")
 train(adamw, 1, "optimizer.type=adamw")
 assert_identical(adamw, resumed_from(adamw, 7, "adamw_k7", 1, "optimizer.type=adamw"), "adamw resumed at step 7")
