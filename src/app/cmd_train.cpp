@@ -47,10 +47,9 @@ std::vector<FileArg> train_inputs(const Options& opts, const TrainConfig& config
 
 int cmd_train(int argc, char** argv, const MpiEnv& mpi) {
   Options opts("train",
-               "Pretrains GPT-2 with Sophia-G or AdamW on token shards as the input deck (TOML) says, writing the\n"
-               "resolved deck, metrics (JSON lines), checkpoints and final weights (HDF5) to output.dir. Exit codes: 0\n"
-               "done, 1 error, 2 bad command line, 74 checkpoint not written, 75 stopped by a signal (requeue, resume),\n"
-               "76 a rank stopped responding (resume on the nodes that are left).\n\n"
+               "Pretrains GPT-2 with Sophia-G, Sophia-H or AdamW on token shards as the deck (TOML) says, writing the\n"
+               "resolved deck, metrics (JSON lines), checkpoints and weights (HDF5) to output.dir. Exits 0 done, 1 error,\n"
+               "2 bad command line, 74 checkpoint not written, 75 signal (requeue, resume), 76 a rank lost (resume).\n\n"
                "deck keys (section.key = default):\n" +
                    Deck::reference());
   opts.add("--config", "FILE.toml", "the input deck");
