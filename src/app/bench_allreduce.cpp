@@ -37,7 +37,7 @@ int bench_allreduce(int warmup, int iters, bool in_place, const MpiEnv& mpi) {
   // message, over the time; comparable across rank counts.
   std::printf("| bytes | median ms | algorithm GB/s | bus GB/s |\n|---|---|---|---|\n");
   for (const auto& t : timings)
-    std::printf("| %zu | %.4f | %.3f | %.3f |\n", t.bytes, t.seconds * 1e3, t.bytes / t.seconds / 1e9,
+    std::printf("| %zu | %.6f | %.3f | %.3f |\n", t.bytes, t.seconds * 1e3, t.bytes / t.seconds / 1e9,
                 2.0 * (R - 1) / R * t.bytes / t.seconds / 1e9);
   return 0;
 }
