@@ -25,14 +25,15 @@ int node_count() {
 
 }  // namespace
 
-int bench_allreduce(int warmup, int iters, bool in_place, const MpiEnv& mpi) {
+int bench_allreduce(int warmup, int iters, AllreduceMode mode, const MpiEnv& mpi) {
   const int nodes = node_count();
-  const std::vector<AllreduceTiming> timings = time_allreduce(allreduce_sizes(), warmup, iters, in_place);
+  const std::vector<AllreduceTiming> timings = time_allreduce(allreduce_sizes(), warmup, iters, mode);
   if (mpi.rank() != 0) return 0;
   const int R = mpi.size();
-  std::printf("allreduce: %d rank(s) on %d node(s), float sums %s, median of %d calls after %d untimed, each "
+  std::printf("allreduce: %d rank(s) on %d node(s), float sums %s by %s, median of %d calls after %d untimed, each "
               "after a barrier, the slowest rank's time\n",
-              R, nodes, in_place ? "in place" : "out of place", iters, warmup);
+              R, nodes, mode.in_place ? "in place" : "out of place",
+              mode.nonblocking ? "MPI_Iallreduce + MPI_Wait" : "MPI_Allreduce", iters, warmup);
   // Bus bandwidth: what each rank sends in a ring allreduce, 2 (R-1)/R of the
   // message, over the time; comparable across rank counts.
   std::printf("| bytes | median ms | algorithm GB/s | bus GB/s |\n|---|---|---|---|\n");

@@ -182,6 +182,7 @@ Options bench_options() {
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
   opts.add_flag("--allreduce", "instead: time MPI_Allreduce of 4 KiB to 64 MiB over the ranks (bench/fit_alpha_beta.py)");
   opts.add_flag("--out-of-place", "with --allreduce: from a separate send buffer instead of MPI_IN_PLACE");
+  opts.add_flag("--nonblocking", "with --allreduce: MPI_Iallreduce + MPI_Wait, as the overlapped gradient buckets");
   return opts;
 }
 
@@ -216,6 +217,8 @@ BenchSettings bench_settings(const Options& opts) {
   s.warmup = int(opts.integer("--warmup", 1, 1000));
   s.iters = int(opts.integer("--iters", 1, 1000));
   s.full = opts.has("--optimizer");
+  if (!opts.flag("--allreduce") && (opts.flag("--out-of-place") || opts.flag("--nonblocking")))
+    throw UsageError("bench: --out-of-place and --nonblocking choose how --allreduce calls MPI: give --allreduce too");
   if (opts.has("--checkpoint") && !s.full)
     throw UsageError("bench: --checkpoint times the checkpoints of training steps: give --optimizer too");
   s.oc = optimizer_defaults(s.full ? opts.choice<OptimizerType>("--optimizer") : OptimizerType::adamw);
@@ -281,7 +284,8 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   Options opts = bench_options();
   if (!parse_or_help(opts, argc, argv, mpi)) return 0;
   const BenchSettings s = bench_settings(opts);
-  if (opts.flag("--allreduce")) return bench_allreduce(s.warmup, s.iters, !opts.flag("--out-of-place"), mpi);
+  if (opts.flag("--allreduce"))
+    return bench_allreduce(s.warmup, s.iters, {!opts.flag("--out-of-place"), opts.flag("--nonblocking")}, mpi);
   const int B = s.B, T = s.T;
   const double state_share = s.reduction == Reduction::zero1 ? 1.0 / mpi.size() : 1.0;
   require_memory("bench", s.full ? training_need(s.config, B / mpi.size(), T, state_share)

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "allreduce_timing.hpp"
 #include "config.hpp"
 #include "mpi_env.hpp"
 
@@ -21,7 +22,7 @@ int cmd_export(int argc, char** argv, const MpiEnv& mpi);
 int cmd_sample(int argc, char** argv, const MpiEnv& mpi);
 
 // bench --allreduce (src/app/bench_allreduce.cpp).
-int bench_allreduce(int warmup, int iters, bool in_place, const MpiEnv& mpi);
+int bench_allreduce(int warmup, int iters, AllreduceMode mode, const MpiEnv& mpi);
 
 // --tokenizer DIR, and the folder it names (io/tokenizer.hpp tokenizer_dir).
 void add_tokenizer_option(Options& opts);

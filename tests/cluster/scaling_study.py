@@ -3,9 +3,10 @@
 
 For each link rate it brings up an emulated cluster (tests/cluster/emulated.py),
 then
-  1. times MPI_Allreduce of 4 KiB to 64 MiB across 2 nodes (`sophia-kokkos
-     bench --allreduce`) and fits the alpha-beta model to it
-     (bench/fit_alpha_beta.py);
+  1. times allreduces of 4 KiB to 64 MiB across 2 nodes (`sophia-kokkos
+     bench --allreduce`), blocking (MPI_Allreduce) and non-blocking
+     (MPI_Iallreduce, as the overlapped gradient buckets call it), and fits the
+     alpha-beta model to each (bench/fit_alpha_beta.py);
   2. runs jobs/scaling.sbatch (jobs/scaling_sweep.sh through sbatch), strong and
      weak, on the given node counts with 1 rank per node;
   3. takes the cluster down (also when a step fails).
@@ -15,7 +16,9 @@ MPI_Allreduce by Open MPI's flat `coll tuned`, the same by its hierarchical
 (parallel.reduction = overlap).
 
 Per point it predicts the exposed communication per step (the program's
-t_comm_wait) from the fitted model and sets it against the measurement, and
+t_comm_wait) from the model fitted to the calls the reduction makes (the
+non-blocking fit for parallel.reduction = overlap, the blocking one for
+blocking) and sets it against the measurement, and
 writes OUT_DIR/study.csv, OUT_DIR/study.md and the plots (docs/scaling.md).
 
 Usage (as root; about 6 minutes for the defaults on 2 shared cores):
@@ -230,6 +233,7 @@ class Study:
         with EmulatedCluster(self.a.state, self.max_nodes, None if link.lower() in UNSHAPED else link) as c:
             self.log(f"link {link}: cluster {c.name} up; allreduce benchmark across 2 nodes")
             self.bench(c, folder, 1, dict(COLL_FLAT, **RING), "allreduce-2x1")
+            self.bench(c, folder, 1, dict(COLL_FLAT, **RING), "allreduce-2x1-nonblocking", "--nonblocking")
             self.log(f"link {link}: strong and weak sweeps over {self.a.nodes} node(s)")
             os.rename(self.sweep(c, folder, self.max_nodes, 1, self.a.nodes, ["strong", "weak"]),
                       os.path.join(folder, "sweep"))
@@ -254,12 +258,16 @@ class Study:
     def collect(self, link):
         """What run_link measured, read back from its folder."""
         folder = os.path.join(self.out, link_label(link))
-        ranks, nodes, rows = read_bench(os.path.join(folder, "allreduce-2x1.out"))
-        alpha, beta, _ = fit(ranks, rows, self.a.fit_min_bytes)
-        fit_ = dict(ranks=ranks, nodes=nodes, alpha_s=alpha, beta_s_per_byte=beta, rows=rows)
+        fits = {}
+        for calls, name in (("blocking", "allreduce-2x1"), ("nonblocking", "allreduce-2x1-nonblocking")):
+            ranks, nodes, rows = read_bench(os.path.join(folder, f"{name}.out"))
+            alpha, beta, _ = fit(ranks, rows, self.a.fit_min_bytes)
+            fits[calls] = dict(ranks=ranks, nodes=nodes, alpha_s=alpha, beta_s_per_byte=beta, rows=rows)
         with open(os.path.join(folder, "fit.json"), "w") as f:
-            json.dump({k: v for k, v in fit_.items() if k != "rows"}, f, indent=2)
-        result = {"link": link_label(link), "fit": fit_, "sweep": os.path.join(folder, "sweep")}
+            json.dump({c: {k: v for k, v in f_.items() if k != "rows"} for c, f_ in fits.items()}, f, indent=2)
+        # The sweeps reduce with overlapped buckets (MPI_Iallreduce): their fit is the non-blocking one.
+        result = {"link": link_label(link), "fit": fits["nonblocking"], "fit_blocking": fits["blocking"],
+                  "sweep": os.path.join(folder, "sweep")}
         if not os.path.isdir(os.path.join(folder, "compare-flat")):
             return result
         out = {}
@@ -273,8 +281,9 @@ class Study:
             binomial = red == "overlap" and not ring
             row["algorithm"] = "binomial" if binomial else "ring"
             algorithm = (lambda a, b, r, n: binomial_allreduce_s(a, b, r, n, 2)) if binomial else ring_allreduce_s
-            row["predicted"] = predict_exposed_s(alpha, beta, 4, self.params, self.embedding, self.a.bucket_mb * 1e6,
-                                                 row["t_backward"], red, algorithm)
+            f_ = result["fit" if red == "overlap" else "fit_blocking"]
+            row["predicted"] = predict_exposed_s(f_["alpha_s"], f_["beta_s_per_byte"], 4, self.params, self.embedding,
+                                                 self.a.bucket_mb * 1e6, row["t_backward"], red, algorithm)
             out[name] = row
         result["compare"] = out
         return result
@@ -332,13 +341,14 @@ class Study:
             for r in rows:
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
         md = [f"Medians over steps {self.a.warmup + 1}..{self.a.steps} of each run; times in ms.", "",
-              "| link | fitted alpha | fitted bandwidth | worst fit error |", "|---|---|---|---|"]
+              "| link | calls | fitted alpha | fitted bandwidth | worst fit error |", "|---|---|---|---|---|"]
         for res in results:
-            f_ = res["fit"]
-            a, b = f_["alpha_s"], f_["beta_s_per_byte"]
-            worst = max(abs(ring_allreduce_s(a, b, f_["ranks"], n) - t) / t for n, t in f_["rows"]
-                        if n >= self.a.fit_min_bytes)
-            md.append(f"| {res['link']} | {a * 1e6:.0f} us | {8 / b / 1e9:.3f} Gbit/s | {100 * worst:.0f}% |")
+            for calls, f_ in (("MPI_Iallreduce (predictions)", res["fit"]), ("MPI_Allreduce", res["fit_blocking"])):
+                a, b = f_["alpha_s"], f_["beta_s_per_byte"]
+                worst = max(abs(ring_allreduce_s(a, b, f_["ranks"], n) - t) / t for n, t in f_["rows"]
+                            if n >= self.a.fit_min_bytes)
+                md.append(f"| {res['link']} | {calls} | {a * 1e6:.0f} us | {8 / b / 1e9:.3f} Gbit/s | "
+                          f"{100 * worst:.0f}% |")
         md += ["", "| link | mode | nodes | batch | step | compute per rank | exposed comm measured | predicted | error "
                "| calibrated at 2 nodes: error | overlap eff. | tokens/s | speed-up |",
                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
