@@ -1,7 +1,8 @@
 // Strided-batched matrix products of contiguous row-major matrices: one
 // cuBLAS call for the whole batch on CUDA (cublas<t>gemmStridedBatched, on
-// KokkosKernels' cuBLAS handle and the stream of the instance it is given), a
-// KokkosBlas gemm per matrix elsewhere. And the switch for cuBLAS' TF32 math.
+// KokkosKernels' cuBLAS handle and the stream of the instance it is given;
+// cublasGemmStridedBatchedEx on bf16 inputs where the gemms run in bf16), a
+// kblas::gemm per matrix elsewhere. And the switch for cuBLAS' TF32 math.
 #pragma once
 #include <type_traits>
 
@@ -34,6 +35,14 @@ void batched_gemm(const char* ta, const char* tb, int batch, MatrixBatch<const T
 #if defined(KOKKOS_ENABLE_CUDA)
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the
   // operands swap and keep their transpose flags.
+  if constexpr (std::is_same<T, float>::value) {
+    if (kblas::gemm_precision() == kblas::GemmPrecision::bf16) {
+      cuda_bf16::batched_gemm(space, at, bt, batch, M, N, K, a.data, a.rows, a.cols, b.data, b.rows, b.cols, beta,
+                              c.data);
+      Kokkos::Profiling::popRegion();
+      return;
+    }
+  }
   cublasHandle_t handle = KokkosBlas::Impl::CudaBlasSingleton::singleton().handle;
   cublasSetStream(handle, space.cuda_stream());
   const cublasOperation_t op_a = at ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = bt ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -10,6 +10,9 @@
 #if defined(SK_HAVE_ONEDNN)
 #include "gemm_onednn.hpp"
 #endif
+#if defined(KOKKOS_ENABLE_CUDA)
+#include "gemm_bf16_cuda.hpp"
+#endif
 
 namespace sk::kmath {
 #if KOKKOS_VERSION >= 40000
@@ -40,8 +43,8 @@ namespace sk::kblas {
 // The libraries a gemm can run in. blas: KokkosKernels' gemm, which calls the
 // BLAS it was built with (OpenBLAS, MKL or AOCL on hosts, cuBLAS on CUDA).
 // onednn: oneDNN's matmul (gemm_onednn.hpp), for float gemms on host
-// backends, in builds that found it (SK_HAVE_ONEDNN). A bf16 path would be a
-// third entry.
+// backends, in builds that found it (SK_HAVE_ONEDNN). The precision of the
+// gemms' inputs is chosen apart from the library (gemm_precision below).
 enum class GemmLibrary { blas, onednn };
 
 inline constexpr bool onednn_built =
@@ -71,8 +74,9 @@ inline bool set_gemm_library(GemmLibrary library) {
 
 // The precision of the gemms' inputs, one for the whole process
 // (train.precision, --precision). bf16: inputs rounded to bf16, products
-// accumulated and written in f32, by oneDNN on host backends; only set where
-// such a gemm exists (use_gemm_precision in src/model/gemm_rate.hpp checks).
+// accumulated and written in f32, by oneDNN on host backends and by cuBLAS
+// on CUDA (gemm_bf16_cuda.hpp); only set where such a gemm exists
+// (use_gemm_precision in src/model/gemm_rate.hpp checks).
 enum class GemmPrecision { fp32, bf16 };
 inline GemmPrecision& gemm_precision() {
   static GemmPrecision precision = GemmPrecision::fp32;
@@ -109,6 +113,17 @@ void gemm(const Space& space, const char* ta, const char* tb, typename A::const_
       Kokkos::Profiling::pushRegion(bf16 ? "onednn_gemm_bf16" : "onednn_gemm");
       (bf16 ? onednn::gemm_bf16 : onednn::gemm)(*ta == 'T', *tb == 'T', alpha, strided<const float>(a),
                                                 strided<const float>(b), beta, strided<float>(c));
+      Kokkos::Profiling::popRegion();
+      return;
+    }
+  }
+#endif
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same<typename C::non_const_value_type, float>::value &&
+                std::is_same<Space, Kokkos::Cuda>::value) {
+    if (gemm_precision() == GemmPrecision::bf16 && c.size() > 0 && a.size() > 0) {
+      Kokkos::Profiling::pushRegion("cublas_gemm_bf16");
+      cuda_bf16::gemm(space, *ta == 'T', *tb == 'T', alpha, a, b, beta, c);
       Kokkos::Profiling::popRegion();
       return;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 
 #include "views.hpp"
 #include "timer.hpp"
@@ -20,10 +21,19 @@ bool use_gemm_library(GemmChoice choice) {
 namespace {
 // What a bf16 gemm lacks here: "" when the build, library and CPU have one.
 std::string bf16_missing() {
-#if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP)
-  // Device builds have no bf16 gemm yet (CUDA's would be cublasGemmEx on CUDA_R_16BF).
-  return std::string("bf16 gemms run on host backends with oneDNN; this build runs on ") + ExecSpace::name() +
-         ", whose bf16 gemm is not built";
+#if defined(KOKKOS_ENABLE_CUDA)
+  // cuBLAS' bf16 gemms (kernels/gemm_bf16_cuda.hpp) need Ampere (8.0) or newer.
+  int device = 0, major = 0, minor = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  if (major < 8)
+    return "bf16 gemms on CUDA need a GPU of compute capability 8.0 or newer, and this one is " +
+           std::to_string(major) + "." + std::to_string(minor);
+  return "";
+#elif defined(KOKKOS_ENABLE_HIP)
+  return std::string("bf16 gemms run on host backends with oneDNN and on CUDA with cuBLAS; this build runs on ") +
+         ExecSpace::name() + ", whose bf16 gemm is not built";
 #elif defined(SK_HAVE_ONEDNN)
   if (kblas::gemm_library() != kblas::GemmLibrary::onednn)
     return "bf16 gemms run in oneDNN, and the gemm library chosen is blas (KokkosKernels' BLAS has no bf16 gemm)";
