@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "choices.hpp"
 #include "config.hpp"
 #include "parameters.hpp"
 
@@ -35,7 +36,7 @@ struct TrainingState {
 // state buffer covers [partition_begin, partition_end) of the flat layout.
 struct CheckpointData {
   const float* params;
-  std::string optimizer_type;  // "sophiag" or "adamw"
+  OptimizerType optimizer_type;
   std::vector<std::pair<std::string, const float*>> optimizer_state;
   std::size_t partition_begin, partition_end;
   bool partitioned;  // the state differs between ranks (ZeRO-1): each writes its partition
@@ -50,9 +51,13 @@ void write_checkpoint(const std::string& path, const GPT2Config& config, const P
 
 struct CheckpointInfo {
   GPT2Config config;
-  std::string optimizer_type;
+  OptimizerType optimizer_type;
   TrainingState state;
 };
+
+// The state a checkpoint of this optimizer holds, /optimizer/<state>/<name>,
+// named as the optimizers name it (src/train/optimizer.cpp).
+std::vector<std::string> optimizer_state_names(OptimizerType type);
 
 // The configuration, optimizer type and training state; throws sk::Error if
 // the file is not a readable checkpoint.

@@ -150,6 +150,13 @@ T read_attribute(hid_t object, const char* name, hid_t mem_type, const std::stri
   return value;
 }
 
+// The attribute `type` of /optimizer, one of the optimizers' names.
+OptimizerType read_optimizer_type(hid_t optimizer, const std::string& where) {
+  const std::string name = read_string_attribute(optimizer, "type", where);
+  if (const std::optional<OptimizerType> type = named<OptimizerType>(name)) return *type;
+  throw Error(where + ": optimizer type '" + name + "' is not one of " + listed_names<OptimizerType>());
+}
+
 H5Handle open_group(hid_t parent, const std::string& name, const std::string& where) {
   if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) throw Error(where + ": group /" + name + " is missing");
   return open_object(parent, name, H5I_GROUP, where + ": /" + name);
@@ -230,7 +237,7 @@ std::vector<std::uint64_t> lay_out_file(const std::string& tmp, const GPT2Config
   std::vector<H5Handle> groups;  // groups[s + 1] holds the datasets of state s (-1: the model)
   groups.emplace_back(H5Gcreate2(file.get(), "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
   H5Handle opt(H5Gcreate2(file.get(), "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-  write_string_attribute(opt.get(), "type", data.optimizer_type);
+  write_string_attribute(opt.get(), "type", name_of(data.optimizer_type));
   for (const auto& state : data.optimizer_state)
     groups.emplace_back(H5Gcreate2(opt.get(), state.first.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
   std::vector<std::uint64_t> addresses;
@@ -252,6 +259,11 @@ std::vector<std::uint64_t> lay_out_file(const std::string& tmp, const GPT2Config
   return addresses;
 }
 
+std::vector<std::string> optimizer_state_names(OptimizerType type) {
+  if (is_sophia(type)) return {"exp_avg", "hessian"};
+  return {"exp_avg", "exp_avg_sq"};
+}
+
 CheckpointInfo read_checkpoint_info(const std::string& path) {
   H5Handle f = open_checkpoint(path);
   // A weights file (final.h5, import's output) has the model but no checkpoint version.
@@ -266,7 +278,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   CheckpointInfo info;
   info.config = read_config(path);
   H5Handle opt = open_group(f.get(), "optimizer", path);
-  info.optimizer_type = read_string_attribute(opt.get(), "type", path + ": /optimizer");
+  info.optimizer_type = read_optimizer_type(opt.get(), path + ": /optimizer");
   H5Handle st = open_group(f.get(), "state", path);
   info.state.step = read_attribute<std::int64_t>(st.get(), "step", H5T_NATIVE_INT64, path + ": /state");
   info.state.data_position = read_attribute<std::uint64_t>(st.get(), "data_position", H5T_NATIVE_UINT64, path + ": /state");

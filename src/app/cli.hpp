@@ -34,9 +34,7 @@ class Options {
   E choice(const std::string& name) const {
     const std::string v = str(name);
     if (const std::optional<E> e = named<E>(v)) return *e;
-    std::string allowed;
-    for (const char* n : Names<E>::list) allowed += (allowed.empty() ? "" : ", ") + std::string(n);
-    bad_value(name, "must be one of " + allowed, v);
+    bad_value(name, "must be one of " + listed_names<E>(), v);
   }
   std::vector<std::string> list(const std::string& name) const;
 

@@ -26,9 +26,7 @@ int cmd_inspect(int argc, char** argv, const MpiEnv& mpi) {
   const std::string counters = counter_problems(info.state, std::numeric_limits<long>::max());  // any run length
   if (!counters.empty()) throw Error(path + ": /state: " + counters);
   const ParameterLayout layout(info.config);
-  const std::vector<std::string> names =
-      info.optimizer_type == "adamw" ? std::vector<std::string>{"exp_avg", "exp_avg_sq"}
-                                     : std::vector<std::string>{"exp_avg", "hessian"};
+  const std::vector<std::string> names = optimizer_state_names(info.optimizer_type);
   std::vector<float> params(layout.size());
   std::vector<std::vector<float>> state(names.size(), std::vector<float>(layout.size()));
   std::vector<std::pair<std::string, float*>> buffers;
@@ -40,7 +38,7 @@ int cmd_inspect(int argc, char** argv, const MpiEnv& mpi) {
   std::printf("checkpoint %s\n", path.c_str());
   std::printf("model: vocab_size %d, block_size %d, n_layer %d, n_head %d, n_embd %d (%.2fM parameters)\n",
               c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, layout.stored_count() / 1e6);
-  std::printf("optimizer: %s; step %ld; data position %lu sequences; seed %lu\n", info.optimizer_type.c_str(),
+  std::printf("optimizer: %s; step %ld; data position %lu sequences; seed %lu\n", name_of(info.optimizer_type),
               long(info.state.step), static_cast<unsigned long>(info.state.data_position),
               static_cast<unsigned long>(info.state.seed));
   std::printf("\n%-44s %-14s %12s", "tensor", "shape", "|param|");

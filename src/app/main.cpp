@@ -25,7 +25,7 @@ struct Subcommand {
 };
 
 const Subcommand subcommands[] = {
-    {"train", sk::cmd_train, "pretrain GPT-2 with Sophia-G or AdamW as an input deck (TOML) says"},
+    {"train", sk::cmd_train, "pretrain GPT-2 with Sophia-G, Sophia-H or AdamW as an input deck (TOML) says"},
     {"inspect", sk::cmd_inspect, "print a checkpoint's contents and verify every checksum"},
     {"grad", sk::cmd_grad, "loss and gradients of one batch, written to HDF5 (for checking against PyTorch)"},
     {"hvp", sk::cmd_hvp, "an exact Hessian-vector product of one batch's loss, written to HDF5"},

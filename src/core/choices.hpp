@@ -77,4 +77,12 @@ std::optional<E> named(const std::string& name) {
   return std::nullopt;
 }
 
+// Every name of E, separated by commas, for messages that list the choices.
+template <class E>
+std::string listed_names() {
+  std::string out;
+  for (const char* n : Names<E>::list) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
 }  // namespace sk

@@ -47,7 +47,7 @@ void save_checkpoint(const std::string& path, const CheckpointTarget& target, co
   HostState host(target.model, target.optimizer);
   Kokkos::deep_copy(host.params, target.model.params);
   const Partition part = target.reducer.partition();
-  CheckpointData data{host.params.data(), name_of(target.optimizer_type), {}, part.begin, part.end,
+  CheckpointData data{host.params.data(), target.optimizer_type, {}, part.begin, part.end,
                       target.reducer.partitioned(), state};
   auto views = target.optimizer.state();
   for (std::size_t i = 0; i < views.size(); ++i) {
@@ -77,8 +77,8 @@ namespace {
 void check_fits(const std::string& path, const CheckpointInfo& info, const CheckpointTarget& target, long steps) {
   const std::string shape = shape_differences(info.config, target.model.config());
   if (!shape.empty()) throw CheckpointMismatch(path + ": model shape differs from the deck's [model]: " + shape);
-  if (info.optimizer_type != name_of(target.optimizer_type))
-    throw CheckpointMismatch(path + ": optimizer is " + info.optimizer_type + ", the deck says " +
+  if (info.optimizer_type != target.optimizer_type)
+    throw CheckpointMismatch(path + ": optimizer is " + name_of(info.optimizer_type) + ", the deck says " +
                              name_of(target.optimizer_type));
   const std::string counters = counter_problems(info.state, steps);
   if (!counters.empty()) throw CheckpointMismatch(path + ": /state: " + counters);

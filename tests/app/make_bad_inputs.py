@@ -70,6 +70,9 @@ weights_copy("inf_weights.h5", lambda f: f["model/transformer.wpe.weight"].__set
 weights_copy("huge_weights.h5", lambda f: f["model/transformer.wte.weight"].__setitem__(slice(None), 3e38))
 # Finite weights whose activations overflow float32: ln_f's gain.
 weights_copy("ln_f_overflow.h5", lambda f: f["model/transformer.ln_f.weight"].__setitem__(slice(None), 3e38))
+# A shape of valid-looking sizes that no machine holds (about 2e5 GB): refused by
+# the memory estimate before the tensors are read.
+weights_copy("huge_shape.h5", lambda f: f["config"].attrs.update({"n_embd": 65536, "n_layer": 1000, "n_head": 8}))
 os.makedirs(os.path.join(out, "earlier_run"), exist_ok=True)
 with open(os.path.join(out, "earlier_run", "final.h5"), "w") as f:
     f.write("weights of an earlier run\n")

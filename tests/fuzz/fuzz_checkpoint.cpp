@@ -18,11 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const sk::ParameterLayout layout(info.config);
     const std::size_t n = layout.size();
     if (n <= (1u << 20)) {
-      // The state buffers of the optimizer the file names (src/train/optimizer.cpp).
-      const bool adamw = info.optimizer_type == "adamw";
+      // The state buffers of the optimizer the file names.
+      const std::vector<std::string> names = sk::optimizer_state_names(info.optimizer_type);
       std::vector<float> params(n), first(n), second(n);
-      const std::vector<std::pair<std::string, float*>> buffers = {{"exp_avg", first.data()},
-                                                                   {adamw ? "exp_avg_sq" : "hessian", second.data()}};
+      const std::vector<std::pair<std::string, float*>> buffers = {{names[0], first.data()}, {names[1], second.data()}};
       for (const auto& [begin, end] : {std::pair<std::size_t, std::size_t>{0, n}, {0, n / 2}, {n / 2, n}})
         sk::read_checkpoint(path, layout, params.data(), buffers, begin, end);
     }

@@ -352,7 +352,7 @@ void check_checkpoint_round_trip(const std::string& path, const GPT2Config& conf
     exp_avg[x - shard_begin] = pattern(0, x);
     hessian[x - shard_begin] = pattern(1, x);
   }
-  CheckpointData data{params.data(), "sophiag", {{"exp_avg", exp_avg.data()}, {"hessian", hessian.data()}},
+  CheckpointData data{params.data(), OptimizerType::sophiag, {{"exp_avg", exp_avg.data()}, {"hessian", hessian.data()}},
                       shard_begin, shard_end, sharded, TrainingState{7, 11, 13, "deck"}};
   write_checkpoint(path, config, layout, data);
 
@@ -374,6 +374,7 @@ void check_checkpoint_round_trip(const std::string& path, const GPT2Config& conf
   CHECK(wrong == 0);
   const CheckpointInfo info = read_checkpoint_info(path);
   CHECK(info.config.vocab_size == config.vocab_size);
+  CHECK(info.optimizer_type == OptimizerType::sophiag);
   CHECK(info.state.step == 7);
 }
 

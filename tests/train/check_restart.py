@@ -244,6 +244,8 @@ refused("flipped_header", lambda p: flip_header(p, "model/transformer.wpe.weight
         "/model/transformer.wpe.weight cannot be read: its header is damaged")
 refused("not_hdf5", lambda p: open(p, "w").write("not a checkpoint\n"), "is not an HDF5 file")
 refused("other_optimizer", lambda p: None, "optimizer is sophiag, the deck says adamw", "optimizer.type=adamw")
+refused("unknown_optimizer", edit(lambda f: f["optimizer"].attrs.create("type", np.bytes_("sgd"))),
+        "/optimizer: optimizer type 'sgd' is not one of sophiag, adamw, sophiah")
 # Counters that no run writes: refused before anything is restored.
 refused("negative_step", edit(lambda f: f["state"].attrs.modify("step", -5)), "/state: step -5 is negative")
 refused("data_position_behind_step", edit(lambda f: f["state"].attrs.modify("data_position", 3)),
