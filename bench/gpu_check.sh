@@ -168,14 +168,17 @@ print(":".join(sorted(dirs)))' 2>/dev/null)
   for s in "${steps[@]}"; do
     case "$s" in
       unit) step "unit tests" 300 "$pkg/unit_tests" ;;
-      grad) step "grad against PyTorch's reference" 90 python3 tests/app/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos" ;;
+      grad) step "grad against PyTorch's reference" 90 python3 tests/app/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos"
+        step "grad in bf16 (cuBLAS) against the bf16 bound" 90 python3 tests/app/check_grad.py tests/reference \
+          "$work/grad_bf16.h5" --bf16 -- "$pkg/sophia-kokkos" ;;
       train) step "training: determinism, resume, CPU agreement" 300 python3 tests/app/check_backend_training.py \
                configs/quickstart.toml data/brown_shards "$work/train" "${reference[@]}" -- "$pkg/sophia-kokkos" ;;
       bench)
         step "bench forward+backward, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --breakdown
         step "bench Sophia-G step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag
         step "bench AdamW step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer adamw
-        step "bench Sophia-G step, TF32, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag --tf32 ;;
+        step "bench Sophia-G step, TF32, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag --tf32
+        step "bench Sophia-G step, bf16, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag --precision bf16 ;;
       pytorch)
         local torch_step=(python3 bench/pytorch_gpt2_step.py --batch 8 --seq 1024 --attention sdpa)
         step "PyTorch eager fp32, fused attention (sdpa)" 75 "${torch_step[@]}"
