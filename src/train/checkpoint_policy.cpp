@@ -170,8 +170,7 @@ std::string resume_run(const std::string& resume, const std::string& dir, const 
       if (root) std::fprintf(stderr, "sophia-kokkos: warning: skipping damaged checkpoint: %s\n", e.what());
     }
   }
-  if (root) std::printf("resume: no checkpoint in %s, starting fresh\n", dir.c_str());
-  return "";
+  return "";  // the caller says "starting fresh" once the output folder is its to write
 }
 
 std::string checkpoint_path(const std::string& dir, long step) {

@@ -284,6 +284,8 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   resumed_from_ = resume_run(resume, cfg.output_dir, checkpoint_target(), t.steps, state_, root_);
   if (root_) {
     claim_output_dir(cfg.output_dir, resumed_from_, resume, toml_, options.overwrite);
+    if (resume == "auto" && resumed_from_.empty())
+      std::printf("resume: no checkpoint in %s, starting fresh\n", cfg.output_dir.c_str());
     start_output(cfg.output_dir, deck);
     metrics_ = open_metrics(cfg.output_dir, resumed_from_, state_, deck);
     print_run(cfg, train_data_, *reducer_, mpi.size(), tokens_per_step_, coordinates_);

@@ -53,6 +53,7 @@ p = train("--set", "train.steps=4", "--set", "optimizer.lr=1e-3", "--resume", "a
 assert "starting fresh" in p.stdout, p.stdout[-500:]
 p = train("--set", "train.steps=4", "--set", "optimizer.lr=1e-3", "--resume", "auto", expect=1)
 assert "holds another run" in p.stderr, p.stderr
+assert "starting fresh" not in p.stdout, p.stdout[-500:]  # a refused run starts nothing
 print("ok: --resume auto restarts an unfinished run of the same deck, not a finished one")
 
 p = train("--init-from", os.path.join(run_dir, "final.h5"), "--resume", "auto", expect=2)
