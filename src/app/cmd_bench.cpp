@@ -155,8 +155,11 @@ std::string bench_checkpoint(const std::string& dir, int iters, const Checkpoint
 }
 
 struct Timings {
-  std::vector<double> step, gemm, hessian, comm_wait;
-  std::vector<double> hvp_ratio;  // each iteration's HVP time over its forward+backward time
+  std::vector<double> step, gemm, comm_wait;
+  // Sophia's refresh beside each step: what it adds (Sophia-G: the refresh;
+  // Sophia-H: the refreshing step less the plain step), and an AdamW step.
+  std::vector<double> hessian, adamw;
+  std::vector<double> hvp_ratio;  // each iteration's HVP passes over its forward+backward time
   double resident = 0;  // peak resident bytes after the warm-up
 };
 
@@ -165,7 +168,7 @@ Options bench_options() {
                "Times GPT-2 forward+backward on random tokens and compares its FLOP rate with the rate of\n"
                "the same gemm calls (same shapes and transposes) measured in the same run. With --optimizer,\n"
                "times full training steps (forward, backward, clipping, update) and, for sophiag and sophiah, the\n"
-               "Hessian refresh, and reports the peak resident memory of training.");
+               "Hessian refresh and an AdamW step beside them, and reports the peak resident memory of training.");
   add_model_options(opts, "gpt2");
   opts.add("--batch", "B", "batch size", "4");
   opts.add("--seq", "T", "sequence length", "64");
@@ -193,6 +196,7 @@ double time_hvp(GPT2<float>& model, const Batch& batch) {
   View1<float> v("probe", layout.size()), hv("hvp", layout.size());
   draw_probe(layout, Probe::gaussian, 0, v);
   const auto t0 = Clock::now();
+  model.zero_grad();
   model.hvp(batch.inputs, batch.targets, v, hv);
   Kokkos::fence();
   return seconds_since(t0);
@@ -234,6 +238,22 @@ BenchSettings bench_settings(const Options& opts) {
   return s;
 }
 
+// What Sophia's refresh adds to training, and Sophia against AdamW at
+// hessian_interval k: (k steps + 1 refresh's extra) / k per step.
+void print_refresh_cost(const BenchSettings& s, const Timings& t, double step_s) {
+  const int k = s.oc.hessian_interval;
+  const double extra = median(t.hessian), adamw = median(t.adamw), amortised = step_s + extra / k;
+  if (s.oc.type == OptimizerType::sophiah)
+    std::printf("hessian refresh (exact HVP, within the step): median %.1f ms more than a training step, %.2f times "
+                "it; the HVP passes %.2f times the forward+backward they replace (ratios of the same iterations)\n",
+                extra * 1e3, extra / step_s, median(t.hvp_ratio));
+  else
+    std::printf("hessian refresh (sampled-label gradient): median %.1f ms, %.2f times the training step\n",
+                extra * 1e3, extra / step_s);
+  std::printf("every %d steps: %.1f ms per step amortised, against %.1f ms per adamw step in the same run: %+.1f%%\n", k,
+              amortised * 1e3, adamw * 1e3, 100 * (amortised / adamw - 1));
+}
+
 // Rank 0's report of the timings, against the gemm rate of the same shapes.
 void print_report(const BenchSettings& s, const std::string& model_name, const Timings& t, const GPT2<float>& model,
                   const GradientReducer& reducer, int ranks) {
@@ -258,13 +278,8 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
                 name_of(s.reduction), median(timed) * 1e3, 100 * median(timed) / step_s,
                 (reducer.bytes_sent_per_reduction() + reducer.bytes_sent_per_gather()) / 1e6);
   }
-  if (!t.hessian.empty()) {
-    const double h = median(t.hessian);
-    std::printf("hessian refresh (%s): median %.1f ms, %.2f times the training step; every %d steps: %.1f ms per step "
-                "amortised\n", s.oc.type == OptimizerType::sophiah ? "exact HVP" : "sampled-label gradient", h * 1e3,
-                h / step_s, s.oc.hessian_interval, (step_s + h / s.oc.hessian_interval) * 1e3);
-  }
-  if (!t.hvp_ratio.empty())
+  if (!t.hessian.empty()) print_refresh_cost(s, t, step_s);
+  if (!s.full && !t.hvp_ratio.empty())
     std::printf("hvp (forward-over-reverse): median %.2f times forward+backward (ratios of the same iterations)\n",
                 median(t.hvp_ratio));
   std::printf("work per step: %.2f GFLOP (linear layers %.2f, attention %.3f)\n", (lin + att) / 1e9, lin / 1e9,
@@ -276,6 +291,36 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
   std::printf("peak resident memory: %.2f GB\n", t.resident / 1e9);
   std::printf("LM head logits: %.3f GB in chunks of rows (all B*T rows at once would take %.3f GB)\n",
               model.lm_head_bytes(B, T) / 1e9, double(B) * T * s.config.padded_vocab() * sizeof(float) / 1e9);
+}
+
+// Seconds that Sophia's refresh adds as training runs it (Sophia-G:
+// hessian_refresh after a step; Sophia-H: a refreshing_step less a plain step
+// just before it, whose forward+backward its HVP passes are compared with),
+// and of an AdamW step on the same batch.
+struct RefreshCost {
+  double extra, adamw, hvp_passes = 0, forward_backward = 0;
+};
+RefreshCost time_refresh(GPT2<float>& model, Optimizer& optimizer, Optimizer& adamw, GradientReducer& reducer,
+                         const std::vector<SequenceBatch>& micro, const BenchSettings& s, long key) {
+  const OptimizerConfig& oc = s.oc;
+  RefreshCost c{};
+  auto t0 = Clock::now();
+  if (oc.type == OptimizerType::sophiah) {
+    const StepTimes plain = optimizer_step(model, optimizer, reducer, micro, oc.lr, oc.grad_clip, key).times;
+    const double plain_s = seconds_since(t0);
+    c.forward_backward = plain.forward + plain.backward;
+    t0 = Clock::now();
+    const RefreshedStep r = refreshing_step(model, optimizer, reducer, micro, micro.size(), key, oc.lr, oc.grad_clip, key);
+    c.extra = seconds_since(t0) - plain_s;
+    c.hvp_passes = r.hessian.times.forward;
+  } else {
+    hessian_refresh(model, optimizer, reducer, micro, oc.grad_clip, key);
+    c.extra = seconds_since(t0);
+  }
+  t0 = Clock::now();
+  optimizer_step(model, adamw, reducer, micro, oc.lr, oc.grad_clip, key);
+  c.adamw = seconds_since(t0);
+  return c;
 }
 
 }  // namespace
@@ -303,6 +348,9 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   const auto optimizer =
       s.full ? make_optimizer(oc, model.layout(), double(B) * T * mpi.size(), reducer.partition()) : nullptr;
   const bool sophia = s.full && is_sophia(oc.type);
+  const auto adamw = sophia ? make_optimizer(optimizer_defaults(OptimizerType::adamw), model.layout(),
+                                             double(B) * T * mpi.size(), reducer.partition())
+                            : nullptr;
   Timings t;
 
   // One step of what is measured: forward+backward, or a full training step.
@@ -317,7 +365,7 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   };
   const auto shapes = linear_layers(s.config, B, T);
   for (int i = 0; i < s.warmup; ++i) step(i);
-  if (sophia) hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 0);
+  if (sophia) time_refresh(model, *optimizer, *adamw, reducer, micro, s, 0);
   t.resident = peak_resident_bytes();  // before the gemm reference allocates its buffers
   for (int i = 0; i < s.iters; ++i) {
     auto t0 = Clock::now();
@@ -326,9 +374,10 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
     t.gemm.push_back(time_step_gemms(shapes));
     if (s.hvp) t.hvp_ratio.push_back(time_hvp(model, micro[0].batch) / t.step.back());
     if (sophia) {
-      t0 = Clock::now();
-      hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, i + 1);
-      t.hessian.push_back(seconds_since(t0));
+      const RefreshCost c = time_refresh(model, *optimizer, *adamw, reducer, micro, s, i + 1);
+      t.hessian.push_back(c.extra);
+      t.adamw.push_back(c.adamw);
+      if (c.hvp_passes > 0) t.hvp_ratio.push_back(c.hvp_passes / c.forward_backward);
     }
   }
   std::string checkpoint_line;

@@ -147,10 +147,12 @@ class GPT2 {
   // parameter buffer (both layout().size() elements; padding rows of v must
   // be zero). Forward-over-reverse (Pearlmutter's R-operator): the forward,
   // its tangent in direction v, the backward and the backward's tangent,
-  // kernel by kernel. grads receives the gradient as a by-product; returns the
-  // mean loss. The tangent buffers (as large as the activations) are
-  // allocated by the first call and kept; models that never call it hold none.
-  T hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out);
+  // kernel by kernel. Like backward, it adds: H.v to out and, as a
+  // by-product with backward's bits, the gradient to grads (zero both first
+  // for one batch's); `ready` hears as backward's does. Returns the mean
+  // loss. The tangent buffers (as large as the activations) are allocated by
+  // the first call and kept; models that never call it hold none.
+  T hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out, const GradientsReady& ready = {});
   // Where the gemms run in bf16 (kblas::gemm_precision() when the model is
   // built), they read a bf16 copy of params (half its bytes), refreshed by the
   // first forward after params change. Whoever writes params after a forward
@@ -179,7 +181,7 @@ class GPT2 {
   void trunk_forward_tangent(const ModelTensors<T>& dir);
   T head_forward_backward_tangent(TokenView targets, const ModelTensors<T>& dir, ModelTensors<T>& hv);
   void block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, const ModelTensors<T>& dir, ModelTensors<T>& hv);
-  void backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv);
+  void backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, const GradientsReady& ready);
 
   ModelTensors<T> weights_;
   std::optional<ModelTensors<T>> grad_tensors_;  // views into grads, when kept

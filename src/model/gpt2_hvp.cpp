@@ -20,13 +20,11 @@
 namespace sk {
 
 template <class T>
-T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out) {
+T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out, const GradientsReady& ready) {
   if (v.extent(0) != layout_.size() || out.extent(0) != layout_.size())
     throw std::logic_error("hvp: the direction and the output must have the parameters' size");
   const ModelTensors<T> dir(layout_, const_cast<T*>(v.data()), config_.n_layer);  // read only
   ModelTensors<T> hv(layout_, out.data(), config_.n_layer);
-  zero_grad();
-  Kokkos::deep_copy(out, T(0));
   trunk_forward(inputs);
   const int B = acts_.batch, seq = acts_.seq;
   if (tangents_.batch != B || tangents_.seq != seq) {
@@ -36,7 +34,7 @@ T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T
   }
   trunk_forward_tangent(dir);
   const T loss = head_forward_backward_tangent(targets, dir, hv);
-  backward_tangent(dir, hv);
+  backward_tangent(dir, hv, ready);
   return loss;
 }
 
@@ -127,7 +125,7 @@ void GPT2<T>::block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, c
 
 // GPT2::backward with its tangent: grads gets the gradient, hv its tangent H.v.
 template <class T>
-void GPT2<T>::backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv) {
+void GPT2<T>::backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, const GradientsReady& ready) {
   const int seq = acts_.seq;
   auto& g = grad_tensors();
   const auto dres = acts_.dresidual, rdres = tangents_.dresidual;
@@ -140,14 +138,20 @@ void GPT2<T>::backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv) 
                                 tangents_.ln_f_rstd, partials);
   layernorm_backward<T>(dres, g.ln_f_w, g.ln_f_b, acts_.dln, x, weights_.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd,
                         partials);
-  for (int l = config_.n_layer - 1; l >= 0; --l) block_backward_tangent(l, dres, rdres, dir, hv);
+  if (ready) ready(layout_.find("transformer.ln_f.weight").offset);
+  for (int l = config_.n_layer - 1; l >= 0; --l) {
+    block_backward_tangent(l, dres, rdres, dir, hv);
+    if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);
+  }
   const auto positions = std::make_pair(0, seq);
   encoder_backward<T>(g.wte, Kokkos::subview(g.wpe, positions, Kokkos::ALL), dres, inputs_, acts_.token_scratch);
   // The embeddings are linear in their weights: their backward is its own tangent.
   encoder_backward<T>(hv.wte, Kokkos::subview(hv.wpe, positions, Kokkos::ALL), rdres, inputs_, acts_.token_scratch);
+  if (ready) ready(0);
 }
 
-template float GPT2<float>::hvp(TokenView, TokenView, ConstTensor1<float>, Tensor1<float>);
-template double GPT2<double>::hvp(TokenView, TokenView, ConstTensor1<double>, Tensor1<double>);
+template float GPT2<float>::hvp(TokenView, TokenView, ConstTensor1<float>, Tensor1<float>, const GradientsReady&);
+template double GPT2<double>::hvp(TokenView, TokenView, ConstTensor1<double>, Tensor1<double>,
+                                   const GradientsReady&);
 
 }  // namespace sk

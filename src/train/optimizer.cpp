@@ -143,7 +143,9 @@ class SophiaH final : public SophiaG {
  public:
   SophiaH(const OptimizerConfig& c, const ParameterLayout& layout, Partition partition)
       : SophiaG(c, layout, 1, partition), layout_(layout),
-        buffers_{View1<float>("probe", layout.size()), View1<float>("hessian_probe_product", layout.size()), {}} {}
+        buffers_{View1<float>("probe", layout.size()), View1<float>("hessian_probe_product", layout.size())} {}
+
+  bool wants_hessian(long step) const override { return step > 0 && SophiaG::wants_hessian(step - 1); }
 
   Hutchinson* hutchinson(std::uint64_t key) override {
     draw_probe(layout_, c_.probe, key, buffers_.probe);

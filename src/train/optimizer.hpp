@@ -43,7 +43,11 @@ class Optimizer {
   // from 0. Enqueues only.
   virtual void step(View1<float> params, View1<float> grads, double lr, long step) = 0;
 
-  // Sophia-G and Sophia-H refresh their Hessian estimate after the update of some steps.
+  // Sophia-G and Sophia-H refresh their Hessian estimate every
+  // hessian_interval steps: Sophia-G after the update of steps k-1, 2k-1, ...
+  // (hessian_refresh), Sophia-H at the start of steps k, 2k, ...
+  // (refreshing_step): at the same parameters, before the same update, but
+  // with the HVP's passes giving the step's gradient too.
   virtual bool wants_hessian(long /*step*/) const { return false; }
   // h <- beta2 h + (1 - beta2) (ghat * scale)^2 over the partition, with the
   // scale of the last clip(); then sum |h| and sum h^2 for stats().
@@ -54,7 +58,7 @@ class Optimizer {
   // Its update_hessian(hu) then takes the sum of H u over micro-batches and
   // ranks: h <- beta2 h + (1 - beta2) u * (hu * scale) over the partition.
   struct Hutchinson {
-    View1<float> probe, hu, hu_sum;  // hu_sum: allocated by the first refresh of several micro-batches
+    View1<float> probe, hu;
   };
   virtual Hutchinson* hutchinson(std::uint64_t /*key*/) { return nullptr; }
 

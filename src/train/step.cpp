@@ -8,23 +8,39 @@
 namespace sk {
 namespace {
 
+// Sophia-H's passes on a refresh step: GPT2::hvp along h.probe on the first
+// micro_batches micro-batches, adding H u to h.hu (the gradient too).
+struct HvpPasses {
+  Optimizer::Hutchinson& h;
+  std::size_t micro_batches;
+  StepTimes& times;  // the passes' seconds, in forward
+};
+
 // Forward and backward over the micro-batches, the forward being
 // forward(model, micro-batch) (which chooses the labels the gradient is
-// against); the reductions over ranks start during the last backward.
-// Returns the sum of the micro-batches' mean losses on this rank.
+// against), or the HVP's passes where hvp asks; the reductions over ranks
+// start during the last backward. Returns the sum of the micro-batches' mean
+// losses on this rank.
 template <class Forward>
 double accumulate_gradients(GPT2<float>& model, GradientReducer& reducer, const std::vector<SequenceBatch>& micro,
-                            Forward forward, StepTimes& times) {
+                            Forward forward, StepTimes& times, const HvpPasses* hvp = nullptr) {
   model.zero_grad();
+  if (hvp) Kokkos::deep_copy(hvp->h.hu, 0.0f);
   double loss = 0;
   for (std::size_t m = 0; m < micro.size(); ++m) {
+    const bool last = m + 1 == micro.size();
+    const GPT2<float>::GradientsReady ready =
+        last ? GPT2<float>::GradientsReady([&reducer](std::size_t from) { reducer.ready(from); }) : nullptr;
     auto t0 = Clock::now();
+    if (hvp && m < hvp->micro_batches) {
+      loss += model.hvp(micro[m].batch.inputs, micro[m].batch.targets, hvp->h.probe, hvp->h.hu, ready);
+      hvp->times.forward += seconds_since(t0);
+      continue;
+    }
     loss += forward(model, micro[m]);
     times.forward += seconds_since(t0);
     t0 = Clock::now();
-    const bool last = m + 1 == micro.size();
-    const GPT2<float>::GradientsReady ready = [&reducer](std::size_t from) { reducer.ready(from); };
-    model.backward(last ? ready : GPT2<float>::GradientsReady());
+    model.backward(ready);
     times.backward += seconds_since(t0);
   }
   times.comm_wait += reducer.finish();
@@ -41,19 +57,16 @@ void clip_gradients(Optimizer& optimizer, const View1<float>& grads, const Gradi
   optimizer.clip(double(micro_batches) * reducer.ranks(), clip);
 }
 
-}  // namespace
+const auto against_targets = [](GPT2<float>& model, const SequenceBatch& b) {
+  return model.forward(b.batch.inputs, b.batch.targets);
+};
 
-StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
-                          const std::vector<SequenceBatch>& micro, double lr, double clip, long step) {
-  StepResult r{0, NAN, -1, {}};
-  const auto against_targets = [](GPT2<float>& model, const SequenceBatch& b) {
-    return model.forward(b.batch.inputs, b.batch.targets);
-  };
-  const double local = accumulate_gradients(model, reducer, micro, against_targets, r.times);
-  r.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
-  if (!std::isfinite(r.loss)) return r;  // the caller stops; nothing is updated
+// The update from the gradients summed in grads over `micro_batches`
+// micro-batches and the ranks; r.loss is set.
+void update(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer, std::size_t micro_batches,
+            double lr, double clip, long step, StepResult& r) {
   const auto t0 = Clock::now();
-  clip_gradients(optimizer, model.grads, reducer, micro.size(), clip);
+  clip_gradients(optimizer, model.grads, reducer, micro_batches, clip);
   optimizer.step(model.params, model.grads, lr, step);
   reducer.gather_parameters(model.params);
   model.weights_changed();
@@ -62,18 +75,15 @@ StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientRedu
   r.clipped = long(stats.clipped);
   if (reducer.partitioned() && r.clipped >= 0) r.clipped = sum_over_ranks(r.clipped);
   r.times.optimizer = seconds_since(t0);
-  return r;
 }
 
-namespace {
-
-// The end of a refresh: the optimizer's Hessian update from grads (ghat, or
-// the sum of H u), and its norms over every rank.
-void refresh_estimate(Optimizer& optimizer, GPT2<float>& model, const GradientReducer& reducer,
+// The end of a refresh: the optimizer's Hessian update from `sums` (ghat, or
+// H u, summed over micro-batches and ranks), and its norms over every rank.
+void refresh_estimate(Optimizer& optimizer, const View1<float>& sums, const GradientReducer& reducer,
                       std::size_t micro_batches, double clip, HessianResult& r) {
   const auto t0 = Clock::now();
-  clip_gradients(optimizer, model.grads, reducer, micro_batches, clip);
-  optimizer.update_hessian(model.grads);
+  clip_gradients(optimizer, sums, reducer, micro_batches, clip);
+  optimizer.update_hessian(sums);
   const StepStats stats = optimizer.stats();
   double l1 = stats.h_l1, squares = stats.h_l2sq;
   if (reducer.partitioned()) {
@@ -86,36 +96,53 @@ void refresh_estimate(Optimizer& optimizer, GPT2<float>& model, const GradientRe
   r.times.optimizer = seconds_since(t0);
 }
 
-// Sophia-H: H u on each micro-batch (GPT2::hvp), summed over them in grads,
-// then over the ranks like a gradient; the mean of H u is not clipped.
-HessianResult hutchinson_refresh(GPT2<float>& model, Optimizer& optimizer, Optimizer::Hutchinson& h,
-                                 GradientReducer& reducer, const std::vector<SequenceBatch>& micro) {
-  HessianResult r{};
-  if (micro.size() > 1 && h.hu_sum.extent(0) == 0) h.hu_sum = View1<float>("hessian_probe_sum", h.hu.extent(0));
-  for (std::size_t m = 0; m < micro.size(); ++m) {
-    const auto t0 = Clock::now();
-    model.hvp(micro[m].batch.inputs, micro[m].batch.targets, h.probe, h.hu);
-    if (micro.size() > 1) {
-      const auto hu = h.hu, sum = h.hu_sum;
-      const bool first = m == 0;
-      Kokkos::parallel_for("hessian_probe_sum", RangePolicy(0, int(hu.extent(0))),
-                           KOKKOS_LAMBDA(const int i) { sum(i) = first ? hu(i) : sum(i) + hu(i); });
-    }
-    r.times.forward += seconds_since(t0);  // the HVP's forward and backward passes together
-  }
-  // hvp wrote the gradient to grads as a by-product; the sum of H u replaces it.
-  Kokkos::deep_copy(model.grads, micro.size() > 1 ? h.hu_sum : h.hu);
-  reducer.ready(0);
-  r.times.comm_wait += reducer.finish();
-  refresh_estimate(optimizer, model, reducer, micro.size(), 0, r);
-  return r;
+// a <-> b element by element, [n] each: one pass instead of three copies.
+void swap_contents(const View1<float>& a, const View1<float>& b) {
+  Kokkos::parallel_for("swap_contents", RangePolicy(0, int(a.extent(0))), KOKKOS_LAMBDA(const int i) {
+    const float x = a(i);
+    a(i) = b(i);
+    b(i) = x;
+  });
 }
 
 }  // namespace
 
+StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                          const std::vector<SequenceBatch>& micro, double lr, double clip, long step) {
+  StepResult r{0, NAN, -1, {}};
+  const double local = accumulate_gradients(model, reducer, micro, against_targets, r.times);
+  r.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
+  if (!std::isfinite(r.loss)) return r;  // the caller stops; nothing is updated
+  update(model, optimizer, reducer, micro.size(), lr, clip, step, r);
+  return r;
+}
+
+RefreshedStep refreshing_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                              const std::vector<SequenceBatch>& micro, std::size_t hessian_micro, std::uint64_t key,
+                              double lr, double clip, long step) {
+  RefreshedStep out{{0, NAN, -1, {}}, {}};
+  Optimizer::Hutchinson& h = *optimizer.hutchinson(key);
+  const HvpPasses passes{h, hessian_micro, out.hessian.times};
+  const double local = accumulate_gradients(model, reducer, micro, against_targets, out.step.times, &passes);
+  out.step.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
+  if (!std::isfinite(out.step.loss)) return out;
+  // The reducer sums grads over the ranks: H u takes its turn there while the
+  // summed gradient waits in hu (one rank has nothing to sum). The mean of H u
+  // is not clipped.
+  const bool reduce = reducer.ranks() > 1;
+  if (reduce) {
+    swap_contents(model.grads, h.hu);
+    reducer.ready(0);
+    out.hessian.times.comm_wait += reducer.finish();
+  }
+  refresh_estimate(optimizer, reduce ? model.grads : h.hu, reducer, hessian_micro, 0, out.hessian);
+  if (reduce) Kokkos::deep_copy(model.grads, h.hu);
+  update(model, optimizer, reducer, micro.size(), lr, clip, step, out.step);
+  return out;
+}
+
 HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
                               const std::vector<SequenceBatch>& micro, double clip, std::uint64_t key) {
-  if (Optimizer::Hutchinson* h = optimizer.hutchinson(key)) return hutchinson_refresh(model, optimizer, *h, reducer, micro);
   HessianResult r{};
   // The step buffer's room for labels (StepBatches), not an allocation per refresh.
   auto labels = micro[0].labels;
@@ -125,7 +152,7 @@ HessianResult hessian_refresh(GPT2<float>& model, Optimizer& optimizer, Gradient
     return model.forward(b.batch.inputs, b.batch.targets, {labels, b.sequences, key});
   };
   accumulate_gradients(model, reducer, micro, sampled, r.times);
-  refresh_estimate(optimizer, model, reducer, micro.size(), clip, r);
+  refresh_estimate(optimizer, model.grads, reducer, micro.size(), clip, r);
   return r;
 }
 

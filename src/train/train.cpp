@@ -267,9 +267,9 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   // After the precision: bf16 adds the gemms' copy of the weights.
   const MemoryNeed need =
       training_need(cfg.model, B_ / mpi.size(), t.seq_len, cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0);
-  // Sophia-H's refresh: the probe, H u and their sum over micro-batches.
+  // Sophia-H's refresh: the probe and H u.
   require_memory("train", cfg.optimizer.type == OptimizerType::sophiah
-                              ? with_hvp(need, cfg.model, B_ / mpi.size(), t.seq_len, 3)
+                              ? with_hvp(need, cfg.model, B_ / mpi.size(), t.seq_len, 2)
                               : need);
   model_ = make_model(cfg.model, options.init_from, t.seed);
   reducer_ = std::make_unique<GradientReducer>(model_->grads, cfg.parallel.mode(),
@@ -349,8 +349,9 @@ void Trainer::sample(long step) {
   metrics_->write(JsonLine().add("type", std::string("sample")).add("step", step).add("text", text));
 }
 
-// One optimizer step on this step's data, and the Hessian refresh on the
-// first hessian_batch sequences of it when Sophia-G asks; its metrics line.
+// One optimizer step on this step's data with, when the optimizer asks, the
+// Hessian refresh on the first hessian_batch sequences of it (Sophia-G after
+// the update, Sophia-H within the step); its metrics line.
 JsonLine Trainer::step(long step) {
   const auto t0 = Clock::now();
   const OptimizerConfig& o = cfg_.optimizer;
@@ -359,26 +360,39 @@ JsonLine Trainer::step(long step) {
   state_.data_position += std::uint64_t(B_) * cfg_.train.grad_accum;
   const double t_data = seconds_since(t0);
 
-  const StepResult r = optimizer_step(*model_, *optimizer_, *reducer_, micro, lr, o.grad_clip, step);
+  const bool refresh = optimizer_->wants_hessian(step);
+  const std::size_t hessian_micro = o.hessian_batch > 0 ? o.hessian_batch / B_ : cfg_.train.grad_accum;
+  const std::uint64_t key = hash_key(cfg_.train.seed, std::uint64_t(step), 0x5a3d1e);
+  std::optional<HessianResult> h;
+  double t_hessian = 0;
+  StepResult r;
+  if (refresh && o.type == OptimizerType::sophiah) {
+    const RefreshedStep both =
+        refreshing_step(*model_, *optimizer_, *reducer_, micro, hessian_micro, key, lr, o.grad_clip, step);
+    r = both.step;
+    h = both.hessian;
+    const StepTimes& th = both.hessian.times;
+    t_hessian = th.forward + th.comm_wait + th.optimizer;
+  } else {
+    r = optimizer_step(*model_, *optimizer_, *reducer_, micro, lr, o.grad_clip, step);
+  }
   if (!std::isfinite(r.loss)) {
     const std::string origin = model_->nonfinite_origin();  // this rank's last micro-batch
     throw Error("loss is " + std::to_string(r.loss) + " at step " + std::to_string(step + 1) +
                 (origin.empty() ? "" : " (NaN or inf first in " + origin + ")") +
                 "; stopping without writing final weights (try a lower optimizer.lr)");
   }
+  if (refresh && o.type == OptimizerType::sophiag) {
+    const auto th = Clock::now();
+    micro.resize(hessian_micro);
+    h = hessian_refresh(*model_, *optimizer_, *reducer_, micro, o.grad_clip, key);
+    t_hessian = seconds_since(th);
+  }
   JsonLine line;
   // Numbered as the console, evaluations and checkpoints number it: the steps done after this update.
   line.add("type", std::string("step")).add("step", step + 1).add("loss", r.loss).add("lr", lr).add("grad_norm", r.grad_norm);
   if (is_sophia(o.type)) line.add("clip_rate", r.clipped / coordinates_);
-  double t_hessian = 0;
-  if (optimizer_->wants_hessian(step)) {
-    const auto th = Clock::now();
-    micro.resize(o.hessian_batch > 0 ? o.hessian_batch / B_ : cfg_.train.grad_accum);
-    const HessianResult h = hessian_refresh(*model_, *optimizer_, *reducer_, micro, o.grad_clip,
-                                            hash_key(cfg_.train.seed, std::uint64_t(step), 0x5a3d1e));
-    t_hessian = seconds_since(th);
-    line.add("hessian_l1", h.h_l1).add("hessian_l2", h.h_l2).add("ghat_norm", h.ghat_norm);
-  }
+  if (h) line.add("hessian_l1", h->h_l1).add("hessian_l2", h->h_l2).add("ghat_norm", h->ghat_norm);
   const double dt = seconds_since(t0);
   line.add("tokens_per_s", tokens_per_step_ / dt).add("mfu", util_.step_flops / dt / util_.peak).add("step_time", dt);
   add_times(line, t_data, r.times, t_hessian);

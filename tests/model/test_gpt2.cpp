@@ -111,6 +111,7 @@ TEST_CASE("fp64 Hessian-vector product matches central differences of the gradie
   View1<double> v_dev("v", v.size()), hv_dev("hv", v.size());
   draw_probe(layout, Probe::gaussian, 3, v_dev);
   Kokkos::deep_copy(Kokkos::View<double*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()), v_dev);
+  run.model.zero_grad();
   const double loss = run.model.hvp(run.batch.inputs, run.batch.targets, v_dev, hv_dev);
   auto hv = Kokkos::create_mirror(hv_dev);
   Kokkos::deep_copy(hv, hv_dev);
@@ -186,6 +187,33 @@ TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {
   double worst = 0;
   for (std::size_t i = 0; i < once.extent(0); ++i) worst = std::max(worst, std::fabs(twice(i) - 2 * once(i)));
   CHECK(worst <= 1e-14);
+}
+
+TEST_CASE("hvp adds H v and the gradient, as backward adds the gradient", "[gpt2][hvp]") {
+  ReferenceRun<double> run;
+  const auto& layout = run.model.layout();
+  View1<double> v("v", layout.size()), hv("hv", layout.size());
+  draw_probe(layout, Probe::rademacher, 4, v);
+  run.model.zero_grad();
+  run.model.hvp(run.batch.inputs, run.batch.targets, v, hv);
+  auto hv_once = Kokkos::create_mirror(hv), g_once = Kokkos::create_mirror(run.model.grads);
+  Kokkos::deep_copy(hv_once, hv);
+  Kokkos::deep_copy(g_once, run.model.grads);
+  std::size_t finals = 0;
+  run.model.hvp(run.batch.inputs, run.batch.targets, v, hv, [&](std::size_t) { ++finals; });
+  auto hv_twice = Kokkos::create_mirror_view(hv), g_twice = Kokkos::create_mirror_view(run.model.grads);
+  Kokkos::deep_copy(hv_twice, hv);
+  Kokkos::deep_copy(g_twice, run.model.grads);
+  double worst_hv = 0, worst_g = 0, hv_scale = 0;
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    worst_hv = std::max(worst_hv, std::fabs(hv_twice(i) - 2 * hv_once(i)));
+    worst_g = std::max(worst_g, std::fabs(g_twice(i) - 2 * g_once(i)));
+    hv_scale = std::max(hv_scale, std::fabs(hv_once(i)));
+  }
+  CHECK(hv_scale > 0);
+  CHECK(worst_hv <= 1e-13 * hv_scale);
+  CHECK(worst_g <= 1e-14);
+  CHECK(finals == std::size_t(run.model.config().n_layer) + 2);  // ln_f, each block, the embeddings: as backward
 }
 
 TEST_CASE("a model without gradients evaluates as one with them, holding no gradient buffer", "[gpt2]") {

@@ -94,12 +94,14 @@ train(adamw, 1, "optimizer.type=adamw")
 assert_identical(adamw, resumed_from(adamw, 7, "adamw_k7", 1, "optimizer.type=adamw"), "adamw resumed at step 7")
 shutil.rmtree(adamw)
 
-# Sophia-H: the probes are drawn from the seed and the step, h is checkpointed.
+# Sophia-H: the probes are drawn from the seed and the step, h is
+# checkpointed; h is refreshed within steps 6, 11, ..., before their updates,
+# so a run resumed at step 5 refreshes first.
 sophiah_sets = ("optimizer.type=sophiah", "optimizer.probe=rademacher")
 sophiah = os.path.join(work, "sophiah_full")
 train(sophiah, 1, *sophiah_sets)
-assert_identical(sophiah, resumed_from(sophiah, 4, "sophiah_k4", 1, *sophiah_sets), "sophiah resumed at step 4 (before a refresh)")
-assert_identical(sophiah, resumed_from(sophiah, 5, "sophiah_k5", 1, *sophiah_sets), "sophiah resumed at step 5 (just after a refresh)")
+assert_identical(sophiah, resumed_from(sophiah, 5, "sophiah_k5", 1, *sophiah_sets), "sophiah resumed at step 5 (before a refresh)")
+assert_identical(sophiah, resumed_from(sophiah, 6, "sophiah_k6", 1, *sophiah_sets), "sophiah resumed at step 6 (just after a refresh)")
 shutil.rmtree(sophiah)
 
 zero = os.path.join(work, "zero1_2ranks_full")

@@ -1,4 +1,4 @@
-// Sophia-H through the training path (optimizer_step, hessian_refresh with
+// Sophia-H through the training path (optimizer_step, refreshing_step with
 // exact HVPs, the optimizer's kernels in float) against a float64 oracle of
 // the same steps written out on the host: the gradient and H u of a GPT2<double>,
 // then m, the clipped update and h <- beta2 h + (1 - beta2) u * (H u).
@@ -106,13 +106,17 @@ TEST_CASE("Sophia-H steps match a float64 oracle", "[optimizer][sophiah]") {
     Oracle oracle{oc, exact, batch, std::vector<double>(p0.size()), std::vector<double>(p0.size()), {}};
     for (const auto& t : model.layout().tensors()) oracle.decay.insert(oracle.decay.end(), t.size(), t.shape.size() == 2);
     const double lr = 1e-3;
-    for (long step = 0; step < 6; ++step) {
-      optimizer_step(model, *optimizer, reducer, micro, lr, oc.grad_clip, step);
-      oracle.step(lr);
-      if (optimizer->wants_hessian(step)) {
-        hessian_refresh(model, *optimizer, reducer, micro, oc.grad_clip, 1000 + step);
+    // The oracle refreshes h at the start of steps 2, 4 and 6, before their updates.
+    for (long step = 0; step < 7; ++step) {
+      if (step > 0 && step % oc.hessian_interval == 0) {
+        CHECK(optimizer->wants_hessian(step));
+        refreshing_step(model, *optimizer, reducer, micro, 1, 1000 + step, lr, oc.grad_clip, step);
         oracle.refresh(1000 + step);
+      } else {
+        CHECK_FALSE(optimizer->wants_hessian(step));
+        optimizer_step(model, *optimizer, reducer, micro, lr, oc.grad_clip, step);
       }
+      oracle.step(lr);
     }
     std::vector<float> h;
     for (auto& [name, view] : optimizer->state())
