@@ -80,6 +80,9 @@ if optimizer == "sophiah":
     # differ, since h came from fewer sequences.
     half = "optimizer.hessian_batch=6"
     half_reference = run("1rank_hessian_batch", 1, half)
-    assert half_reference[0][:6] == reference[0][:6] and half_reference[0][6:] != reference[0][6:]
+    rel = [abs(a - b) / abs(b) for a, b in zip(half_reference[0], reference[0])]
+    # Rounding (threads may add in another order) below 1e-6; h's other batch
+    # moved later losses by up to 3.7e-5 (measured).
+    assert max(rel[:6]) <= 1e-6 and max(rel[6:]) > 5e-6, rel
     compare("2ranks_hessian_batch", 2, half_reference, half)
 print(f"ok: {optimizer} on 1, 2 and 3 ranks agree")
