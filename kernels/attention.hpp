@@ -23,7 +23,8 @@
 #include "attention_batched.hpp"
 #include "attention_blocked.hpp"
 #include "attention_tiled.hpp"
-#include "attention_tangent.hpp"  // their tangents, one for every backend
+#include "attention_blocked_tangent.hpp"
+#include "attention_tangent.hpp"
 
 namespace sk {
 
@@ -69,6 +70,42 @@ void attention_backward(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor2<T> dou
     attention_backward_batched<T>(dqkv, scratch, dout, qkv, out, lse, s, space);
   else
     attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s, space);
+}
+
+// The tangents (the R-operator, for Hessian-vector products): BLAS blocks on
+// host backends (kernels/attention_blocked_tangent.hpp), row kernels
+// elsewhere (kernels/attention_tangent.hpp, with the formulas). Elements of
+// the scratch both of them take:
+inline std::size_t attention_tangent_scratch_size(AttentionShape s) {
+  return kAttentionBlocked ? attention_blocked_tangent_scratch_size(s) : attention_rows_tangent_scratch_size(s);
+}
+
+// out_dot [B*T, C] = R{out} and lse_dot [B*NH*T] = R{lse} are overwritten;
+// qkv and lse are the forward's, qkv_dot [B*T, 3C] the tangent of qkv.
+template <class T>
+void attention_forward_tangent(Tensor2<T> out_dot, Tensor1<T> lse_dot, Tensor1<T> scratch, ConstTensor2<T> qkv,
+                               ConstTensor2<T> qkv_dot, ConstTensor1<T> lse, AttentionShape s,
+                               const ExecSpace& space = ExecSpace()) {
+  if constexpr (kAttentionBlocked)
+    attention_forward_tangent_blocked<T>(out_dot, lse_dot, scratch, qkv, qkv_dot, lse, s, space);
+  else
+    attention_forward_tangent_rows<T>(out_dot, lse_dot, qkv, qkv_dot, lse, s, space);
+}
+
+// rdqkv [B*T, 3C] is overwritten with R{dqkv}; dout, rdout [B*T, C] are the
+// upstream gradient and its tangent; out, lse the forward's, out_dot, lse_dot
+// attention_forward_tangent's.
+template <class T>
+void attention_backward_tangent(Tensor2<T> rdqkv, Tensor1<T> scratch, ConstTensor2<T> dout, ConstTensor2<T> rdout,
+                                ConstTensor2<T> qkv, ConstTensor2<T> qkv_dot, ConstTensor2<T> out,
+                                ConstTensor2<T> out_dot, ConstTensor1<T> lse, ConstTensor1<T> lse_dot,
+                                AttentionShape s, const ExecSpace& space = ExecSpace()) {
+  if constexpr (kAttentionBlocked)
+    attention_backward_tangent_blocked<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, out, out_dot, lse, lse_dot, s,
+                                          space);
+  else
+    attention_backward_tangent_rows<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, out, out_dot, lse, lse_dot, s,
+                                       space);
 }
 
 }  // namespace sk

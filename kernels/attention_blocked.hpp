@@ -49,18 +49,32 @@ void product(const char* ta, const char* tb, Tensor2<T> a, Tensor2<T> b, T beta,
   kblas::gemm(space, ta, tb, T(1), ConstTensor2<T>(a), ConstTensor2<T>(b), beta, c);
 }
 
-// q, k, v [T, HS] of head (b, h) from qkv [B*T, 3C].
+// q, k, v [T, HS] of head (b, h) from qkv [B*T, 3C] (or their tangents).
 template <class T>
-void gather_qkv(const HeadBuffers<T>& hb, ConstTensor2<T> qkv, AttentionShape sh, int b, int h,
-                const ExecSpace& space) {
+void gather_qkv(T* q, T* k, T* v, ConstTensor2<T> qkv, AttentionShape sh, int b, int h, const ExecSpace& space) {
   const int Tn = sh.T, HS = sh.HS, C = sh.NH * HS;
-  T *q = hb.q, *k = hb.k, *v = hb.v;
   Kokkos::parallel_for("attention_gather", RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
     const T* row = &qkv(b * Tn + t, h * HS);
     for (int i = 0; i < HS; ++i) {
       q[t * HS + i] = row[i];
       k[t * HS + i] = row[C + i];
       v[t * HS + i] = row[2 * C + i];
+    }
+  });
+}
+
+// The inverse for gradients: dqkv [B*T, 3C]'s columns of head (b, h) from
+// dq, dk, dv [T, HS].
+template <class T>
+void scatter_qkv(const char* label, Tensor2<T> dqkv, const T* dq, const T* dk, const T* dv, AttentionShape sh, int b,
+                 int h, const ExecSpace& space) {
+  const int Tn = sh.T, HS = sh.HS, C = sh.NH * HS;
+  Kokkos::parallel_for(label, RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
+    T* row = &dqkv(b * Tn + t, h * HS);
+    for (int i = 0; i < HS; ++i) {
+      row[i] = dq[t * HS + i];
+      row[C + i] = dk[t * HS + i];
+      row[2 * C + i] = dv[t * HS + i];
     }
   });
 }
@@ -83,7 +97,7 @@ void attention_forward_blocked(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
   const HeadBuffers<T> hb(scratch.data(), sh);
   for (int b = 0; b < sh.B; ++b)
     for (int h = 0; h < NH; ++h) {
-      gather_qkv(hb, qkv, sh, b, h, space);
+      gather_qkv(hb.q, hb.k, hb.v, qkv, sh, b, h, space);
       T* lse_h = lse.data() + std::size_t(b * NH + h) * Tn;
       for (int q0 = 0; q0 < Tn; q0 += kBlockRows) {
         const int nq = Tn - q0 < kBlockRows ? Tn - q0 : kBlockRows, nk = q0 + nq;  // keys 0 .. q0+nq-1
@@ -118,12 +132,12 @@ void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
                                 ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape sh,
                                 const ExecSpace& space = ExecSpace()) {
   using namespace attention_blocked_detail;
-  const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
+  const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const HeadBuffers<T> hb(scratch.data(), sh);
   for (int b = 0; b < sh.B; ++b)
     for (int h = 0; h < NH; ++h) {
-      gather_qkv(hb, qkv, sh, b, h, space);
+      gather_qkv(hb.q, hb.k, hb.v, qkv, sh, b, h, space);
       T *g = hb.g, *delta = hb.delta, *dk_h = hb.dk, *dv_h = hb.dv;
       // dout of this head, delta_t = dout_t . out_t (= sum_t2 p dp), and dk,
       // dv zeroed: the query blocks add to them.
@@ -160,15 +174,7 @@ void attention_backward_blocked(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
         product("T", "N", ds, q, T(1), rows(hb.dk, 0, nk, HS), space);
         product("N", "N", ds, rows(hb.k, 0, nk, HS), T(0), rows(hb.dq, q0, nq, HS), space);
       }
-      const T *dq = hb.dq, *dk = hb.dk, *dv = hb.dv;
-      Kokkos::parallel_for("attention_backward_scatter", RangePolicy(space, 0, Tn), KOKKOS_LAMBDA(const int t) {
-        T* row = &dqkv(b * Tn + t, h * HS);
-        for (int i = 0; i < HS; ++i) {
-          row[i] = dq[t * HS + i];
-          row[C + i] = dk[t * HS + i];
-          row[2 * C + i] = dv[t * HS + i];
-        }
-      });
+      scatter_qkv("attention_backward_scatter", dqkv, hb.dq, hb.dk, hb.dv, sh, b, h, space);
     }
 }
 

@@ -1,9 +1,10 @@
 // Tangents (the R-operator, for Hessian-vector products) of causal attention
-// (kernels/attention.hpp), one implementation for every backend. As the
-// backward does, they rebuild each row's probabilities from the forward's
-// logsumexp and keep nothing of size T x T: a team owns one query row (or,
-// for dk and dv, one key row) and holds O(T) values of that row in team
-// scratch.
+// (kernels/attention.hpp) as row kernels, the implementation on GPUs; host
+// backends use BLAS blocks (attention_blocked_tangent.hpp), and the tests
+// check one against the other. As the backward does, they rebuild each row's
+// probabilities from the forward's logsumexp and keep nothing of size T x T:
+// a team owns one query row (or, for dk and dv, one key row) and holds O(T)
+// values of that row in team scratch.
 //
 // For one head, with scale = 1/sqrt(HS), s(t, j) = q_t . k_j, p = exp(s scale - lse_t):
 //   R{s}(t, j)  = q_dot_t . k_j + q_t . k_dot_j
@@ -102,11 +103,11 @@ KOKKOS_INLINE_FUNCTION void combine_rows(const Member& team, T* out, int j0, int
 
 }  // namespace attention_tangent_detail
 
-// out_dot [B*T, C] and lse_dot [B*NH*T] (R{lse}) are overwritten; qkv, out's
-// lse are the forward's, qkv_dot [B*T, 3C] the tangent of qkv.
+// Same contract as attention_forward_tangent (kernels/attention.hpp).
 template <class T>
-void attention_forward_tangent(Tensor2<T> out_dot, Tensor1<T> lse_dot, ConstTensor2<T> qkv, ConstTensor2<T> qkv_dot,
-                               ConstTensor1<T> lse, AttentionShape s, const ExecSpace& space = ExecSpace()) {
+void attention_forward_tangent_rows(Tensor2<T> out_dot, Tensor1<T> lse_dot, ConstTensor2<T> qkv,
+                                    ConstTensor2<T> qkv_dot, ConstTensor1<T> lse, AttentionShape s,
+                                    const ExecSpace& space = ExecSpace()) {
   using namespace attention_tangent_detail;
   const int Tn = s.T, NH = s.NH, HS = s.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
@@ -209,18 +210,17 @@ void backward_tangent_dkdv(Tensor2<T> rdqkv, ConstTensor1<T> deltas, ConstTensor
 
 }  // namespace attention_tangent_detail
 
-// Elements of the scratch that attention_backward_tangent takes: delta and
-// R{delta} of every row.
-inline std::size_t attention_tangent_scratch_size(AttentionShape s) { return 2 * std::size_t(s.B) * s.NH * s.T; }
+// Elements of the scratch that attention_backward_tangent_rows takes: delta
+// and R{delta} of every row.
+inline std::size_t attention_rows_tangent_scratch_size(AttentionShape s) { return 2 * std::size_t(s.B) * s.NH * s.T; }
 
-// rdqkv [B*T, 3C] is overwritten with R{dqkv}; dout, rdout [B*T, C] are the
-// upstream gradient and its tangent; out, lse the forward's, out_dot, lse_dot
-// attention_forward_tangent's.
+// Same contract as attention_backward_tangent (kernels/attention.hpp);
+// scratch holds attention_rows_tangent_scratch_size(s) elements.
 template <class T>
-void attention_backward_tangent(Tensor2<T> rdqkv, Tensor1<T> scratch, ConstTensor2<T> dout, ConstTensor2<T> rdout,
-                                ConstTensor2<T> qkv, ConstTensor2<T> qkv_dot, ConstTensor2<T> out,
-                                ConstTensor2<T> out_dot, ConstTensor1<T> lse, ConstTensor1<T> lse_dot,
-                                AttentionShape s, const ExecSpace& space = ExecSpace()) {
+void attention_backward_tangent_rows(Tensor2<T> rdqkv, Tensor1<T> scratch, ConstTensor2<T> dout,
+                                     ConstTensor2<T> rdout, ConstTensor2<T> qkv, ConstTensor2<T> qkv_dot,
+                                     ConstTensor2<T> out, ConstTensor2<T> out_dot, ConstTensor1<T> lse,
+                                     ConstTensor1<T> lse_dot, AttentionShape s, const ExecSpace& space = ExecSpace()) {
   attention_tangent_detail::backward_tangent_dq<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, out, out_dot, lse,
                                                    lse_dot, s, space);
   attention_tangent_detail::backward_tangent_dkdv<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, lse, lse_dot, s,

@@ -191,7 +191,7 @@ class GPT2 {
   // The HVP's tangents of the activations (R{activation}; the gradient
   // scratch holds R{gradient}), and attention's delta and R{delta}.
   Activations<T> tangents_;
-  View1<T> attention_deltas_;
+  View1<T> attention_tangent_scratch_;
   std::shared_ptr<void> gemm_weights_;  // onednn::Bf16Copy of params, in bf16 only
   bool gemm_weights_stale_ = true;
 };

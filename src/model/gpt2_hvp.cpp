@@ -30,7 +30,7 @@ T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T
   if (tangents_.batch != B || tangents_.seq != seq) {
     allocate_activations(tangents_, config_, B, seq);
     const AttentionShape shape{B, seq, config_.n_head, config_.n_embd / config_.n_head};
-    attention_deltas_ = View1<T>("attention_deltas", attention_tangent_scratch_size(shape));
+    attention_tangent_scratch_ = View1<T>("attention_tangent_scratch", attention_tangent_scratch_size(shape));
   }
   trunk_forward_tangent(dir);
   const T loss = head_forward_backward_tangent(targets, dir, hv);
@@ -44,6 +44,7 @@ void GPT2<T>::trunk_forward_tangent(const ModelTensors<T>& dir) {
   const int seq = acts_.seq, C = config_.n_embd, NH = config_.n_head;
   const AttentionShape shape{acts_.batch, seq, NH, C / NH};
   auto& ta = tangents_;
+  const Tensor1<T> tangent_scratch(attention_tangent_scratch_.data(), attention_tangent_scratch_.extent(0));
   encoder_forward<T>(ta.encoded, inputs_, dir.wte, Kokkos::subview(dir.wpe, std::make_pair(0, seq), Kokkos::ALL));
   Tensor2<T> x = acts_.encoded, xd = ta.encoded;
   for (int l = 0; l < config_.n_layer; ++l) {
@@ -54,7 +55,7 @@ void GPT2<T>::trunk_forward_tangent(const ModelTensors<T>& dir) {
     layernorm_forward_tangent<T>(t.ln_1, t.ln_1_mean, t.ln_1_rstd, x, xd, w.ln_1_w, d.ln_1_w, d.ln_1_b, a.ln_1_mean,
                                  a.ln_1_rstd);
     matmul_forward_tangent<T>(t.qkv, a.ln_1, t.ln_1, w.attn_w, d.attn_w, d.attn_b);
-    attention_forward_tangent<T>(t.atty, t.att_lse, a.qkv, t.qkv, a.att_lse, shape);
+    attention_forward_tangent<T>(t.atty, t.att_lse, tangent_scratch, a.qkv, t.qkv, a.att_lse, shape);
     matmul_forward_tangent<T>(ta.proj, a.atty, t.atty, w.attn_proj_w, d.attn_proj_w, d.attn_proj_b);
     residual_forward<T>(t.residual_2, xd, ta.proj);
     layernorm_forward_tangent<T>(t.ln_2, t.ln_2_mean, t.ln_2_rstd, a.residual_2, t.residual_2, w.ln_2_w, d.ln_2_w,
@@ -111,9 +112,9 @@ void GPT2<T>::block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, c
   matmul_backward_tangent<T>(R.datty, r.attn_proj_w, r.attn_proj_b, dres, rdres, a.atty, t.atty, w.attn_proj_w,
                              d.attn_proj_w, ones);
   matmul_backward<T>(P.datty, dw.attn_proj_w, dw.attn_proj_b, dres, a.atty, w.attn_proj_w, ones);
-  const Tensor1<T> deltas(attention_deltas_.data(), attention_deltas_.extent(0));
-  attention_backward_tangent<T>(R.dqkv, deltas, P.datty, R.datty, a.qkv, t.qkv, a.atty, t.atty, a.att_lse, t.att_lse,
-                                shape);
+  const Tensor1<T> tangent_scratch(attention_tangent_scratch_.data(), attention_tangent_scratch_.extent(0));
+  attention_backward_tangent<T>(R.dqkv, tangent_scratch, P.datty, R.datty, a.qkv, t.qkv, a.atty, t.atty, a.att_lse,
+                                t.att_lse, shape);
   const Tensor1<T> att_scratch(P.attention_scratch.data(), P.attention_scratch.extent(0));
   attention_backward<T>(P.dqkv, att_scratch, P.datty, a.qkv, a.atty, a.att_lse, shape);
   matmul_backward_tangent<T>(R.dln, r.attn_w, r.attn_b, P.dqkv, R.dqkv, a.ln_1, t.ln_1, w.attn_w, d.attn_w, ones);

@@ -60,8 +60,8 @@ MemoryNeed inference_need(const GPT2Config& config, int B, int T) {
 }
 
 MemoryNeed with_hvp(MemoryNeed need, const GPT2Config& config, int B, int T, int vectors) {
-  const double deltas = double(attention_tangent_scratch_size({B, T, config.n_head, config.n_embd / config.n_head}));
-  return need.add("activation tangents", activation_bytes(config, B, T) + deltas * sizeof(float))
+  const double attention = double(attention_tangent_scratch_size({B, T, config.n_head, config.n_embd / config.n_head}));
+  return need.add("activation tangents", activation_bytes(config, B, T) + attention * sizeof(float))
       .add("directions and products", vectors * model_bytes(config, false));
 }
 

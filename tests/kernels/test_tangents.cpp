@@ -175,18 +175,43 @@ TEST_CASE("attention's tangents match central differences, past a tile and with 
   const Buf qkv = normal(BT, 3 * C, rng, 0, 0.3), qd = normal(BT, 3 * C, rng), g = normal(BT, C, rng),
             gd = normal(BT, C, rng);
   Buf out(BT, C), lse(1, s.B * s.NH * s.T), od(BT, C), ld(1, s.B * s.NH * s.T), dqkv(BT, 3 * C), rdqkv(BT, 3 * C);
-  Buf scratch(1, int(sk::attention_scratch_size(s))), deltas(1, int(sk::attention_tangent_scratch_size(s)));
+  Buf scratch(1, int(sk::attention_scratch_size(s))), tangent_scratch(1, int(sk::attention_tangent_scratch_size(s)));
   const auto forward = [&] { sk::attention_forward<double>(out.t(), lse.t1(), scratch.t1(), qkv.t(), s); };
   forward();
-  sk::attention_forward_tangent<double>(od.t(), ld.t1(), qkv.t(), qd.t(), lse.t1(), s);
+  sk::attention_forward_tangent<double>(od.t(), ld.t1(), tangent_scratch.t1(), qkv.t(), qd.t(), lse.t1(), s);
   check_tangent("attention forward", {{qkv, qd}}, forward, {&out, &lse}, values_of({&od, &ld}));
   forward();
   fill(rdqkv, kGarbage);  // overwritten
-  sk::attention_backward_tangent<double>(rdqkv.t(), deltas.t1(), g.t(), gd.t(), qkv.t(), qd.t(), out.t(), od.t(),
+  sk::attention_backward_tangent<double>(rdqkv.t(), tangent_scratch.t1(), g.t(), gd.t(), qkv.t(), qd.t(), out.t(), od.t(),
                                          lse.t1(), ld.t1(), s);
   const auto backward = [&] {
     forward();
     sk::attention_backward<double>(dqkv.t(), scratch.t1(), g.t(), qkv.t(), out.t(), lse.t1(), s);
   };
   check_tangent("attention backward", {{qkv, qd}, {g, gd}}, backward, {&dqkv}, rdqkv.values());
+}
+
+TEST_CASE("attention's tangents: the BLAS blocks of host backends equal the row kernels of GPUs, over query blocks",
+          "[kernels][tangent]") {
+  std::mt19937 rng(6);
+  const sk::AttentionShape s{2, 150, 3, 20};  // T past one block of 128 query rows
+  const int BT = s.B * s.T, C = s.NH * s.HS, rows = s.B * s.NH * s.T;
+  const Buf qkv = normal(BT, 3 * C, rng, 0, 0.3), qd = normal(BT, 3 * C, rng), g = normal(BT, C, rng),
+            gd = normal(BT, C, rng);
+  Buf out(BT, C), lse(1, rows), scratch(1, int(sk::attention_scratch_size(s)));
+  sk::attention_forward<double>(out.t(), lse.t1(), scratch.t1(), qkv.t(), s);
+  Buf od_rows(BT, C), ld_rows(1, rows), rdqkv_rows(BT, 3 * C), deltas(1, int(sk::attention_rows_tangent_scratch_size(s)));
+  Buf od_blocks(BT, C), ld_blocks(1, rows), rdqkv_blocks(BT, 3 * C);
+  Buf blocks_scratch(1, int(sk::attention_blocked_tangent_scratch_size(s)));
+  for (Buf* b : {&od_blocks, &ld_blocks, &rdqkv_blocks}) fill(*b, kGarbage);  // overwritten
+  sk::attention_forward_tangent_rows<double>(od_rows.t(), ld_rows.t1(), qkv.t(), qd.t(), lse.t1(), s);
+  sk::attention_forward_tangent_blocked<double>(od_blocks.t(), ld_blocks.t1(), blocks_scratch.t1(), qkv.t(), qd.t(),
+                                                lse.t1(), s);
+  check_close("R{out}", od_blocks.values(), od_rows.values(), 1e-12);
+  check_close("R{lse}", ld_blocks.values(), ld_rows.values(), 1e-12);
+  sk::attention_backward_tangent_rows<double>(rdqkv_rows.t(), deltas.t1(), g.t(), gd.t(), qkv.t(), qd.t(), out.t(),
+                                              od_rows.t(), lse.t1(), ld_rows.t1(), s);
+  sk::attention_backward_tangent_blocked<double>(rdqkv_blocks.t(), blocks_scratch.t1(), g.t(), gd.t(), qkv.t(), qd.t(),
+                                                 out.t(), od_rows.t(), lse.t1(), ld_rows.t1(), s);
+  check_close("R{dqkv}", rdqkv_blocks.values(), rdqkv_rows.values(), 1e-12);
 }
