@@ -23,6 +23,7 @@
 #include "attention_batched.hpp"
 #include "attention_blocked.hpp"
 #include "attention_tiled.hpp"
+#include "attention_batched_tangent.hpp"
 #include "attention_blocked_tangent.hpp"
 #include "attention_tangent.hpp"
 
@@ -72,12 +73,21 @@ void attention_backward(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor2<T> dou
     attention_backward_tiled<T>(dqkv, scratch, dout, qkv, out, lse, s, space);
 }
 
-// The tangents (the R-operator, for Hessian-vector products): BLAS blocks on
-// host backends (kernels/attention_blocked_tangent.hpp), row kernels
-// elsewhere (kernels/attention_tangent.hpp, with the formulas). Elements of
-// the scratch both of them take:
+// The tangents (the R-operator, for Hessian-vector products), chosen as
+// attention itself is: BLAS blocks on host backends
+// (kernels/attention_blocked_tangent.hpp); on GPUs batched gemms where their
+// four [B*NH, T, T] buffers fit the budget (kernels/attention_batched_tangent.hpp),
+// row kernels with O(T) memory otherwise (kernels/attention_tangent.hpp, with
+// the formulas per element).
+inline bool attention_batched_tangent(AttentionShape s) {
+  return !kAttentionBlocked && 4 * std::size_t(s.B) * s.NH * s.T * s.T * sizeof(float) <= kScoresBudgetBytes;
+}
+
+// Elements of the scratch that attention_forward_tangent and attention_backward_tangent take.
 inline std::size_t attention_tangent_scratch_size(AttentionShape s) {
-  return kAttentionBlocked ? attention_blocked_tangent_scratch_size(s) : attention_rows_tangent_scratch_size(s);
+  if (kAttentionBlocked) return attention_blocked_tangent_scratch_size(s);
+  return attention_batched_tangent(s) ? attention_batched_tangent_scratch_size(s)
+                                      : attention_rows_tangent_scratch_size(s);
 }
 
 // out_dot [B*T, C] = R{out} and lse_dot [B*NH*T] = R{lse} are overwritten;
@@ -88,6 +98,8 @@ void attention_forward_tangent(Tensor2<T> out_dot, Tensor1<T> lse_dot, Tensor1<T
                                const ExecSpace& space = ExecSpace()) {
   if constexpr (kAttentionBlocked)
     attention_forward_tangent_blocked<T>(out_dot, lse_dot, scratch, qkv, qkv_dot, lse, s, space);
+  else if (attention_batched_tangent(s))
+    attention_forward_tangent_batched<T>(out_dot, lse_dot, scratch, qkv, qkv_dot, lse, s, space);
   else
     attention_forward_tangent_rows<T>(out_dot, lse_dot, qkv, qkv_dot, lse, s, space);
 }
@@ -102,6 +114,9 @@ void attention_backward_tangent(Tensor2<T> rdqkv, Tensor1<T> scratch, ConstTenso
                                 AttentionShape s, const ExecSpace& space = ExecSpace()) {
   if constexpr (kAttentionBlocked)
     attention_backward_tangent_blocked<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, out, out_dot, lse, lse_dot, s,
+                                          space);
+  else if (attention_batched_tangent(s))
+    attention_backward_tangent_batched<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, out, out_dot, lse, lse_dot, s,
                                           space);
   else
     attention_backward_tangent_rows<T>(rdqkv, scratch, dout, rdout, qkv, qkv_dot, out, out_dot, lse, lse_dot, s,

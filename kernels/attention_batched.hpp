@@ -41,11 +41,10 @@ MatrixBatch<const T> in(MatrixBatch<T> m) {
   return {m.data, m.rows, m.cols};
 }
 
-// q, k, v [B*NH, T, HS] from qkv [B*T, 3C].
+// q, k, v [B*NH, T, HS] from qkv [B*T, 3C] (or their tangents).
 template <class T>
-void split_heads(const Heads<T>& hd, ConstTensor2<T> qkv, AttentionShape sh, const ExecSpace& space) {
+void split_heads(T* q, T* k, T* v, ConstTensor2<T> qkv, AttentionShape sh, const ExecSpace& space) {
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
-  T *q = hd.q, *k = hd.k, *v = hd.v;
   Kokkos::parallel_for("attention_split_heads", Range2D(space, {0, 0}, {sh.B * Tn, C}),
                        KOKKOS_LAMBDA(const int r, const int c) {
     const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
@@ -53,6 +52,30 @@ void split_heads(const Heads<T>& hd, ConstTensor2<T> qkv, AttentionShape sh, con
     q[at] = qkv(r, c);
     k[at] = qkv(r, C + c);
     v[at] = qkv(r, 2 * C + c);
+  });
+}
+
+// The inverse for gradients: dqkv [B*T, 3C] from dq, dk, dv [B*NH, T, HS].
+template <class T>
+void merge_heads(const char* label, Tensor2<T> dqkv, const T* dq, const T* dk, const T* dv, AttentionShape sh,
+                 const ExecSpace& space) {
+  const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
+  Kokkos::parallel_for(label, Range2D(space, {0, 0}, {sh.B * Tn, C}), KOKKOS_LAMBDA(const int r, const int c) {
+    const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
+    const std::size_t at = (std::size_t(b * NH + h) * Tn + t) * HS + i;
+    dqkv(r, c) = dq[at];
+    dqkv(r, C + c) = dk[at];
+    dqkv(r, 2 * C + c) = dv[at];
+  });
+}
+
+// out [B*T, C] from o [B*NH, T, HS].
+template <class T>
+void merge_head_outputs(const char* label, Tensor2<T> out, const T* o, AttentionShape sh, const ExecSpace& space) {
+  const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
+  Kokkos::parallel_for(label, Range2D(space, {0, 0}, {sh.B * Tn, NH * HS}), KOKKOS_LAMBDA(const int r, const int c) {
+    const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
+    out(r, c) = o[(std::size_t(b * NH + h) * Tn + t) * HS + i];
   });
 }
 
@@ -71,7 +94,7 @@ void attention_forward_batched(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const Heads<T> hd(scratch.data(), sh);
-  split_heads(hd, qkv, sh, space);
+  split_heads(hd.q, hd.k, hd.v, qkv, sh, space);
   // s = q k^T for all T x T pairs; the softmax below masks the future.
   batched_gemm<T>("N", "T", hd.batch, in(hd.rows_hs(hd.q)), in(hd.rows_hs(hd.k)), T(0), hd.scores(hd.s),
                   space);
@@ -97,12 +120,7 @@ void attention_forward_batched(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratc
   });
   batched_gemm<T>("N", "N", hd.batch, in(hd.scores(hd.s)), in(hd.rows_hs(hd.v)), T(0), hd.rows_hs(hd.g),
                   space);
-  const T* o = hd.g;
-  Kokkos::parallel_for("attention_merge_heads", Range2D(space, {0, 0}, {sh.B * Tn, NH * HS}),
-                       KOKKOS_LAMBDA(const int r, const int c) {
-    const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
-    out(r, c) = o[(std::size_t(b * NH + h) * Tn + t) * HS + i];
-  });
+  merge_head_outputs("attention_merge_heads", out, hd.g, sh, space);
 }
 
 // Same contract as attention_backward (kernels/attention.hpp); scratch holds
@@ -115,7 +133,7 @@ void attention_backward_batched(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
   const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const Heads<T> hd(scratch.data(), sh);
-  split_heads(hd, qkv, sh, space);
+  split_heads(hd.q, hd.k, hd.v, qkv, sh, space);
   // dout per head, and delta_r = dout_r . out_r (= sum over keys of p dp).
   T *g = hd.g, *delta = hd.delta;
   Kokkos::parallel_for("attention_backward_split", RangePolicy(space, 0, hd.batch * Tn), KOKKOS_LAMBDA(const int r) {
@@ -149,15 +167,7 @@ void attention_backward_batched(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
                   space);
   batched_gemm<T>("N", "N", hd.batch, in(hd.scores(hd.ds)), in(hd.rows_hs(hd.k)), T(0), hd.rows_hs(hd.dq),
                   space);
-  const T *dq = hd.dq, *dk = hd.dk, *dv = hd.dv;
-  Kokkos::parallel_for("attention_backward_merge", Range2D(space, {0, 0}, {sh.B * Tn, C}),
-                       KOKKOS_LAMBDA(const int r, const int c) {
-    const int b = r / Tn, t = r % Tn, h = c / HS, i = c % HS;
-    const std::size_t at = (std::size_t(b * NH + h) * Tn + t) * HS + i;
-    dqkv(r, c) = dq[at];
-    dqkv(r, C + c) = dk[at];
-    dqkv(r, 2 * C + c) = dv[at];
-  });
+  merge_heads("attention_backward_merge", dqkv, hd.dq, hd.dk, hd.dv, sh, space);
 }
 
 }  // namespace sk

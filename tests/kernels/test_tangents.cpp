@@ -191,7 +191,7 @@ TEST_CASE("attention's tangents match central differences, past a tile and with 
   check_tangent("attention backward", {{qkv, qd}, {g, gd}}, backward, {&dqkv}, rdqkv.values());
 }
 
-TEST_CASE("attention's tangents: the BLAS blocks of host backends equal the row kernels of GPUs, over query blocks",
+TEST_CASE("attention's tangents: BLAS blocks (host) and batched gemms (GPUs) equal the row kernels, over query blocks",
           "[kernels][tangent]") {
   std::mt19937 rng(6);
   const sk::AttentionShape s{2, 150, 3, 20};  // T past one block of 128 query rows
@@ -201,17 +201,26 @@ TEST_CASE("attention's tangents: the BLAS blocks of host backends equal the row 
   Buf out(BT, C), lse(1, rows), scratch(1, int(sk::attention_scratch_size(s)));
   sk::attention_forward<double>(out.t(), lse.t1(), scratch.t1(), qkv.t(), s);
   Buf od_rows(BT, C), ld_rows(1, rows), rdqkv_rows(BT, 3 * C), deltas(1, int(sk::attention_rows_tangent_scratch_size(s)));
-  Buf od_blocks(BT, C), ld_blocks(1, rows), rdqkv_blocks(BT, 3 * C);
-  Buf blocks_scratch(1, int(sk::attention_blocked_tangent_scratch_size(s)));
-  for (Buf* b : {&od_blocks, &ld_blocks, &rdqkv_blocks}) fill(*b, kGarbage);  // overwritten
   sk::attention_forward_tangent_rows<double>(od_rows.t(), ld_rows.t1(), qkv.t(), qd.t(), lse.t1(), s);
-  sk::attention_forward_tangent_blocked<double>(od_blocks.t(), ld_blocks.t1(), blocks_scratch.t1(), qkv.t(), qd.t(),
-                                                lse.t1(), s);
-  check_close("R{out}", od_blocks.values(), od_rows.values(), 1e-12);
-  check_close("R{lse}", ld_blocks.values(), ld_rows.values(), 1e-12);
   sk::attention_backward_tangent_rows<double>(rdqkv_rows.t(), deltas.t1(), g.t(), gd.t(), qkv.t(), qd.t(), out.t(),
                                               od_rows.t(), lse.t1(), ld_rows.t1(), s);
-  sk::attention_backward_tangent_blocked<double>(rdqkv_blocks.t(), blocks_scratch.t1(), g.t(), gd.t(), qkv.t(), qd.t(),
-                                                 out.t(), od_rows.t(), lse.t1(), ld_rows.t1(), s);
-  check_close("R{dqkv}", rdqkv_blocks.values(), rdqkv_rows.values(), 1e-12);
+  Buf od(BT, C), ld(1, rows), rdqkv(BT, 3 * C);
+  const auto check = [&](const char* what) {
+    INFO(what);
+    check_close("R{out}", od.values(), od_rows.values(), 1e-12);
+    check_close("R{lse}", ld.values(), ld_rows.values(), 1e-12);
+    check_close("R{dqkv}", rdqkv.values(), rdqkv_rows.values(), 1e-12);
+    for (Buf* b : {&od, &ld, &rdqkv}) fill(*b, kGarbage);  // the next implementation overwrites them
+  };
+  for (Buf* b : {&od, &ld, &rdqkv}) fill(*b, kGarbage);
+  Buf blocks(1, int(sk::attention_blocked_tangent_scratch_size(s)));
+  sk::attention_forward_tangent_blocked<double>(od.t(), ld.t1(), blocks.t1(), qkv.t(), qd.t(), lse.t1(), s);
+  sk::attention_backward_tangent_blocked<double>(rdqkv.t(), blocks.t1(), g.t(), gd.t(), qkv.t(), qd.t(), out.t(),
+                                                 od_rows.t(), lse.t1(), ld_rows.t1(), s);
+  check("BLAS blocks");
+  Buf batched(1, int(sk::attention_batched_tangent_scratch_size(s)));
+  sk::attention_forward_tangent_batched<double>(od.t(), ld.t1(), batched.t1(), qkv.t(), qd.t(), lse.t1(), s);
+  sk::attention_backward_tangent_batched<double>(rdqkv.t(), batched.t1(), g.t(), gd.t(), qkv.t(), qd.t(), out.t(),
+                                                 od_rows.t(), lse.t1(), ld_rows.t1(), s);
+  check("batched gemms");
 }
