@@ -22,14 +22,16 @@
 # everything to PACKAGE_DIR/gpu_check.log (and to $OUT/gpu_check.log when OUT is set):
 #   unit:       the unit tests;
 #   grad:       `grad` on the reference weights and tokens against PyTorch's
-#               gradients (tests/app/check_grad.py);
+#               gradients (tests/app/check_grad.py), and `hvp` against a
+#               float64 PyTorch double backward (tests/app/check_hvp.py);
 #   train:      the quick-start deck, shortened, twice (bit-identical), killed
 #               and resumed (bit-identical), and against the CPU build
 #               (validation losses within 1e-3; tests/app/check_backend_training.py);
 #   bench:      `bench` for gpt2 (124M) at B=8 T=1024: forward+backward (with
 #               the per-kernel breakdown), then full Sophia-G and AdamW steps,
 #               strict fp32 and with TF32, each against the cuBLAS gemm rate of
-#               the same shapes measured in the same run;
+#               the same shapes measured in the same run; the HVP against
+#               forward+backward, and a Sophia-H step with its refresh;
 #   pytorch:    PyTorch on the same model and batch (bench/pytorch_gpt2_step.py):
 #               eager fp32 (fused attention), TF32, bf16 autocast, bf16 + torch.compile;
 #   generation: tokens/s for gpt2 with the KV cache against full forwards
@@ -170,13 +172,17 @@ print(":".join(sorted(dirs)))' 2>/dev/null)
       unit) step "unit tests" 300 "$pkg/unit_tests" ;;
       grad) step "grad against PyTorch's reference" 90 python3 tests/app/check_grad.py tests/reference "$work/grad.h5" -- "$pkg/sophia-kokkos"
         step "grad in bf16 (cuBLAS) against the bf16 bound" 90 python3 tests/app/check_grad.py tests/reference \
-          "$work/grad_bf16.h5" --bf16 -- "$pkg/sophia-kokkos" ;;
+          "$work/grad_bf16.h5" --bf16 -- "$pkg/sophia-kokkos"
+        step "hvp against a float64 PyTorch double backward" 120 python3 tests/app/check_hvp.py "$work/hvp" \
+          -- "$pkg/sophia-kokkos" ;;
       train) step "training: determinism, resume, CPU agreement" 300 python3 tests/app/check_backend_training.py \
                configs/quickstart.toml data/brown_shards "$work/train" "${reference[@]}" -- "$pkg/sophia-kokkos" ;;
       bench)
         step "bench forward+backward, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --breakdown
         step "bench Sophia-G step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag
         step "bench AdamW step, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer adamw
+        step "bench HVP, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --hvp --breakdown
+        step "bench Sophia-H step, gpt2 B=8 T=1024" 120 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiah
         step "bench Sophia-G step, TF32, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag --tf32
         step "bench Sophia-G step, bf16, gpt2 B=8 T=1024" 90 "$pkg/sophia-kokkos" bench "${shape[@]}" --optimizer sophiag --precision bf16 ;;
       pytorch)
