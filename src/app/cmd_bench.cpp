@@ -179,7 +179,9 @@ Options bench_options() {
   opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--hvp", "also time an exact Hessian-vector product (forward-over-reverse) after each forward+backward");
-  opts.add_flag("--breakdown", "then time each kernel and BLAS call over as many steps (fenced) and list them");
+  opts.add_flag("--breakdown",
+                "then time each kernel and BLAS call over as many steps (fenced) and list them; so too for the "
+                "Hessian refresh (with sophiag or sophiah) and the HVP (with --hvp)");
   opts.add("--gemm", "LIBRARY", "library of the float gemms (the gemm rate too): auto, blas or onednn, as train.gemm", "auto");
   add_precision_option(opts);
   opts.add_flag("--tf32", "float gemms on TF32 tensor cores (CUDA; the gemm rate too), as train.tf32 = true");
@@ -304,6 +306,20 @@ void print_report(const BenchSettings& s, const std::string& model_name, const T
 struct RefreshCost {
   double extra, adamw, hvp_passes = 0, forward_backward = 0;
 };
+
+// The refresh as training runs it: for Sophia-H a refreshing step (the HVP
+// passes in place of forward+backward, then the update), for Sophia-G
+// hessian_refresh. Returns the seconds of Sophia-H's HVP passes (0 for Sophia-G).
+double run_refresh(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
+                   const std::vector<SequenceBatch>& micro, const OptimizerConfig& oc, long key) {
+  if (oc.type != OptimizerType::sophiah) {
+    hessian_refresh(model, optimizer, reducer, micro, oc.grad_clip, key);
+    return 0;
+  }
+  return refreshing_step(model, optimizer, reducer, micro, micro.size(), key, oc.lr, oc.grad_clip, key)
+      .hessian.times.forward;
+}
+
 RefreshCost time_refresh(GPT2<float>& model, Optimizer& optimizer, Optimizer& adamw, GradientReducer& reducer,
                          const std::vector<SequenceBatch>& micro, const BenchSettings& s, long key) {
   const OptimizerConfig& oc = s.oc;
@@ -314,11 +330,10 @@ RefreshCost time_refresh(GPT2<float>& model, Optimizer& optimizer, Optimizer& ad
     const double plain_s = seconds_since(t0);
     c.forward_backward = plain.forward + plain.backward;
     t0 = Clock::now();
-    const RefreshedStep r = refreshing_step(model, optimizer, reducer, micro, micro.size(), key, oc.lr, oc.grad_clip, key);
+    c.hvp_passes = run_refresh(model, optimizer, reducer, micro, oc, key);
     c.extra = seconds_since(t0) - plain_s;
-    c.hvp_passes = r.hessian.times.forward;
   } else {
-    hessian_refresh(model, optimizer, reducer, micro, oc.grad_clip, key);
+    run_refresh(model, optimizer, reducer, micro, oc, key);
     c.extra = seconds_since(t0);
   }
   t0 = Clock::now();
@@ -393,6 +408,9 @@ int cmd_bench(int argc, char** argv, const MpiEnv& mpi) {
   print_report(s, opts.str("--model"), t, model, reducer, mpi.size());
   std::fputs(checkpoint_line.c_str(), stdout);
   if (opts.flag("--breakdown")) print_breakdown("step", step, s.iters);
+  if (opts.flag("--breakdown") && sophia)
+    print_breakdown("Hessian refresh", [&](long i) { run_refresh(model, *optimizer, reducer, micro, oc, i); },
+                    s.iters);
   if (opts.flag("--breakdown") && s.hvp)
     print_breakdown("hvp", [&](long) { (*hvp)(model, micro[0].batch); }, s.iters);
   return 0;

@@ -151,9 +151,9 @@ TEST_CASE("Hutchinson probes: N(0, 1) or signs, zero in wte's padding, a functio
     return host;
   };
   const auto g = draw(Probe::gaussian, 5), g_again = draw(Probe::gaussian, 5), g_other = draw(Probe::gaussian, 6);
-  const auto r = draw(Probe::rademacher, 5);
-  double sum = 0, squares = 0;
-  std::size_t n = 0, same = 0, differ = 0, signs = 0;
+  const auto r = draw(Probe::rademacher, 5), r_again = draw(Probe::rademacher, 5), r_other = draw(Probe::rademacher, 6);
+  double sum = 0, squares = 0, sign_sum = 0, next_product = 0, block_product = 0;  // signs 64 to a hash: see below
+  std::size_t n = 0, same = 0, differ = 0, signs = 0, signs_same = 0, signs_differ = 0, pairs = 0;
   for (std::size_t i = 0; i < layout.size(); ++i) {
     const bool padding = i >= wte.offset + wte.stored_size() && i < wte.offset + wte.size();
     if (padding) {
@@ -167,12 +167,28 @@ TEST_CASE("Hutchinson probes: N(0, 1) or signs, zero in wte's padding, a functio
     same += g(i) == g_again(i);
     differ += g(i) != g_other(i);
     signs += r(i) == 1.0f || r(i) == -1.0f;
+    signs_same += r(i) == r_again(i);
+    signs_differ += r(i) != r_other(i);
+    sign_sum += r(i);
+    if (i + 64 < wte.offset + wte.stored_size()) {
+      next_product += r(i) * r(i + 1);
+      block_product += r(i) * r(i + 64);
+      ++pairs;
+    }
   }
   CHECK(same == n);
   CHECK(differ > n - n / 1000);
   CHECK(signs == n);
   CHECK(std::fabs(sum / n) < 5 / std::sqrt(double(n)));        // 5 standard errors
   CHECK(std::fabs(squares / n - 1) < 5 * std::sqrt(2.0 / n));  // the variance's
+  // Signs: fair, independent of their neighbours and of the entry 64 on (the
+  // same bit of the next hash), about half of them changed by another seed.
+  const double se = 5 / std::sqrt(double(n));
+  CHECK(signs_same == n);
+  CHECK(std::fabs(double(signs_differ) / n - 0.5) < se);
+  CHECK(std::fabs(sign_sum / n) < se);
+  CHECK(std::fabs(next_product / pairs) < 5 / std::sqrt(double(pairs)));
+  CHECK(std::fabs(block_product / pairs) < 5 / std::sqrt(double(pairs)));
 }
 
 TEST_CASE("gradients accumulate until zero_grad", "[gpt2]") {
