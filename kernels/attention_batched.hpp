@@ -91,7 +91,7 @@ template <class T>
 void attention_forward_batched(Tensor2<T> out, Tensor1<T> lse, Tensor1<T> scratch, ConstTensor2<T> qkv,
                                AttentionShape sh, const ExecSpace& space = ExecSpace()) {
   using namespace attention_batched_detail;
-  const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
+  const int Tn = sh.T, HS = sh.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const Heads<T> hd(scratch.data(), sh);
   split_heads(hd.q, hd.k, hd.v, qkv, sh, space);
@@ -130,7 +130,7 @@ void attention_backward_batched(Tensor2<T> dqkv, Tensor1<T> scratch, ConstTensor
                                 ConstTensor2<T> out, ConstTensor1<T> lse, AttentionShape sh,
                                 const ExecSpace& space = ExecSpace()) {
   using namespace attention_batched_detail;
-  const int Tn = sh.T, NH = sh.NH, HS = sh.HS, C = NH * HS;
+  const int Tn = sh.T, NH = sh.NH, HS = sh.HS;
   const T scale = T(1) / kmath::sqrt(T(HS));
   const Heads<T> hd(scratch.data(), sh);
   split_heads(hd.q, hd.k, hd.v, qkv, sh, space);
