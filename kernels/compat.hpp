@@ -24,6 +24,7 @@ using Kokkos::cosh;
 using Kokkos::cos;
 using Kokkos::sin;
 using Kokkos::fabs;
+using Kokkos::floor;
 using Kokkos::isfinite;
 #else
 // Kokkos 3.x keeps its device-callable math functions in Experimental.
@@ -35,6 +36,7 @@ using Kokkos::Experimental::cosh;
 using Kokkos::Experimental::cos;
 using Kokkos::Experimental::sin;
 using Kokkos::Experimental::fabs;
+using Kokkos::Experimental::floor;
 using Kokkos::Experimental::isfinite;
 #endif
 }  // namespace sk::kmath

@@ -175,7 +175,7 @@ Options bench_options() {
   opts.add("--warmup", "N", "untimed iterations first", "2");
   opts.add("--iters", "N", "timed iterations (the median is reported)", "5");
   opts.add("--optimizer", "NAME", "time full training steps with adamw, sophiag or sophiah (default: forward+backward only)");
-  opts.add("--reduction", "MODE", "under mpiexec: gradient sums over ranks, overlap, blocking or zero1", "overlap");
+  opts.add("--reduction", "MODE", "under mpiexec: gradient sums over ranks, overlap, blocking, zero1 or exact", "overlap");
   opts.add("--bucket-mb", "MB", "bucket size of overlapped reductions", "25");
   opts.add("--checkpoint", "DIR", "with --optimizer: also time checkpoint writes and reads in DIR against plain file I/O");
   opts.add_flag("--hvp", "also time an exact Hessian-vector product (forward-over-reverse) after each forward+backward");

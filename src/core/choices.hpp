@@ -13,8 +13,9 @@ enum class OptimizerType { sophiag, adamw, sophiah };
 enum class ScheduleKind { cosine, linear, constant };
 enum class WindowOrder { sequential, shuffled };
 // How gradients are summed over ranks: one call after the backward pass,
-// buckets during it, or bucketed reduce-scatters to ZeRO-1 partitions.
-enum class Reduction { blocking, overlap, zero1 };
+// buckets during it, bucketed reduce-scatters to ZeRO-1 partitions, or exact
+// fixed-point sums whose bits do not depend on the rank count.
+enum class Reduction { blocking, overlap, zero1, exact };
 // The library float gemms run in: auto (the build's default: oneDNN where
 // built), KokkosKernels' BLAS, or oneDNN (host builds that found it).
 enum class GemmChoice { automatic, blas, onednn };
@@ -42,7 +43,7 @@ struct Names<WindowOrder> {
 };
 template <>
 struct Names<Reduction> {
-  static constexpr const char* list[] = {"blocking", "overlap", "zero1"};
+  static constexpr const char* list[] = {"blocking", "overlap", "zero1", "exact"};
 };
 template <>
 struct Names<GemmChoice> {

@@ -228,8 +228,9 @@ std::vector<Key> checkpoint_and_parallel_keys() {
            },
            {"stop", "continue"}),
       choice("parallel.reduction", Reduction::overlap,
-             "gradient sums over ranks: buckets during the backward pass, or one call after it",
-             field(p, &P::reduction), {Reduction::overlap, Reduction::blocking}),
+             "gradient sums over ranks: buckets during the backward pass, one call after it, or exact: fixed-point "
+             "sums after it, bit-identical to one process running the same micro-batches (4x the bytes)",
+             field(p, &P::reduction), {Reduction::overlap, Reduction::blocking, Reduction::exact}),
       number("parallel.bucket_mb", 25.0, 0.001, 65536, "bucket size of overlapped reductions, MB",
              field(p, &P::bucket_mb)),
       flag("parallel.zero1", false, "shard the optimizer state over ranks (ZeRO stage 1)", field(p, &P::zero1)),
@@ -502,6 +503,9 @@ TrainConfig TrainConfig::from(const Deck& d) {
     throw Error("deck: optimizer.hessian_batch must be a multiple of train.batch_size " +
                 std::to_string(t.batch_size));
   if (c.schedule.min_lr > o.lr) throw Error("deck: schedule.min_lr exceeds optimizer.lr");
+  if (c.parallel.zero1 && c.parallel.reduction == Reduction::exact)
+    throw Error("deck: parallel.zero1 and parallel.reduction = \"exact\" do not combine: ZeRO-1's partitions sum "
+                "the gradient's norm in rank-dependent parts");
   if (t.sample_interval > 0 && c.model.vocab_size < 50257)
     throw Error("deck: train.sample_interval needs GPT-2's vocabulary (model.vocab_size 50257 or more; it is " +
                 std::to_string(c.model.vocab_size) + "): samples start at <|endoftext|> and are decoded as GPT-2 text");

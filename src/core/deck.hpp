@@ -89,7 +89,7 @@ struct TrainLoopConfig {
 };
 
 struct ParallelConfig {
-  Reduction reduction;  // overlap or blocking
+  Reduction reduction;  // overlap, blocking or exact
   double bucket_mb;
   bool zero1;
   double peer_timeout;  // seconds (PeerWatchdog)

@@ -41,6 +41,10 @@ GradientReducer::GradientReducer(View1<float> grads, Reduction mode, std::size_t
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   const std::size_t n = grads.extent(0);
+  if (exact()) {
+    exact_grads_ = std::make_unique<ExactSum>(n);
+    return;
+  }
   if (!mpi_reads_memspace && size_ > 1) staging_ = Kokkos::View<float*, Kokkos::HostSpace>("mpi_staging", n);
   if (mode_ == Reduction::zero1) {
     // MPI takes the partitions' sizes and offsets as int.
@@ -109,7 +113,7 @@ void GradientReducer::start(std::size_t i, std::size_t j) {
 }
 
 void GradientReducer::ready(std::size_t from) {
-  if (size_ == 1 || mode_ == Reduction::blocking) return;
+  if (size_ == 1 || mode_ == Reduction::blocking || exact()) return;
   // The backward pass reports layers from the top of the buffer down, so the
   // started buckets are a prefix and the newly final ones the next few. A
   // layer that completes no bucket costs no fence: the device keeps running.
@@ -125,7 +129,18 @@ void GradientReducer::ready(std::size_t from) {
   }
 }
 
+void GradientReducer::add_micro_batch(const View1<float>& hu) {
+  exact_grads_->add(grads_);
+  if (hu.extent(0) == 0) return;
+  if (!exact_hu_) exact_hu_ = std::make_unique<ExactSum>(hu.extent(0));
+  exact_hu_->add(hu);
+}
+
+double GradientReducer::finish_hu(const View1<float>& hu) { return exact_hu_->finish(hu); }
+
 double GradientReducer::finish() {
+  // Exact sums round into grads on one rank too: the bits are those of any rank count.
+  if (exact()) return exact_grads_->finish(grads_);
   if (size_ == 1) return 0;
   // Buckets not yet started wait for the backward's last kernels, which is
   // not time spent communicating. Where ready(0) started them all, the
@@ -166,6 +181,7 @@ void GradientReducer::gather_parameters(View1<float> params) const {
 }
 
 double GradientReducer::bytes_sent_per_reduction() const {
+  if (exact()) return exact_grads_->bytes_sent();
   const double bytes = double(grads_.extent(0)) * sizeof(float), r = size_;
   // Ring allreduce: a reduce-scatter and an allgather, each (r-1)/r of the
   // data; ZeRO-1 needs only the first half (its reduces send about as much).

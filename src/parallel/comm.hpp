@@ -5,15 +5,19 @@
 // backward pass as soon as their gradients are final (layers finish from the
 // top down). With the optimizer state partitioned (ZeRO-1) the buckets are
 // reduced, each part onto the rank whose partition holds it, so that each rank
-// ends with the sum over its own partition.
+// ends with the sum over its own partition. In exact mode each micro-batch's
+// gradients are added in fixed point (exact_sum.hpp) and summed over ranks
+// after the backward pass, so that the bits do not depend on the rank count.
 #pragma once
 #include <mpi.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "choices.hpp"
+#include "exact_sum.hpp"
 #include "parameters.hpp"
 #include "ranks.hpp"
 #include "views.hpp"
@@ -53,6 +57,14 @@ class GradientReducer {
   // Completes the sum of all gradients over ranks (in the partition, with ZeRO-1);
   // returns the seconds spent waiting, i.e. communication not hidden.
   double finish();
+
+  // Exact mode: the gradients of each micro-batch, and Sophia-H's H u where
+  // given, go into fixed-point sums here, and the caller zeroes them before
+  // the next micro-batch. finish() rounds the gradients' sum over ranks into
+  // grads, finish_hu the sum of H u into hu.
+  bool exact() const { return mode_ == Reduction::exact; }
+  void add_micro_batch(const View1<float>& hu = {});
+  double finish_hu(const View1<float>& hu);
   // With ZeRO-1, after the update: every rank gets every partition's parameters.
   void gather_parameters(View1<float> params) const;
 
@@ -78,6 +90,7 @@ class GradientReducer {
   Partition partition_;
   std::vector<int> counts_, displs_;  // per-rank partition sizes and offsets (ZeRO-1)
   std::vector<Bucket> buckets_;       // from the end of the buffer to its start
+  std::unique_ptr<ExactSum> exact_grads_, exact_hu_;  // exact mode; H u's on first use
   // Staging copy for memory that MPI cannot read (device memory without a
   // GPU-aware MPI); unused where the gradients are host-accessible.
   Kokkos::View<float*, Kokkos::HostSpace> staging_;

@@ -16,35 +16,62 @@ struct HvpPasses {
   StepTimes& times;  // the passes' seconds, in forward
 };
 
+// The micro-batches' losses summed over ranks. In exact mode they are summed
+// in fixed point (units of 2^-40), so that the sum's bits do not depend on
+// the rank count either; a loss of 2^16 or more (far beyond divergence)
+// counts as non-finite there.
+class LossSum {
+ public:
+  explicit LossSum(bool exact) : exact_(exact) {}
+  void add(double loss) {
+    sum_ += loss;
+    if (!std::isfinite(loss) || std::fabs(loss) >= 0x1p16) ++bad_;
+    else fixed_ += std::llround(loss * 0x1p40);
+  }
+  double over_ranks() const {
+    if (!exact_) return sum_over_ranks(sum_);
+    return sum_over_ranks(bad_) > 0 ? NAN : double(sum_over_ranks(fixed_)) * 0x1p-40;
+  }
+
+ private:
+  bool exact_;
+  double sum_ = 0;
+  long fixed_ = 0, bad_ = 0;
+};
+
 // Forward and backward over the micro-batches, the forward being
 // forward(model, micro-batch) (which chooses the labels the gradient is
 // against), or the HVP's passes where hvp asks; the reductions over ranks
-// start during the last backward. Returns the sum of the micro-batches' mean
-// losses on this rank.
+// start during the last backward (in exact mode: each micro-batch's gradients
+// go into the reducer's fixed-point sums). Returns the sum of the
+// micro-batches' mean losses over ranks.
 template <class Forward>
 double accumulate_gradients(GPT2<float>& model, GradientReducer& reducer, const std::vector<SequenceBatch>& micro,
                             Forward forward, StepTimes& times, const HvpPasses* hvp = nullptr) {
-  model.zero_grad();
-  if (hvp) Kokkos::deep_copy(hvp->h.hu, 0.0f);
-  double loss = 0;
+  LossSum loss(reducer.exact());
   for (std::size_t m = 0; m < micro.size(); ++m) {
-    const bool last = m + 1 == micro.size();
+    const bool last = m + 1 == micro.size(), with_hvp = hvp && m < hvp->micro_batches;
+    if (m == 0 || reducer.exact()) {
+      model.zero_grad();
+      if (hvp && (m == 0 || with_hvp)) Kokkos::deep_copy(hvp->h.hu, 0.0f);
+    }
     const GPT2<float>::GradientsReady ready =
         last ? GPT2<float>::GradientsReady([&reducer](std::size_t from) { reducer.ready(from); }) : nullptr;
     auto t0 = Clock::now();
-    if (hvp && m < hvp->micro_batches) {
-      loss += model.hvp(micro[m].batch.inputs, micro[m].batch.targets, hvp->h.probe, hvp->h.hu, ready);
+    if (with_hvp) {
+      loss.add(model.hvp(micro[m].batch.inputs, micro[m].batch.targets, hvp->h.probe, hvp->h.hu, ready));
       hvp->times.forward += seconds_since(t0);
-      continue;
+    } else {
+      loss.add(forward(model, micro[m]));
+      times.forward += seconds_since(t0);
+      t0 = Clock::now();
+      model.backward(ready);
+      times.backward += seconds_since(t0);
     }
-    loss += forward(model, micro[m]);
-    times.forward += seconds_since(t0);
-    t0 = Clock::now();
-    model.backward(ready);
-    times.backward += seconds_since(t0);
+    if (reducer.exact()) reducer.add_micro_batch(with_hvp ? hvp->h.hu : View1<float>());
   }
   times.comm_wait += reducer.finish();
-  return loss;
+  return loss.over_ranks();
 }
 
 // The gradients' global norm and the scale that turns their sum over
@@ -110,8 +137,7 @@ void swap_contents(const View1<float>& a, const View1<float>& b) {
 StepResult optimizer_step(GPT2<float>& model, Optimizer& optimizer, GradientReducer& reducer,
                           const std::vector<SequenceBatch>& micro, double lr, double clip, long step) {
   StepResult r{0, NAN, -1, {}};
-  const double local = accumulate_gradients(model, reducer, micro, against_targets, r.times);
-  r.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
+  r.loss = accumulate_gradients(model, reducer, micro, against_targets, r.times) / (double(micro.size()) * reducer.ranks());
   if (!std::isfinite(r.loss)) return r;  // the caller stops; nothing is updated
   update(model, optimizer, reducer, micro.size(), lr, clip, step, r);
   return r;
@@ -123,13 +149,14 @@ RefreshedStep refreshing_step(GPT2<float>& model, Optimizer& optimizer, Gradient
   RefreshedStep out{{0, NAN, -1, {}}, {}};
   Optimizer::Hutchinson& h = *optimizer.hutchinson(key);
   const HvpPasses passes{h, hessian_micro, out.hessian.times};
-  const double local = accumulate_gradients(model, reducer, micro, against_targets, out.step.times, &passes);
-  out.step.loss = sum_over_ranks(local) / (double(micro.size()) * reducer.ranks());
+  out.step.loss = accumulate_gradients(model, reducer, micro, against_targets, out.step.times, &passes) /
+                  (double(micro.size()) * reducer.ranks());
   if (!std::isfinite(out.step.loss)) return out;
   // The reducer sums grads over the ranks: H u takes its turn there while the
   // summed gradient waits in hu (one rank has nothing to sum). The mean of H u
   // is not clipped.
-  const bool reduce = reducer.ranks() > 1;
+  if (reducer.exact()) out.hessian.times.comm_wait += reducer.finish_hu(h.hu);
+  const bool reduce = reducer.ranks() > 1 && !reducer.exact();
   if (reduce) {
     swap_contents(model.grads, h.hu);
     reducer.ready(0);

@@ -265,10 +265,14 @@ Trainer::Trainer(const TrainConfig& cfg, const Deck& deck, const TrainOptions& o
   if (const std::string missing = use_gemm_precision(t.precision); !missing.empty())
     throw Error("deck: train.precision = \"" + std::string(name_of(t.precision)) + "\": " + missing);
   // After the precision: bf16 adds the gemms' copy of the weights.
-  const MemoryNeed need =
+  MemoryNeed need =
       training_need(cfg.model, B_ / mpi.size(), t.seq_len, cfg.parallel.zero1 ? 1.0 / mpi.size() : 1.0);
+  const bool sophiah = cfg.optimizer.type == OptimizerType::sophiah;
+  // Exact sums: 16 bytes a parameter for the gradients, as many for H u.
+  if (cfg.parallel.mode() == Reduction::exact)
+    need.add("exact gradient sums", 4 * model_bytes(cfg.model, false) * (sophiah ? 2 : 1));
   // Sophia-H's refresh: the probe and H u.
-  require_memory("train", cfg.optimizer.type == OptimizerType::sophiah
+  require_memory("train", sophiah
                               ? with_hvp(need, cfg.model, B_ / mpi.size(), t.seq_len, 2)
                               : need);
   model_ = make_model(cfg.model, options.init_from, t.seed);

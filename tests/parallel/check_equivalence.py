@@ -5,6 +5,8 @@ ranks with the same global batch, with each gradient reduction (overlapped
 buckets, one blocking call, ZeRO-1 bucketed reduces), and compares the loss at
 every step and the final parameters with the 1-rank run; Sophia-H also with
 H u on one of the two micro-batches (optimizer.hessian_batch), on 1 and 2 ranks.
+With parallel.reduction = exact, 2 and 3 ranks are bit-identical (losses,
+weights and optimizer state) to one process running the same micro-batches.
 Usage: check_equivalence.py OPTIMIZER SHARD_DIR DECK OUT_DIR -- MPIEXEC NP_FLAG SOPHIA_KOKKOS"""
 import json
 import os
@@ -15,7 +17,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from runs import final_params_without_key_bias  # noqa: E402
+from runs import assert_same_files, final_params_without_key_bias  # noqa: E402
 
 optimizer, shards, deck, out, sep = sys.argv[1:6]
 mpiexec, np_flag, exe = sys.argv[6:9]
@@ -41,7 +43,8 @@ common = ["train", "--config", deck, "--set", f"optimizer.type={optimizer}", "--
           "--set", "data.val_data=", "--set", "train.log_interval=20", "--set", "parallel.bucket_mb=1"]
 
 
-def run(name, ranks, *sets):
+def train(name, ranks, *sets):
+    """The run's folder and its step losses."""
     run_dir = os.path.join(out, f"{optimizer}_{name}")
     shutil.rmtree(run_dir, ignore_errors=True)  # a run refuses a folder holding another run's output
     cmd = ([mpiexec, np_flag, str(ranks)] if ranks > 1 else []) + [exe] + common + ["--set", f"output.dir={run_dir}"]
@@ -49,6 +52,11 @@ def run(name, ranks, *sets):
         cmd += ["--set", s]
     subprocess.run(cmd, check=True, timeout=600, stdout=subprocess.DEVNULL)
     losses = [r["loss"] for r in map(json.loads, open(os.path.join(run_dir, "metrics.jsonl"))) if r["type"] == "step"]
+    return run_dir, losses
+
+
+def run(name, ranks, *sets):
+    run_dir, losses = train(name, ranks, *sets)
     return losses, final_params_without_key_bias(run_dir)
 
 
@@ -85,4 +93,30 @@ if optimizer == "sophiah":
     # moved later losses by up to 3.7e-5 (measured).
     assert max(rel[:6]) <= 1e-6 and max(rel[6:]) > 5e-6, rel
     compare("2ranks_hessian_batch", 2, half_reference, half)
+
+# Exact sums: R ranks with train.batch_size 6 (6/R sequences each per
+# micro-batch) and 2 micro-batches against one process with micro-batches of
+# 6/R sequences, 2R of them; the checkpoint at step 20 holds the weights and
+# the optimizer state.
+def exact(name, ranks, per_rank, accum, *sets):
+    return train(name, ranks, "parallel.reduction=exact", "checkpoint.interval=20", f"train.batch_size={per_rank * ranks}",
+                 f"train.grad_accum={accum}", *sets)
+
+
+def ckpt(run_dir):
+    return os.path.join(run_dir, "ckpt_00000020.h5")
+
+
+cases = [(2, 3), (3, 2)] + ([(2, 3, "optimizer.hessian_batch=6")] if optimizer == "sophiah" else [])
+for ranks, per_rank, *sets in cases:
+    one_dir, one_losses = exact(f"exact_1rank_{per_rank}seq", 1, per_rank, 2 * ranks, *sets)
+    many_dir, many_losses = exact(f"exact_{ranks}ranks", ranks, per_rank, 2, *sets)
+    assert len(one_losses) == 20 and one_losses == many_losses, (one_losses, many_losses)
+    assert_same_files(ckpt(one_dir), ckpt(many_dir), f"exact sums, {ranks} ranks {sets}")
+    print(f"{optimizer} exact, {ranks} ranks of {per_rank} sequences {sets}: bit-identical to one process")
+# The same two runs with float sums over ranks differ in their bits, which is
+# what the exact sums are for.
+float_one = train("float_1rank_3seq", 1, "train.batch_size=3", "train.grad_accum=4")[1]
+float_two = train("float_2ranks", 2, "train.batch_size=6", "train.grad_accum=2")[1]
+assert float_one != float_two, "float sums over 1 and 2 ranks gave the same bits; the exact check shows nothing"
 print(f"ok: {optimizer} on 1, 2 and 3 ranks agree")

@@ -77,6 +77,11 @@ TEST_CASE("deck: every mistake names its key", "[deck][errors]") {
                     Catch::Contains("not divisible by n_head (5)"));
   CHECK_THROWS_WITH(TrainConfig::from(parse("", {"data.train_data=x", "optimizer.hessian_batch=4"})),
                     Catch::Contains("multiple of train.batch_size"));
+  CHECK_THROWS_WITH(
+      TrainConfig::from(parse("", {"data.train_data=x", "parallel.reduction=exact", "parallel.zero1=true"})),
+      Catch::Contains("parallel.zero1 and parallel.reduction = \"exact\" do not combine"));
+  CHECK_THROWS_WITH(parse("", {"parallel.reduction=zero1"}),
+                    Catch::Contains("parallel.reduction = \"zero1\" is not one of: overlap, blocking, exact"));
 }
 
 TEST_CASE("deck: a run prints the keys given with values other than their defaults", "[deck]") {
