@@ -99,6 +99,7 @@ void layernorm_backward(Tensor2<T> dinp, Tensor1<T> dweight, Tensor1<T> dbias, C
     });
   });
 
+  if (dweight.extent(0) == 0) return;  // the input's gradient only (an HVP without the gradient)
   layernorm_param_sums<T>("layernorm_backward_params", dweight, dbias, partials, N, C,
                           LayerNormParamTerms<T>{dout, inp, mean, rstd}, space);
 }

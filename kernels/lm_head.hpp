@@ -47,7 +47,7 @@ void lm_head_chunk_backward(Tensor2<T> dx, Tensor2<T> dwte, ConstTensor2<T> dlog
                             ConstTensor2<T> wte, int n0, const ExecSpace& space = ExecSpace()) {
   const int n = dlogits.extent(0), C = x_rows.extent(1);
   kblas::gemm(space, "N", "N", T(1), dlogits, wte, T(0), Tensor2<T>(dx.data() + std::size_t(n0) * C, n, C));
-  kblas::gemm(space, "T", "N", T(1), dlogits, x_rows, T(1), dwte);
+  if (dwte.extent(0) > 0) kblas::gemm(space, "T", "N", T(1), dlogits, x_rows, T(1), dwte);  // empty: dx only
 }
 
 // The forward above and the backward of sum_r dloss * loss_r: dx [N, C]

@@ -36,6 +36,7 @@ void matmul_backward(Tensor2<T> dinp, Tensor2<T> dweight, Tensor1<T> dbias, Cons
                      ConstTensor2<T> inp, ConstTensor2<T> weight, ConstTensor1<T> ones,
                      const ExecSpace& space = ExecSpace()) {
   kblas::gemm(space, "N", "N", T(1), dout, weight, T(0), dinp);
+  if (dweight.extent(0) == 0) return;  // the input's gradient only (an HVP without the gradient)
   kblas::gemm(space, "T", "N", T(1), dout, inp, T(1), dweight);
   if (dbias.extent(0) > 0) {
     ConstTensor2<T> ones_row(ones.data(), 1, ones.extent(0));

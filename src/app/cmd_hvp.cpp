@@ -53,7 +53,7 @@ int cmd_hvp(int argc, char** argv, const MpiEnv& mpi) {
 
   View1<float> v_dev("direction", layout.size()), hv_dev("hvp", layout.size());
   Kokkos::deep_copy(v_dev, Kokkos::View<const float*, Kokkos::HostSpace, Unmanaged>(v.data(), v.size()));
-  const float loss = model.hvp(one.batch.inputs, one.batch.targets, v_dev, hv_dev);
+  const float loss = model.hvp(one.batch.inputs, one.batch.targets, v_dev, hv_dev, {}, GPT2<float>::HvpGradient::skip);
   std::vector<float> hv(layout.size()), uhu(layout.size());
   Kokkos::deep_copy(Kokkos::View<float*, Kokkos::HostSpace, Unmanaged>(hv.data(), hv.size()), hv_dev);
   for (std::size_t i = 0; i < hv.size(); ++i) uhu[i] = v[i] * hv[i];

@@ -152,7 +152,11 @@ class GPT2 {
   // for one batch's); `ready` hears as backward's does. Returns the mean
   // loss. The tangent buffers (as large as the activations) are allocated by
   // the first call and kept; models that never call it hold none.
-  T hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out, const GradientsReady& ready = {});
+  // HvpGradient::skip leaves grads alone and spares the gradient's weight
+  // products (one gemm in nine); H.v keeps its bits.
+  enum class HvpGradient { add, skip };
+  T hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out, const GradientsReady& ready = {},
+        HvpGradient gradient = HvpGradient::add);
   // Where the gemms run in bf16 (kblas::gemm_precision() when the model is
   // built), they read a bf16 copy of params (half its bytes), refreshed by the
   // first forward after params change. Whoever writes params after a forward
@@ -179,9 +183,13 @@ class GPT2 {
   // The HVP's passes (src/model/gpt2_hvp.cpp), with dir the direction's
   // tensors and hv the output's.
   void trunk_forward_tangent(const ModelTensors<T>& dir);
-  T head_forward_backward_tangent(TokenView targets, const ModelTensors<T>& dir, ModelTensors<T>& hv);
-  void block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, const ModelTensors<T>& dir, ModelTensors<T>& hv);
-  void backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, const GradientsReady& ready);
+  // g: the gradient's tensors, or null where hvp skips the gradient.
+  T head_forward_backward_tangent(TokenView targets, const ModelTensors<T>& dir, ModelTensors<T>& hv,
+                                  const ModelTensors<T>* g);
+  void block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, const ModelTensors<T>& dir, ModelTensors<T>& hv,
+                              const ModelTensors<T>* g);
+  void backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, const ModelTensors<T>* g,
+                        const GradientsReady& ready);
 
   ModelTensors<T> weights_;
   std::optional<ModelTensors<T>> grad_tensors_;  // views into grads, when kept

@@ -19,8 +19,20 @@
 
 namespace sk {
 
+namespace {
+
+// A gradient tensor, or the empty view that makes its kernel skip it where
+// the HVP goes without the gradient (g null).
+template <class T, class Select>
+auto gradient_or_empty(const ModelTensors<T>* g, Select select) -> std::decay_t<decltype(select(*g))> {
+  return g ? select(*g) : std::decay_t<decltype(select(*g))>();
+}
+
+}  // namespace
+
 template <class T>
-T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out, const GradientsReady& ready) {
+T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T> out, const GradientsReady& ready,
+               HvpGradient gradient) {
   if (v.extent(0) != layout_.size() || out.extent(0) != layout_.size())
     throw std::logic_error("hvp: the direction and the output must have the parameters' size");
   const ModelTensors<T> dir(layout_, const_cast<T*>(v.data()), config_.n_layer);  // read only
@@ -33,8 +45,9 @@ T GPT2<T>::hvp(TokenView inputs, TokenView targets, ConstTensor1<T> v, Tensor1<T
     attention_tangent_scratch_ = View1<T>("attention_tangent_scratch", attention_tangent_scratch_size(shape));
   }
   trunk_forward_tangent(dir);
-  const T loss = head_forward_backward_tangent(targets, dir, hv);
-  backward_tangent(dir, hv, ready);
+  const ModelTensors<T>* g = gradient == HvpGradient::add ? &grad_tensors() : nullptr;
+  const T loss = head_forward_backward_tangent(targets, dir, hv, g);
+  backward_tangent(dir, hv, g, ready);
   return loss;
 }
 
@@ -74,9 +87,10 @@ void GPT2<T>::trunk_forward_tangent(const ModelTensors<T>& dir) {
 // The LM head and its loss with their tangents: the gradient of ln_f's output
 // to acts_.dln, its tangent to tangents_.dln; wte's parts to grads and hv.
 template <class T>
-T GPT2<T>::head_forward_backward_tangent(TokenView targets, const ModelTensors<T>& dir, ModelTensors<T>& hv) {
+T GPT2<T>::head_forward_backward_tangent(TokenView targets, const ModelTensors<T>& dir, ModelTensors<T>& hv,
+                                         const ModelTensors<T>* g) {
   const int N = acts_.batch * acts_.seq;
-  lm_head_forward_backward_tangent<T>(acts_.losses, acts_.dln, grad_tensors().wte, tangents_.dln, hv.wte,
+  lm_head_forward_backward_tangent<T>(acts_.losses, acts_.dln, gradient_or_empty(g, [](auto& t) { return t.wte; }), tangents_.dln, hv.wte,
                                       acts_.head_logits, tangents_.head_logits, acts_.ln_f, tangents_.ln_f,
                                       weights_.wte, dir.wte, row_tokens(targets, 0, N), config_.vocab_size,
                                       T(1) / T(N));
@@ -87,10 +101,12 @@ T GPT2<T>::head_forward_backward_tangent(TokenView targets, const ModelTensors<T
 // the residual stream's gradient and its tangent, carried down.
 template <class T>
 void GPT2<T>::block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, const ModelTensors<T>& dir,
-                                     ModelTensors<T>& hv) {
+                                     ModelTensors<T>& hv, const ModelTensors<T>* g) {
   const int C = config_.n_embd, NH = config_.n_head;
   const AttentionShape shape{acts_.batch, acts_.seq, NH, C / NH};
-  const auto &w = weights_.h[l], &dw = grad_tensors().h[l], &d = dir.h[l], &r = hv.h[l];
+  // Without the gradient, empty tensors: the kernels skip their products.
+  const BlockTensors<T> dw = g ? g->h[l] : BlockTensors<T>{};
+  const auto &w = weights_.h[l], &d = dir.h[l], &r = hv.h[l];
   const auto &a = acts_.h[l], &t = tangents_.h[l];
   auto &P = acts_, &R = tangents_;  // primal and tangent gradient scratch
   const auto ones = acts_.ones;
@@ -126,9 +142,9 @@ void GPT2<T>::block_backward_tangent(int l, Tensor2<T> dres, Tensor2<T> rdres, c
 
 // GPT2::backward with its tangent: grads gets the gradient, hv its tangent H.v.
 template <class T>
-void GPT2<T>::backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, const GradientsReady& ready) {
+void GPT2<T>::backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, const ModelTensors<T>* g,
+                               const GradientsReady& ready) {
   const int seq = acts_.seq;
-  auto& g = grad_tensors();
   const auto dres = acts_.dresidual, rdres = tangents_.dresidual;
   Kokkos::deep_copy(dres, T(0));
   Kokkos::deep_copy(rdres, T(0));
@@ -137,22 +153,24 @@ void GPT2<T>::backward_tangent(const ModelTensors<T>& dir, ModelTensors<T>& hv, 
   layernorm_backward_tangent<T>(rdres, hv.ln_f_w, hv.ln_f_b, acts_.dln, tangents_.dln, x, xd, weights_.ln_f_w,
                                 dir.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd, tangents_.ln_f_mean,
                                 tangents_.ln_f_rstd, partials);
-  layernorm_backward<T>(dres, g.ln_f_w, g.ln_f_b, acts_.dln, x, weights_.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd,
+  layernorm_backward<T>(dres, gradient_or_empty(g, [](auto& t) { return t.ln_f_w; }),
+                        gradient_or_empty(g, [](auto& t) { return t.ln_f_b; }), acts_.dln, x, weights_.ln_f_w, acts_.ln_f_mean, acts_.ln_f_rstd,
                         partials);
   if (ready) ready(layout_.find("transformer.ln_f.weight").offset);
   for (int l = config_.n_layer - 1; l >= 0; --l) {
-    block_backward_tangent(l, dres, rdres, dir, hv);
+    block_backward_tangent(l, dres, rdres, dir, hv, g);
     if (ready) ready(layout_.find("transformer.h." + std::to_string(l) + ".ln_1.weight").offset);
   }
   const auto positions = std::make_pair(0, seq);
-  encoder_backward<T>(g.wte, Kokkos::subview(g.wpe, positions, Kokkos::ALL), dres, inputs_, acts_.token_scratch);
+  if (g) encoder_backward<T>(g->wte, Kokkos::subview(g->wpe, positions, Kokkos::ALL), dres, inputs_, acts_.token_scratch);
   // The embeddings are linear in their weights: their backward is its own tangent.
   encoder_backward<T>(hv.wte, Kokkos::subview(hv.wpe, positions, Kokkos::ALL), rdres, inputs_, acts_.token_scratch);
   if (ready) ready(0);
 }
 
-template float GPT2<float>::hvp(TokenView, TokenView, ConstTensor1<float>, Tensor1<float>, const GradientsReady&);
+template float GPT2<float>::hvp(TokenView, TokenView, ConstTensor1<float>, Tensor1<float>, const GradientsReady&,
+                                HvpGradient);
 template double GPT2<double>::hvp(TokenView, TokenView, ConstTensor1<double>, Tensor1<double>,
-                                   const GradientsReady&);
+                                   const GradientsReady&, HvpGradient);
 
 }  // namespace sk

@@ -232,6 +232,33 @@ TEST_CASE("hvp adds H v and the gradient, as backward adds the gradient", "[gpt2
   CHECK(finals == std::size_t(run.model.config().n_layer) + 2);  // ln_f, each block, the embeddings: as backward
 }
 
+TEST_CASE("hvp without the gradient gives H v's bits and leaves grads alone", "[gpt2][hvp]") {
+  ReferenceRun<double> run;
+  const auto& layout = run.model.layout();
+  View1<double> v("v", layout.size()), with("with", layout.size()), without("without", layout.size());
+  draw_probe(layout, Probe::gaussian, 9, v);
+  run.model.zero_grad();
+  run.model.hvp(run.batch.inputs, run.batch.targets, v, with);
+  // grads holds the gradient now; the skipping HVP must not add to it.
+  auto g_before = Kokkos::create_mirror(run.model.grads);
+  Kokkos::deep_copy(g_before, run.model.grads);
+  run.model.hvp(run.batch.inputs, run.batch.targets, v, without, {}, GPT2<double>::HvpGradient::skip);
+  auto g_after = Kokkos::create_mirror_view(run.model.grads);
+  Kokkos::deep_copy(g_after, run.model.grads);
+  auto a = Kokkos::create_mirror(with), b = Kokkos::create_mirror(without);
+  Kokkos::deep_copy(a, with);
+  Kokkos::deep_copy(b, without);
+  std::size_t hv_differ = 0, g_differ = 0, g_nonzero = 0;
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    hv_differ += a(i) != b(i);
+    g_differ += g_after(i) != g_before(i);
+    g_nonzero += g_before(i) != 0;
+  }
+  CHECK(hv_differ == 0);
+  CHECK(g_differ == 0);
+  CHECK(g_nonzero > layout.size() / 2);
+}
+
 TEST_CASE("a model without gradients evaluates as one with them, holding no gradient buffer", "[gpt2]") {
   ReferenceRun<double> run;
   const double kept = run.model.evaluate(run.batch.inputs, run.batch.targets);
