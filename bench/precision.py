@@ -15,7 +15,7 @@ CONFIGS = [("fp32, OpenBLAS", ["--gemm", "blas", "--precision", "fp32"]),
            ("fp32, oneDNN", ["--gemm", "onednn", "--precision", "fp32"]),
            ("bf16, oneDNN", ["--gemm", "onednn", "--precision", "bf16"])]
 FIELDS = {"step": r"training step \(sophiag\): median ([0-9.]+) ms",
-          "hessian": r"hessian refresh: median ([0-9.]+) ms",
+          "hessian": r"hessian refresh[^:]*: median ([0-9.]+) ms",
           "gemm": r"on the same shapes: ([0-9.]+) GFLOP/s",
           "fraction": r"fraction of gemm rate: ([0-9.]+)",
           "memory": r"peak resident memory: ([0-9.]+) GB"}

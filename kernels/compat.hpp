@@ -99,9 +99,11 @@ onednn::Strided<T> strided(const View& v) {
 // the default instance: right for Debian's Serial backend, whose instances
 // are one, and on GPUs for default-instance callers only. oneDNN runs on its
 // own (OpenMP) threads, after the instance's earlier work.
+// `precision` is gemm_precision() (gemm below) or fp32 (gemm_fp32).
 template <class Space, class A, class B, class C>
-void gemm(const Space& space, const char* ta, const char* tb, typename A::const_value_type& alpha, const A& a,
-          const B& b, typename C::const_value_type& beta, const C& c) {
+void gemm_in(GemmPrecision precision, const Space& space, const char* ta, const char* tb,
+             typename A::const_value_type& alpha, const A& a, const B& b, typename C::const_value_type& beta,
+             const C& c) {
 #if defined(SK_HAVE_ONEDNN)
   // Empty products (no rows, columns or inner dimension) stay with
   // KokkosKernels, which defines them as BLAS does.
@@ -111,7 +113,7 @@ void gemm(const Space& space, const char* ta, const char* tb, typename A::const_
       space.fence();
       // A region, so that profiling tools (bench --breakdown) see the call
       // as they see KokkosBlas' gemms.
-      const bool bf16 = gemm_precision() == GemmPrecision::bf16;
+      const bool bf16 = precision == GemmPrecision::bf16;
       Kokkos::Profiling::pushRegion(bf16 ? "onednn_gemm_bf16" : "onednn_gemm");
       (bf16 ? onednn::gemm_bf16 : onednn::gemm)(*ta == 'T', *tb == 'T', alpha, strided<const float>(a),
                                                 strided<const float>(b), beta, strided<float>(c));
@@ -123,7 +125,7 @@ void gemm(const Space& space, const char* ta, const char* tb, typename A::const_
 #if defined(KOKKOS_ENABLE_CUDA)
   if constexpr (std::is_same<typename C::non_const_value_type, float>::value &&
                 std::is_same<Space, Kokkos::Cuda>::value) {
-    if (gemm_precision() == GemmPrecision::bf16 && c.size() > 0 && a.size() > 0) {
+    if (precision == GemmPrecision::bf16 && c.size() > 0 && a.size() > 0) {
       Kokkos::Profiling::pushRegion("cublas_gemm_bf16");
       cuda_bf16::gemm(space, *ta == 'T', *tb == 'T', alpha, a, b, beta, c);
       Kokkos::Profiling::popRegion();
@@ -137,5 +139,21 @@ void gemm(const Space& space, const char* ta, const char* tb, typename A::const_
   (void)space;
   KokkosBlas::gemm(ta, tb, alpha, a, b, beta, c);
 #endif
+  (void)precision;
+}
+
+template <class Space, class A, class B, class C>
+void gemm(const Space& space, const char* ta, const char* tb, typename A::const_value_type& alpha, const A& a,
+          const B& b, typename C::const_value_type& beta, const C& c) {
+  gemm_in(gemm_precision(), space, ta, tb, alpha, a, b, beta, c);
+}
+
+// The same in fp32 whatever gemm_precision() says: for products that cost
+// little beside the conversion of their inputs to bf16 (the bias gradients'
+// column sums, whose bf16 rounding would also cost accuracy for nothing).
+template <class Space, class A, class B, class C>
+void gemm_fp32(const Space& space, const char* ta, const char* tb, typename A::const_value_type& alpha, const A& a,
+               const B& b, typename C::const_value_type& beta, const C& c) {
+  gemm_in(GemmPrecision::fp32, space, ta, tb, alpha, a, b, beta, c);
 }
 }  // namespace sk::kblas

@@ -28,7 +28,8 @@ void matmul_forward(Tensor2<T> out, ConstTensor2<T> inp, ConstTensor2<T> weight,
 // dinp[N, IC] = dout[N, OC] . weight[OC, IC]       (overwritten: a scratch buffer)
 // dweight[OC, IC] += dout^T . inp                   (+=: accumulates over micro-batches,
 // dbias[OC] += ones[N] . dout                        and dwte also takes the encoder's part)
-// ones is a vector of N ones, so the bias gradient is a BLAS call too. It is a
+// ones is a vector of N ones, so the bias gradient is a BLAS call too, in fp32
+// even where the gemms run in bf16 (one conversion of dout fewer). It is a
 // gemm on [1, N] and [1, OC] matrices: KokkosBlas' gemv would unify rank-1
 // layouts to LayoutLeft and miss the BLAS library for row-major matrices.
 template <class T>
@@ -41,7 +42,7 @@ void matmul_backward(Tensor2<T> dinp, Tensor2<T> dweight, Tensor1<T> dbias, Cons
   if (dbias.extent(0) > 0) {
     ConstTensor2<T> ones_row(ones.data(), 1, ones.extent(0));
     Tensor2<T> dbias_row(dbias.data(), 1, dbias.extent(0));
-    kblas::gemm(space, "N", "N", T(1), ones_row, dout, T(1), dbias_row);
+    kblas::gemm_fp32(space, "N", "N", T(1), ones_row, dout, T(1), dbias_row);
   }
 }
 
