@@ -5,6 +5,7 @@
 #include <Kokkos_Core.hpp>
 #include <KokkosBlas3_gemm.hpp>
 #include <KokkosKernels_config.h>
+#include <optional>
 #include <type_traits>
 
 #if defined(SK_HAVE_ONEDNN)
@@ -156,4 +157,36 @@ void gemm_fp32(const Space& space, const char* ta, const char* tb, typename A::c
                const B& b, typename C::const_value_type& beta, const C& c) {
   gemm_in(GemmPrecision::fp32, space, ta, tb, alpha, a, b, beta, c);
 }
+
+// Within its scope, the bf16 gemms that read the contiguous view m read one
+// bf16 copy of it, converted here, instead of each converting m (oneDNN on
+// host backends). Elsewhere, and in fp32, it does nothing. m must not change
+// while it lives. For operands of two or more gemms: a backward's output
+// gradient, read for dX and for dW.
+class ConvertOnce {
+ public:
+  template <class Space, class View>
+  ConvertOnce(const Space& space, const View& m) {
+#if defined(SK_HAVE_ONEDNN)
+    if constexpr (std::is_same<typename View::non_const_value_type, float>::value &&
+                  std::is_same<typename Space::memory_space, Kokkos::HostSpace>::value) {
+      if (gemm_library() == GemmLibrary::onednn && gemm_precision() == GemmPrecision::bf16 && m.size() > 0 &&
+          m.span_is_contiguous()) {
+        space.fence();  // m's last writer
+        Kokkos::Profiling::pushRegion("bf16_convert_once");
+        scope_.emplace(m.data(), m.size());
+        Kokkos::Profiling::popRegion();
+      }
+    }
+#else
+    (void)space;
+    (void)m;
+#endif
+  }
+
+ private:
+#if defined(SK_HAVE_ONEDNN)
+  std::optional<onednn::Bf16Scope> scope_;
+#endif
+};
 }  // namespace sk::kblas

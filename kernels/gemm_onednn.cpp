@@ -130,12 +130,12 @@ namespace {
 
 // f32 to bf16, rounding to nearest even (NaN stays NaN): what oneDNN's and
 // PyTorch's conversions do.
+// Branch-free, so that the conversion loops vectorise.
 inline std::uint16_t to_bf16(float f) {
   std::uint32_t u;
   std::memcpy(&u, &f, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return std::uint16_t(u >> 16);
+  const std::uint32_t nan = (u >> 16) | 0x40u, rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return std::uint16_t((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
 // Elements from which a conversion runs on oneDNN's (OpenMP) threads. A
@@ -170,12 +170,36 @@ struct Mirror {
 std::mutex mirrors_mutex;
 std::vector<Mirror> mirrors;
 
+void add_mirror(const Mirror& m) {
+  std::lock_guard<std::mutex> lock(mirrors_mutex);
+  mirrors.push_back(m);
+}
+
+// Removes the newest copy of base.
+void remove_mirror(const float* base) {
+  std::lock_guard<std::mutex> lock(mirrors_mutex);
+  const auto it = std::find_if(mirrors.rbegin(), mirrors.rend(), [&](const Mirror& r) { return r.base == base; });
+  if (it != mirrors.rend()) mirrors.erase(std::next(it).base());
+}
+
+// Bf16Scope's copies by nesting level, and the level in use.
+std::vector<std::vector<std::uint16_t>> scope_pool;
+std::size_t scope_depth = 0;
+
+// Whether a registered copy holds all of base[0, n).
+bool covered(const float* base, std::size_t n) {
+  std::lock_guard<std::mutex> lock(mirrors_mutex);
+  for (const Mirror& r : mirrors)
+    if (base >= r.base && base + n <= r.base + r.n) return true;
+  return false;
+}
+
 // The copy's element for m's first element, or null when m is not inside a
 // registered buffer.
 const std::uint16_t* mirrored(const Strided<const float>& m) {
   std::lock_guard<std::mutex> lock(mirrors_mutex);
-  for (const Mirror& r : mirrors)
-    if (m.data >= r.base && m.data < r.base + r.n) return r.copy + (m.data - r.base);
+  for (auto r = mirrors.rbegin(); r != mirrors.rend(); ++r)  // the newest first: a scope's copy is the freshest
+    if (m.data >= r->base && m.data < r->base + r->n) return r->copy + (m.data - r->base);
   return nullptr;
 }
 
@@ -217,18 +241,28 @@ std::string bf16_missing() {
 }
 
 Bf16Copy::Bf16Copy(const float* base, std::size_t n) : base_(base), copy_(n) {
-  std::lock_guard<std::mutex> lock(mirrors_mutex);
-  mirrors.push_back({base_, copy_.size(), copy_.data()});
+  add_mirror({base_, copy_.size(), copy_.data()});
 }
 
-Bf16Copy::~Bf16Copy() {
-  std::lock_guard<std::mutex> lock(mirrors_mutex);
-  mirrors.erase(std::remove_if(mirrors.begin(), mirrors.end(), [&](const Mirror& r) { return r.base == base_; }),
-                mirrors.end());
-}
+Bf16Copy::~Bf16Copy() { remove_mirror(base_); }
 
 void Bf16Copy::refresh() {
   convert_flat(base_, long(copy_.size()), copy_.data());
+}
+
+Bf16Scope::Bf16Scope(const float* base, std::size_t n) : base_(covered(base, n) ? nullptr : base) {
+  if (!base_) return;  // an enclosing scope's copy serves
+  if (scope_pool.size() <= scope_depth) scope_pool.resize(scope_depth + 1);
+  std::vector<std::uint16_t>& copy = scope_pool[scope_depth++];
+  if (copy.size() < n) copy.resize(n);
+  convert_flat(base, long(n), copy.data());
+  add_mirror({base, n, copy.data()});
+}
+
+Bf16Scope::~Bf16Scope() {
+  if (!base_) return;
+  remove_mirror(base_);
+  --scope_depth;
 }
 
 void gemm_bf16(bool ta, bool tb, float alpha, Strided<const float> a, Strided<const float> b, float beta,

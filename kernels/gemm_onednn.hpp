@@ -51,6 +51,24 @@ class Bf16Copy {
   std::vector<std::uint16_t> copy_;
 };
 
+// A bf16 copy of a float buffer for the life of the object: bf16 gemms in
+// its scope that read the buffer read the copy, converted once here, where
+// each would otherwise convert it (a backward's output gradient feeds two
+// gemms); nothing where a copy in force already holds the buffer. The
+// buffer must not change while it lives. Copies come from a pool
+// kept for the process, one per nesting level, grown and never shrunk; gemms
+// and scopes run one at a time, as the model calls them.
+class Bf16Scope {
+ public:
+  Bf16Scope(const float* base, std::size_t n);
+  ~Bf16Scope();
+  Bf16Scope(const Bf16Scope&) = delete;
+  Bf16Scope& operator=(const Bf16Scope&) = delete;
+
+ private:
+  const float* base_;  // null where an enclosing copy serves
+};
+
 // The gemm above with inputs rounded to bf16 (nearest even), products
 // accumulated and c written in f32: oneDNN's bf16 matmul. Operands inside a
 // Bf16Copy's buffer are read from the copy; others are converted into a

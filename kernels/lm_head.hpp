@@ -46,6 +46,7 @@ template <class T>
 void lm_head_chunk_backward(Tensor2<T> dx, Tensor2<T> dwte, ConstTensor2<T> dlogits, ConstTensor2<T> x_rows,
                             ConstTensor2<T> wte, int n0, const ExecSpace& space = ExecSpace()) {
   const int n = dlogits.extent(0), C = x_rows.extent(1);
+  const kblas::ConvertOnce dlogits_once(space, dlogits);  // n x Vp: the costliest conversion of a step
   kblas::gemm(space, "N", "N", T(1), dlogits, wte, T(0), Tensor2<T>(dx.data() + std::size_t(n0) * C, n, C));
   if (dwte.extent(0) > 0) kblas::gemm(space, "T", "N", T(1), dlogits, x_rows, T(1), dwte);  // empty: dx only
 }
@@ -98,6 +99,7 @@ void lm_head_forward_backward_tangent(Tensor1<T> losses, Tensor2<T> dx, Tensor2<
                       kblas::gemm(space, "N", "T", T(1), x_rows, wte_dot, T(1), zd);
                       crossentropy_forward_tangent<T>(zd, chunk, V, dloss, space);
                       crossentropy_backward_scaled<T>(chunk, RowTokens(targets.data() + n0, n), dloss, space);
+                      const kblas::ConvertOnce chunk_once(space, chunk);  // read by four gemms
                       lm_head_chunk_backward<T>(dx, dwte, chunk, x_rows, wte, n0, space);
                       lm_head_chunk_backward<T>(rdx, rdwte, zd, x_rows, wte, n0, space);
                       kblas::gemm(space, "N", "N", T(1), chunk, wte_dot, T(1), Tensor2<T>(rdx.data() + std::size_t(n0) * C, n, C));

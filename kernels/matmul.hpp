@@ -36,6 +36,7 @@ template <class T>
 void matmul_backward(Tensor2<T> dinp, Tensor2<T> dweight, Tensor1<T> dbias, ConstTensor2<T> dout,
                      ConstTensor2<T> inp, ConstTensor2<T> weight, ConstTensor1<T> ones,
                      const ExecSpace& space = ExecSpace()) {
+  const kblas::ConvertOnce dout_once(space, dout);  // read by two gemms
   kblas::gemm(space, "N", "N", T(1), dout, weight, T(0), dinp);
   if (dweight.extent(0) == 0) return;  // the input's gradient only (an HVP without the gradient)
   kblas::gemm(space, "T", "N", T(1), dout, inp, T(1), dweight);
@@ -66,6 +67,7 @@ void matmul_backward_tangent(Tensor2<T> rdinp, Tensor2<T> rdweight, Tensor1<T> r
                              ConstTensor2<T> weight, ConstTensor2<T> weight_dot, ConstTensor1<T> ones,
                              const ExecSpace& space = ExecSpace()) {
   matmul_backward<T>(rdinp, rdweight, rdbias, rdout, inp, weight, ones, space);
+  const kblas::ConvertOnce dout_once(space, dout);
   kblas::gemm(space, "N", "N", T(1), dout, weight_dot, T(1), rdinp);
   kblas::gemm(space, "T", "N", T(1), dout, inp_dot, T(1), rdweight);
 }

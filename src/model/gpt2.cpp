@@ -80,7 +80,9 @@ void GPT2<T>::sync_gemm_weights() {
 #if defined(SK_HAVE_ONEDNN)
   if (gemm_weights_) {
     Kokkos::fence();  // params written by kernels before the host reads them
+    Kokkos::Profiling::pushRegion("bf16_weights_copy");  // named in bench --breakdown
     static_cast<onednn::Bf16Copy*>(gemm_weights_.get())->refresh();
+    Kokkos::Profiling::popRegion();
   }
 #endif
   gemm_weights_stale_ = false;
@@ -123,11 +125,14 @@ void GPT2<T>::init_random(std::uint64_t seed) {
 // B*T. On the 2-core machine 1024 rows ran the quick-start step at 0.78 of the
 // gemm rate against 0.77 for 512 and 0.75 for 256 (bench, medians of 3): the
 // weight gradient's gemm sums over the chunk's rows, and short sums run slower.
+// Where the gemms run in bf16 the chunk has half the rows, so that its logits
+// and their gradient's bf16 copy (kblas::ConvertOnce) take 3/4 of fp32's.
 constexpr std::size_t kHeadChunkRows = 1024;
 
-namespace {
-std::size_t head_chunk_rows(std::size_t BT) { return BT < kHeadChunkRows ? BT : kHeadChunkRows; }
-}  // namespace
+std::size_t head_chunk_rows(std::size_t BT) {
+  const std::size_t rows = kblas::gemm_precision() == kblas::GemmPrecision::bf16 ? kHeadChunkRows / 2 : kHeadChunkRows;
+  return BT < rows ? BT : rows;
+}
 
 std::size_t activation_buffer_elements(const GPT2Config& config, int B, int seq) {
   const std::size_t BT = std::size_t(B) * seq, C = config.n_embd, NH = config.n_head;

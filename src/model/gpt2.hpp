@@ -44,6 +44,10 @@ struct ModelTensors {
   ModelTensors(const ParameterLayout& layout, T* base, int n_layer);
 };
 
+// Rows of the LM head's chunk for a batch of BT rows (kernels/lm_head.hpp),
+// in the gemm precision in force.
+std::size_t head_chunk_rows(std::size_t BT);
+
 // Elements of the one buffer that holds the activations of B x T tokens.
 std::size_t activation_buffer_elements(const GPT2Config& config, int B, int T);
 

@@ -1,6 +1,7 @@
 #include "memory.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -40,7 +41,12 @@ double activation_bytes(const GPT2Config& c, int B, int T) {
   const int BT = B * T;
   const double scratch = double(column_partials_size(BT, c.n_embd, 2)) +
                          attention_scratch_size({B, T, c.n_head, c.n_embd / c.n_head});
-  return buffer + scratch * sizeof(float) + double(encoder_backward_scratch_size(c.padded_vocab(), BT)) * sizeof(int);
+  // bf16 gemms read the LM head chunk's gradient as one bf16 copy (kblas::ConvertOnce).
+  const double head_copy = kblas::gemm_precision() == kblas::GemmPrecision::bf16
+                               ? double(head_chunk_rows(BT)) * c.padded_vocab() * sizeof(std::uint16_t)
+                               : 0.0;
+  return buffer + head_copy + scratch * sizeof(float) +
+         double(encoder_backward_scratch_size(c.padded_vocab(), BT)) * sizeof(int);
 }
 
 double decoder_bytes(const GPT2Config& config, int S, int positions) {

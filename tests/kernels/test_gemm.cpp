@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -163,5 +164,66 @@ TEST_CASE("bf16 gemms round their inputs to nearest even and accumulate in float
             CHECK(exact < 1.0 / 128);
           }
         }
+}
+#endif
+
+#if defined(SK_HAVE_ONEDNN)
+namespace {
+
+// c = a . b in the library and precision in force, for the scope test below.
+Host2 product(const Host2& a, const Host2& b) {
+  Host2 c("c", a.extent(0), b.extent(1));
+  sk::kblas::gemm(Kokkos::DefaultHostExecutionSpace(), "N", "N", 1.0f, a, b, 0.0f, c);
+  return c;
+}
+
+bool same_bits(const Host2& x, const Host2& y) {
+  for (int i = 0; i < int(x.extent(0)); ++i)
+    for (int j = 0; j < int(x.extent(1)); ++j)
+      if (std::memcmp(&x(i, j), &y(i, j), sizeof(float)) != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a ConvertOnce scope's bf16 copy serves the gemms inside it and goes with it", "[kernels][gemm][bf16]") {
+  if (!sk::onednn::bf16_missing().empty()) {
+    WARN("skipped: " << sk::onednn::bf16_missing());
+    return;
+  }
+  const Kokkos::DefaultHostExecutionSpace space;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  const Host2 x("x", 11, 24), xb("xb", 24, 6);  // contiguous, as the scopes' buffers are
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = normal(rng);
+  for (std::size_t i = 0; i < xb.size(); ++i) xb.data()[i] = normal(rng);
+  REQUIRE(sk::kblas::set_gemm_library(sk::kblas::GemmLibrary::onednn));
+  sk::kblas::gemm_precision() = sk::kblas::GemmPrecision::bf16;
+  const Host2 before = product(x, xb);
+  const float old = x(3, 5);
+  {
+    const sk::kblas::ConvertOnce outer(space, x);
+    CHECK(same_bits(product(x, xb), before));  // the copy rounds as each gemm's own conversion does
+    x(3, 5) = old + 1000;                      // against the rules, to see which bytes the gemm reads
+    {
+      const sk::kblas::ConvertOnce inner(space, x);  // covered by outer: converts nothing
+      CHECK(same_bits(product(x, xb), before));
+    }
+    CHECK(same_bits(product(x, xb), before));  // inner's end left outer's copy in force
+  }
+  const Host2 after = product(x, xb);  // the scope is gone: x's own values again
+  CHECK(!same_bits(after, before));
+  CHECK(after(3, 0) != before(3, 0));
+  CHECK(after(2, 0) == before(2, 0));
+  // In fp32 a scope does nothing: the gemm reads x as it is.
+  sk::kblas::gemm_precision() = sk::kblas::GemmPrecision::fp32;
+  x(3, 5) = old;
+  const Host2 fp32_before = product(x, xb);
+  {
+    const sk::kblas::ConvertOnce once(space, x);
+    x(3, 5) = old + 1000;
+    CHECK(!same_bits(product(x, xb), fp32_before));
+  }
+  sk::kblas::set_gemm_library(sk::kblas::default_gemm_library);
 }
 #endif
