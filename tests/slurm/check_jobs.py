@@ -36,10 +36,10 @@ assert sep == "--", __doc__
 work = os.path.join(work_root, scenario)
 reference = os.path.join(work_root, "reference")
 deck = os.path.join(repo, "configs", "tiny.toml")
-# Long enough (about a minute on 2 ranks of the 2-core machine) that the chain
-# scenario outlasts its 1-minute limit: Slurm's warning comes late by up to
-# its time-limit check interval.
-STEPS, EVERY, KEEP_LAST = 600, 50, 2
+# Long enough (about 30 s on 2 ranks of the 2-core machine) that the chain
+# scenario outlasts its first link: Slurm warns 50 s before the 1-minute limit,
+# late by up to its time-limit check interval (a link took 120 to 140 steps).
+STEPS, EVERY, KEEP_LAST = 300, 50, 2
 SETS = [f"data.train_data={shards}/train_*.bin", f"data.val_data={shards}/val_*.bin", f"train.steps={STEPS}",
         f"checkpoint.interval={EVERY}", f"checkpoint.keep_last={KEEP_LAST}", f"checkpoint.keep_every={EVERY}",
         "train.eval_interval=100", "train.eval_batches=4", "train.log_interval=25"]
@@ -116,7 +116,8 @@ def scenario_reference():
 def scenario_chain(slurm):
     # Slurm warns when under 50 s are left of the 1-minute limit; the run takes longer than that.
     job = submit(slurm, "chain", job_env(slurm), "--time=1", "--signal=B:USR1@50")
-    # Slurm holds a requeued job a couple of minutes (Reason=BeginTime) before it runs again.
+    # Slurm holds a requeued job (Reason=BeginTime) for the credential lifetime,
+    # cred_expire (20 s in cluster.py's slurm.conf), before it runs again.
     fields = slurm.wait_for(job, 1200)
     text = output(fields)
     restarts = int(fields["Restarts"])
