@@ -57,6 +57,14 @@ nlohmann::json parse_json_strictly(const std::string& text, const std::string& w
     const auto at = what.find(lead);
     const std::string detail = at == std::string::npos ? what : what.substr(at + lead.size());
     throw Error(where + ": invalid JSON " + (detail.rfind("at ", 0) == 0 ? detail : "(" + detail + ")"));
+  } catch (const json::out_of_range& e) {
+    // A number beyond double's range, "1e400": e.what() is "[json.exception.out_of_range.406] number overflow
+    // parsing '1e400'", with the number's whole text, which can be megabytes long; keep 80 characters of the message.
+    const std::string what = e.what();
+    const auto start = what.find("] ");
+    std::string detail = start == std::string::npos ? what : what.substr(start + 2);
+    if (detail.size() > 80) detail = detail.substr(0, 80) + "...";
+    throw Error(where + ": invalid JSON (" + detail + ")");
   }
   if (!repeated.empty()) throw Error(where + ": key " + json(repeated).dump() + " appears twice");
   return j;

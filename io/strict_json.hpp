@@ -7,7 +7,8 @@ namespace sk {
 
 // `text` as JSON; a key given twice in one object is refused (nlohmann would
 // keep the last silently). Throws sk::Error "WHERE: invalid JSON at line L,
-// column C: ..." or "WHERE: key "K" appears twice".
+// column C: ...", "WHERE: invalid JSON (number overflow parsing ...)" or
+// "WHERE: key "K" appears twice".
 nlohmann::json parse_json_strictly(const std::string& text, const std::string& where);
 
 }  // namespace sk

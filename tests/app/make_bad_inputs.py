@@ -108,6 +108,9 @@ os.makedirs(os.path.join(out, "hf_model_is_folder", "model.safetensors"))
 os.makedirs(os.path.join(out, "export_config_is_folder", "config.json"), exist_ok=True)
 with open(os.path.join(out, "export_config_is_folder", "model.safetensors"), "w") as f:
     f.write("an earlier export\n")
+hf_checkpoint(os.path.join(out, "hf_number_overflow"))
+with open(os.path.join(out, "hf_number_overflow", "config.json"), "w") as f:
+    f.write('{"n_embd": 1e999}\n')  # beyond double's range
 os.makedirs(os.path.join(out, "hf_empty"), exist_ok=True)
 shutil.copy(os.path.join(ref, "weights.h5"), os.path.join(out, "own_weights.h5"))
 os.makedirs(os.path.join(out, "shards"), exist_ok=True)

@@ -180,10 +180,13 @@ TEST_CASE("staged files replace all destinations or none", "[io][files][errors]"
   std::filesystem::remove(dir);
 }
 
-TEST_CASE("JSON from files: errors by line and column, repeated keys refused", "[io][files][errors]") {
+TEST_CASE("JSON from files: errors by line and column, numbers beyond double and repeated keys refused", "[io][files][errors]") {
   CHECK(parse_json_strictly(R"({"a": {"b": 1}, "b": 2})", "f")["b"] == 2);
   CHECK_THROWS_WITH(parse_json_strictly("{\n \"a\": x}", "f"),
                     Catch::StartsWith("f: invalid JSON at line 2, column 7: syntax error"));
+  CHECK_THROWS_WITH(parse_json_strictly(R"({"a": [1e400]})", "f"), "f: invalid JSON (number overflow parsing '1e400')");
+  CHECK_THROWS_WITH(parse_json_strictly("[-" + std::string(1000, '9') + "e999]", "f"),
+                    "f: invalid JSON (number overflow parsing '-" + std::string(54, '9') + "...)");
   CHECK_THROWS_WITH(parse_json_strictly(R"({"a": 1, "a": 2})", "f"), R"(f: key "a" appears twice)");
   CHECK_THROWS_WITH(parse_json_strictly(R"({"o": {"k": 1, "k": 1}})", "f"), R"(f: key "k" appears twice)");
 }
