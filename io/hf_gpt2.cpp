@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -45,10 +46,12 @@ GPT2Config read_hf_config(const std::string& path) {
   auto field = [&](const char* key, const char* alias) {
     const char* k = j.contains(key) || !alias ? key : alias;
     if (!j.contains(k)) throw Error(path + ": " + key + " is missing");
-    if (!j[k].is_number_integer()) throw Error(path + ": " + k + " is not an integer");
-    const auto v = j[k].get<long long>();
-    if (v < 1 || v > (1 << 30)) throw Error(path + ": " + k + " " + std::to_string(v) + " is out of range");
-    return int(v);
+    const nlohmann::json& v = j[k];
+    if (!v.is_number_integer()) throw Error(path + ": " + k + " is not an integer");
+    // Negative numbers are integers but not unsigned ones; as the file wrote it, 2^64-1 is not -1.
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() < 1 || v.get<std::uint64_t>() > (1u << 30))
+      throw Error(path + ": " + k + " " + v.dump() + " is out of range");
+    return v.get<int>();
   };
   GPT2Config c;
   c.vocab_size = field("vocab_size", nullptr);

@@ -378,4 +378,7 @@ refused("trailing_bytes", "8 bytes after the last tensor belong to no tensor", d
 refused("gap", "bytes 0 to 4 of the data, before tensor", edit=shift_all, damage=append(bytes(4)))
 refused("metadata_not_strings", "__metadata__ is not an object of strings",
         edit=lambda h: h.__setitem__("__metadata__", {"format": 1}))
+refused("count_beyond_uint64", "n_embd 18446744073709551615 is out of range", cfg=dict(config, n_embd=2**64 - 1))
+refused("count_zero", "n_layer 0 is out of range", cfg=dict(config, n_layer=0))
+refused("count_not_integer", "n_head is not an integer", cfg=dict(config, n_head=3.5))
 refused("other_activation", "activation_function \"relu\" is not supported", cfg=dict(config, activation_function="relu"))
