@@ -277,6 +277,7 @@ def scenario_bad_input(slurm):
     expect_refused(slurm, "no_folder", r"cannot create the run folder /proc/\S+",
                    dict(job_env(slurm), SK_RUN_ROOT="/proc/sophia-kokkos-runs"))
     expect_refused(slurm, "no_program", r"sophia-kokkos not found", dict(job_env(slurm), SK_EXE="/nonexistent"))
+    expect_refused(slurm, "omp_wait", r"SK_OMP_WAIT=spin is not active or passive", dict(job_env(slurm), SK_OMP_WAIT="spin"))
     # A folder that exists but cannot be written, even by root: a read-only mount.
     readonly = run_dir("read_only")
     os.makedirs(readonly)
