@@ -14,6 +14,8 @@ Scenarios (one per CTest test):
                  get SIGKILL (a node crash): each resubmission resumes from the
                  last checkpoint, and the run ends identical to the reference
   scaling        jobs/scaling.sbatch on 1 and 2 ranks: the CSV and the plots
+  stuck_launcher a launcher that outlives ranks which named a lost node (as srun
+                 can, waiting for a dead node): stopped after the grace, exit 76
   bad_input      a missing deck, an unknown partition, a run folder that cannot
                  be written: refused before the program starts, with a message
 Usage: check_jobs.py SCENARIO WORKDIR REPO SHARD_DIR -- SOPHIA_KOKKOS MPIEXEC"""
@@ -257,6 +259,29 @@ def scenario_scaling(slurm):
         with open(os.path.join(out, png), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", png
     print("ok: scaling sweep through Slurm on 1 and 2 ranks:\n" + open(os.path.join(out, "scaling.csv")).read())
+
+
+def scenario_stuck_launcher(slurm):
+    # In place of srun: writes lost_nodes naming the job's node into the run
+    # folder it is given, as ranks that lost a peer do, then waits on,
+    # deaf to the signals the script forwards.
+    launcher = os.path.join(work, "stuck_launcher.sh")
+    with open(launcher, "w") as f:
+        f.write('#!/bin/bash\n'
+                'for a in "$@"; do case $a in output.dir=*) dir=${a#output.dir=} ;; esac; done\n'
+                'echo "$SLURMD_NODENAME" > "$dir/lost_nodes"\n'
+                'trap "" TERM USR1\n'
+                'exec sleep 600\n')
+    os.chmod(launcher, 0o755)
+    t0 = time.time()
+    fields = slurm.wait_for(submit(slurm, "stuck_launcher", job_env(slurm, SK_LAUNCH=launcher)), 120)
+    text, took = output(fields), time.time() - t0
+    assert fields["ExitCode"] == "76:0", (fields["ExitCode"], text)
+    assert "still waiting for it after 20 s: stopping the launcher" in text, text
+    assert "lost: sknode" in text and "not continuing" in text, text
+    assert took < 60, f"the job took {took:.0f} s"
+    print(f"ok: a launcher left waiting after the ranks named a lost node was stopped; the job ended with 76 in "
+          f"{took:.0f} s")
 
 
 def expect_refused(slurm, name, pattern, env, args=(deck,)):
