@@ -17,7 +17,8 @@ Scenarios (one per CTest test):
   stuck_launcher a launcher that outlives ranks which named a lost node (as srun
                  can, waiting for a dead node): stopped after the grace, exit 76
   bad_input      a missing deck, an unknown partition, a run folder that cannot
-                 be written: refused before the program starts, with a message
+                 be written, no program, SK_OMP_WAIT neither active nor passive:
+                 refused before the program starts, with a message
 Usage: check_jobs.py SCENARIO WORKDIR REPO SHARD_DIR -- SOPHIA_KOKKOS MPIEXEC"""
 import csv
 import os
